@@ -1,0 +1,126 @@
+"""Settings: every knob of the server, read once from the environment.
+
+One typed object, `Settings`, built by `get_settings()`. Every limit the product
+enforces has a field here with a sane default; `docs/configuration.md` lists them.
+A bad value raises `SettingsError` naming the variable, which the CLI prints as one
+line before exiting with code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, computed_field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "get_settings", "load_settings"]
+
+LLMProvider = Literal["demo", "openai", "anthropic", "ollama", "openai_compatible"]
+
+
+class SettingsError(Exception):
+    """A setting from the environment is missing or malformed."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # Storage
+    database_url: str | None = Field(
+        default=None,
+        description="Postgres URL. Unset: an embedded Postgres (pgserver) in DATA_DIR/pg.",
+    )
+    data_dir: Path = Field(default=Path(".support-agent"), description="Where local state lives.")
+    db_pool_min: int = Field(default=2, ge=1, le=100)
+    db_pool_max: int = Field(default=20, ge=1, le=500)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+
+    # Auth
+    auth_secret: str | None = Field(default=None, description="HS256 secret for JWTs; unset = local mode.")
+    allow_insecure_remote: bool = Field(
+        default=False,
+        description="Allow listening on a non-loopback address without AUTH_SECRET.",
+    )
+
+    # Model
+    llm_provider: LLMProvider = "demo"
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    demo_token_delay_ms: int = Field(default=20, ge=0, le=10_000)
+
+    # Runs, sessions, interrupts
+    session_ttl_s: int = Field(default=1800, ge=1)
+    interrupt_ttl_s: int = Field(default=1800, ge=1)
+    interrupt_warning_s: int = Field(default=60, ge=0, description="Warn this long before expiry.")
+    sweeper_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    run_lease_s: float = Field(default=15.0, gt=0, description="A run whose owner stops renewing is orphaned after this.")
+    run_timeout_s: float = Field(default=300.0, gt=0)
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+
+    # Rate limits and sizes
+    rate_limit_messages: int = Field(default=10, ge=1)
+    rate_limit_window_s: float = Field(default=10.0, gt=0)
+    max_frame_bytes: int = Field(default=32 * 1024, ge=256)
+    max_content_chars: int = Field(default=10_000, ge=1)
+    heartbeat_interval_s: float = Field(default=30.0, gt=0)
+    socket_queue_max: int = Field(default=1000, ge=10, description="Frames queued for one slow socket before it is dropped.")
+    event_flush_ms: int = Field(default=20, ge=0, description="How long token events may wait to be batched into Postgres.")
+
+    # Tools
+    tool_timeout_s: float = Field(default=10.0, gt=0)
+    tool_max_retries: int = Field(default=2, ge=0, le=10)
+    tool_max_response_bytes: int = Field(default=256 * 1024, ge=1024)
+    shop_api_url: str | None = Field(default=None, description="Base URL of the demo shop; default: this server's /demo-shop.")
+    shop_api_token: str | None = None
+
+    # Server
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    demo_mode: bool = Field(default=True, description="Mount the demo shop API.")
+    frontend_dir: Path | None = Field(default=None, description="Built frontend to serve; default: the packaged one.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (for example postgresql://user:pass@host:5432/db)")
+        return v
+
+    @field_validator("auth_secret")
+    @classmethod
+    def _secret_length(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if len(v) < 16:
+            raise ValueError("must be at least 16 characters; generate one with `openssl rand -hex 32`")
+        return v
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth_secret is not None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "?"
+        raise SettingsError(f"invalid setting {name}: {err['msg']}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

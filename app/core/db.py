@@ -1,0 +1,161 @@
+"""Postgres: where the database comes from, the shared pool, migrations, health.
+
+`resolve_database_url()` starts an embedded Postgres (pgserver) in `DATA_DIR/pg` when
+`DATABASE_URL` is unset. `open_pool()` builds the one async pool that LangGraph's
+`AsyncPostgresSaver` and our own storage share; connections are checked on borrow so
+the pool survives Postgres restarts and dropped idle connections.
+`apply_migrations()` runs `storage.migrations.MIGRATIONS` under an advisory lock so
+two processes starting at once apply each version exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.config import Settings
+from app.core.errors import DatabaseUnavailable
+
+__all__ = [
+    "EmbeddedPostgres",
+    "apply_migrations",
+    "check_database",
+    "open_pool",
+    "resolve_database_url",
+]
+
+# Arbitrary constant: the advisory-lock key migrations serialise on.
+MIGRATION_LOCK_KEY = 0x5A_A6E7
+CONNECTION_KWARGS: dict[str, Any] = {
+    "autocommit": True,
+    "row_factory": dict_row,
+    "prepare_threshold": 0,
+}
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A pgserver instance owned by this process; `stop()` shuts it down."""
+
+    url: str
+    server: Any
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.server.cleanup()
+
+
+def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """Return the URL to use and, when we started one, the embedded server."""
+    if settings.database_url:
+        return settings.database_url, None
+    import pgserver  # imported lazily: only the embedded mode needs it
+
+    pgdata = Path(settings.data_dir).resolve() / "pg"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:  # pgserver raises bare exceptions with its log
+        raise DatabaseUnavailable(
+            f"could not start the embedded Postgres in {pgdata}: {exc}. "
+            "Set DATABASE_URL to use an existing server instead."
+        ) from exc
+    return server.get_uri(), EmbeddedPostgres(url=server.get_uri(), server=server)
+
+
+def open_pool(url: str, settings: Settings, *, name: str = "support-agent") -> AsyncConnectionPool:
+    return AsyncConnectionPool(
+        conninfo=url,
+        min_size=settings.db_pool_min,
+        max_size=max(settings.db_pool_max, settings.db_pool_min),
+        kwargs={**CONNECTION_KWARGS, "connect_timeout": max(1, int(settings.db_connect_timeout_s))},
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        name=name,
+        timeout=settings.db_connect_timeout_s,
+        reconnect_timeout=0,  # keep trying forever: health reports the outage meanwhile
+    )
+
+
+async def wait_for_pool(pool: AsyncConnectionPool, url: str, timeout_s: float) -> None:
+    """Open the pool and prove one connection works, or raise DatabaseUnavailable."""
+    await pool.open(wait=False)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+    except (TimeoutError, psycopg.Error, Exception) as exc:
+        await pool.close()
+        raise DatabaseUnavailable(
+            f"could not connect to Postgres at {redact(url)} within {timeout_s:g}s ({type(exc).__name__}: {exc}). "
+            "Check DATABASE_URL and that the server is running."
+        ) from None
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparseable DATABASE_URL>"
+    host = info.get("host", "localhost")
+    port = info.get("port", "5432")
+    return f"{info.get('user', '')}@{host}:{port}/{info.get('dbname', '')}"
+
+
+async def apply_migrations(pool: AsyncConnectionPool) -> list[int]:
+    """Apply pending migrations; returns the versions applied by this call."""
+    from app.storage.migrations import MIGRATIONS
+
+    applied: list[int] = []
+    async with pool.connection() as conn:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur = await conn.execute("SELECT coalesce(max(version), -1) AS v FROM schema_migrations")
+            row = await cur.fetchone()
+            current = row["v"] if row else -1
+            for version, statement in enumerate(MIGRATIONS):
+                if version <= current:
+                    continue
+                await conn.execute(statement)
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                applied.append(version)
+    return applied
+
+
+async def setup_checkpointer(pool: AsyncConnectionPool) -> Any:
+    """LangGraph's Postgres checkpointer on our pool, its own tables created once."""
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+    async with pool.connection() as conn:
+        # LangGraph's setup() is not safe when two processes run it at once, and it
+        # creates indexes CONCURRENTLY, so a session lock rather than a transaction.
+        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY + 1,))
+        try:
+            await AsyncPostgresSaver(conn).setup()  # type: ignore[arg-type]
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY + 1,))
+    return saver
+
+
+async def check_database(pool: AsyncConnectionPool, timeout_s: float = 2.0) -> str | None:
+    """None when Postgres answers; otherwise why not, in a few words."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with pool.connection(timeout=timeout_s) as conn:
+                await conn.execute("SELECT 1")
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).strip()[:200] or 'no answer'}"
