@@ -1,0 +1,3 @@
+"""support-agent: the FastAPI server (REST, WebSocket, storage, services)."""
+
+__version__ = "0.1.0"

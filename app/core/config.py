@@ -12,16 +12,23 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, computed_field, field_validator
+from pydantic import BaseModel, Field, ValidationError, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError", "get_settings", "load_settings"]
+__all__ = ["ModelPrice", "Settings", "SettingsError", "get_settings", "load_settings"]
 
 LLMProvider = Literal["demo", "openai", "anthropic", "ollama", "openai_compatible"]
 
 
 class SettingsError(Exception):
     """A setting from the environment is missing or malformed."""
+
+
+class ModelPrice(BaseModel):
+    """What one model costs, in USD per 1,000 tokens."""
+
+    input_per_1k: float = Field(ge=0)
+    output_per_1k: float = Field(ge=0)
 
 
 class Settings(BaseSettings):
@@ -75,6 +82,42 @@ class Settings(BaseSettings):
     tool_max_response_bytes: int = Field(default=256 * 1024, ge=1024)
     shop_api_url: str | None = Field(default=None, description="Base URL of the demo shop; default: this server's /demo-shop.")
     shop_api_token: str | None = None
+
+    # OpenAPI import (app/openapi, app/services/openapi_import.py)
+    openapi_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest spec accepted, uploaded or fetched.")
+    openapi_fetch_timeout_s: float = Field(default=15.0, gt=0, le=300, description="Whole fetch of a spec URL, redirects included.")
+    openapi_fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    openapi_fetch_allow_private: bool = Field(
+        default=False,
+        description="Let spec URLs reach private, loopback and link-local addresses (off: refused, against SSRF).",
+    )
+    openapi_fetch_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names or IPs trusted to resolve to private addresses (JSON list), e.g. an internal API host.",
+    )
+    openapi_max_nodes: int = Field(
+        default=1_000_000, ge=1000, description="Nodes a spec may hold, YAML aliases expanded; stops alias bombs."
+    )
+    openapi_llm_classify: bool = Field(default=False, description="Ask the LLM to review risk too (it may only raise it).")
+    openapi_agent_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Agent for imported operations by "tag:NAME" or "path:/prefix" (JSON object); default: tag or first path segment.',
+    )
+
+    # Analytics and retention
+    retention_days: int | None = Field(
+        default=None, ge=1,
+        description="Delete conversations idle this long (events, records, checkpoints); unset keeps everything.",
+    )
+    retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention pass runs.")
+    retention_batch_size: int = Field(
+        default=500, ge=1, le=100_000, description="Rows (threads or events) one retention statement deletes.",
+    )
+    model_prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: {"demo": ModelPrice(input_per_1k=0.0005, output_per_1k=0.0015)},
+        description='USD per 1,000 tokens by model, as JSON: {"gpt-4o-mini": {"input_per_1k": 0.00015, '
+        '"output_per_1k": 0.0006}}. "*" prices any model not listed; unpriced models cost 0.',
+    )
 
     # Server
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -21,6 +21,7 @@ MIGRATIONS: list[str] = [
         last_seq         bigint NOT NULL DEFAULT 0,
         message_count    integer NOT NULL DEFAULT 0,
         model            text NOT NULL DEFAULT '',
+        retry_pending    boolean NOT NULL DEFAULT false,
         created_at       timestamptz NOT NULL DEFAULT now(),
         updated_at       timestamptz NOT NULL DEFAULT now(),
         last_activity_at timestamptz NOT NULL DEFAULT now()
@@ -88,5 +89,298 @@ MIGRATIONS: list[str] = [
         ts      timestamptz NOT NULL DEFAULT clock_timestamp()
     );
     CREATE INDEX rate_limit_hits_user_ts_idx ON rate_limit_hits (user_id, ts);
+    """,
+    # analytics (issue 6): conversation records kept current from the event log by a
+    # trigger, customer feedback, and an index for every replay and summary filter
+    """
+    CREATE TABLE conversations (
+        thread_id         text PRIMARY KEY REFERENCES threads(thread_id) ON DELETE CASCADE,
+        user_id           text NOT NULL,
+        started_at        timestamptz NOT NULL,
+        last_activity_at  timestamptz NOT NULL,
+        ended_at          timestamptz,            -- end of the last run; NULL while one runs or waits
+        last_seq          bigint NOT NULL DEFAULT 0,
+        state             text NOT NULL DEFAULT 'running',  -- running | waiting | answered | cancelled | failed
+        runs              integer NOT NULL DEFAULT 0,
+        user_messages     integer NOT NULL DEFAULT 0,
+        agent_messages    integer NOT NULL DEFAULT 0,
+        intents           text[] NOT NULL DEFAULT '{}',
+        agents            text[] NOT NULL DEFAULT '{}',
+        tools             text[] NOT NULL DEFAULT '{}',
+        tool_calls        integer NOT NULL DEFAULT 0,
+        tool_results      integer NOT NULL DEFAULT 0,
+        tool_errors       integer NOT NULL DEFAULT 0,
+        run_errors        integer NOT NULL DEFAULT 0,
+        interrupts        integer NOT NULL DEFAULT 0,
+        approved          integer NOT NULL DEFAULT 0,
+        edited            integer NOT NULL DEFAULT 0,
+        rejected          integer NOT NULL DEFAULT 0,
+        expired           integer NOT NULL DEFAULT 0,
+        superseded        integer NOT NULL DEFAULT 0,
+        interrupt_log     jsonb NOT NULL DEFAULT '{}',  -- interrupt_id -> {action, agent, outcome, created_at, decided_at, decided_by}
+        unanswered_expiry boolean NOT NULL DEFAULT false, -- an approval expired and the customer has not written since
+        handoff_at        timestamptz,
+        handoff_queue     text,
+        handoff_reason    text,
+        input_tokens      bigint NOT NULL DEFAULT 0,
+        output_tokens     bigint NOT NULL DEFAULT 0,
+        usage             jsonb NOT NULL DEFAULT '{}',  -- model -> {input_tokens, output_tokens}
+        resolution        text GENERATED ALWAYS AS (
+            CASE
+                WHEN handoff_at IS NOT NULL THEN 'escalated'
+                WHEN state IN ('running', 'waiting') THEN 'open'
+                WHEN approved + edited > 0 THEN 'assisted'
+                WHEN state = 'answered' AND NOT unanswered_expiry THEN 'automated'
+                ELSE 'abandoned'
+            END
+        ) STORED
+    );
+    CREATE INDEX conversations_started_idx ON conversations (started_at DESC, thread_id DESC);
+    CREATE INDEX conversations_resolution_idx ON conversations (resolution, started_at DESC);
+    CREATE INDEX conversations_user_idx ON conversations (user_id, started_at DESC);
+    CREATE INDEX conversations_interrupted_idx ON conversations (started_at DESC) WHERE interrupts > 0;
+    CREATE INDEX conversations_activity_idx ON conversations (last_activity_at);
+    CREATE INDEX conversations_intents_idx ON conversations USING gin (intents);
+    CREATE INDEX conversations_agents_idx ON conversations USING gin (agents);
+    CREATE INDEX threads_last_activity_idx ON threads (last_activity_at);
+    CREATE INDEX interrupts_created_idx ON interrupts (created_at) INCLUDE (action, status);
+
+    CREATE TABLE feedback (
+        thread_id  text NOT NULL REFERENCES threads(thread_id) ON DELETE CASCADE,
+        message_id text NOT NULL,
+        user_id    text NOT NULL,
+        rating     text NOT NULL CHECK (rating IN ('up', 'down')),
+        score      smallint CHECK (score BETWEEN 1 AND 5),
+        comment    text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (thread_id, message_id, user_id)
+    );
+    CREATE INDEX feedback_created_idx ON feedback (created_at);
+
+    -- One event folded into its conversation record. Tokens are skipped: the
+    -- message_complete that follows them carries the whole answer and its usage.
+    CREATE FUNCTION analytics_apply_event(e events) RETURNS void LANGUAGE plpgsql AS $fn$
+    DECLARE
+        p       jsonb := e.payload;
+        c       conversations%ROWTYPE;
+        iid     text;
+        prior   text;
+        outcome text;
+        model   text;
+        n_in    bigint;
+        n_out   bigint;
+    BEGIN
+        IF e.type = 'token' THEN
+            RETURN;
+        END IF;
+        INSERT INTO conversations (thread_id, user_id, started_at, last_activity_at)
+        SELECT t.thread_id, t.owner_id, e.ts, e.ts FROM threads t WHERE t.thread_id = e.thread_id
+        ON CONFLICT (thread_id) DO NOTHING;
+        SELECT * INTO c FROM conversations WHERE thread_id = e.thread_id FOR UPDATE;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+
+        c.started_at := least(c.started_at, e.ts);
+        c.last_activity_at := greatest(c.last_activity_at, e.ts);
+        c.last_seq := greatest(c.last_seq, e.seq);
+        IF p->>'agent' IS NOT NULL AND NOT (p->>'agent' = ANY (c.agents)) THEN
+            c.agents := c.agents || (p->>'agent');
+        END IF;
+
+        CASE e.type
+        WHEN 'run_start' THEN
+            c.state := 'running';
+            c.ended_at := NULL;
+            c.runs := c.runs + 1;
+            IF p->>'trigger' IN ('message', 'form_submit') THEN
+                c.user_messages := c.user_messages + 1;
+                c.unanswered_expiry := false;
+            END IF;
+        WHEN 'intent' THEN
+            IF p->>'intent' IS NOT NULL AND NOT (p->>'intent' = ANY (c.intents)) THEN
+                c.intents := c.intents || (p->>'intent');
+            END IF;
+        WHEN 'tool_call' THEN
+            c.tool_calls := c.tool_calls + 1;
+            IF p->>'tool' IS NOT NULL AND NOT (p->>'tool' = ANY (c.tools)) THEN
+                c.tools := c.tools || (p->>'tool');
+            END IF;
+        WHEN 'tool_result' THEN
+            c.tool_results := c.tool_results + 1;
+            IF NOT coalesce((p->>'ok')::boolean, true) THEN
+                c.tool_errors := c.tool_errors + 1;
+            END IF;
+        WHEN 'interrupt' THEN
+            c.state := 'waiting';
+            c.ended_at := NULL;
+            iid := coalesce(p->>'interrupt_id', '');
+            IF NOT c.interrupt_log ? iid THEN
+                c.interrupts := c.interrupts + 1;
+                c.interrupt_log := c.interrupt_log || jsonb_build_object(iid, jsonb_build_object(
+                    'action', p->>'action', 'agent', p->>'agent', 'outcome', 'pending', 'created_at', e.ts));
+            END IF;
+        WHEN 'interrupt_decided', 'interrupt_expired' THEN
+            iid := coalesce(p->>'interrupt_id', '');
+            IF e.type = 'interrupt_expired' THEN
+                outcome := 'expired';
+            ELSE
+                outcome := coalesce(p->>'outcome', CASE
+                    WHEN NOT coalesce((p->>'approved')::boolean, false) THEN 'rejected'
+                    WHEN jsonb_typeof(p->'args') = 'object' THEN 'edited'
+                    ELSE 'approved' END);
+            END IF;
+            prior := c.interrupt_log -> iid ->> 'outcome';
+            -- an interrupt is counted once, by its first decision or expiry
+            IF prior IS NULL OR prior = 'pending' THEN
+                c.interrupt_log := jsonb_set(c.interrupt_log, ARRAY[iid],
+                    coalesce(c.interrupt_log -> iid, jsonb_build_object('action', p->>'action'))
+                    || jsonb_build_object('outcome', outcome, 'decided_at', e.ts, 'decided_by', p->>'decided_by'));
+                IF prior IS NULL THEN
+                    c.interrupts := c.interrupts + 1;
+                END IF;
+                CASE outcome
+                WHEN 'approved' THEN c.approved := c.approved + 1;
+                WHEN 'edited' THEN c.edited := c.edited + 1;
+                WHEN 'rejected' THEN c.rejected := c.rejected + 1;
+                WHEN 'expired' THEN c.expired := c.expired + 1; c.unanswered_expiry := true;
+                WHEN 'superseded' THEN c.superseded := c.superseded + 1;
+                ELSE NULL;
+                END CASE;
+            END IF;
+        WHEN 'handoff' THEN
+            c.handoff_at := coalesce(c.handoff_at, e.ts);
+            c.handoff_queue := p->>'queue';
+            c.handoff_reason := p->>'reason';
+        WHEN 'message_complete' THEN
+            c.state := 'answered';
+            c.ended_at := e.ts;
+            c.agent_messages := c.agent_messages + 1;
+            n_in := coalesce((p->'usage'->>'input_tokens')::bigint, 0);
+            n_out := coalesce((p->'usage'->>'output_tokens')::bigint, 0);
+            SELECT coalesce(nullif((SELECT r.model FROM runs r WHERE r.run_id = e.run_id), ''), nullif(t.model, ''))
+              INTO model FROM threads t WHERE t.thread_id = e.thread_id;
+            model := coalesce(model, 'unknown');
+            c.input_tokens := c.input_tokens + n_in;
+            c.output_tokens := c.output_tokens + n_out;
+            c.usage := jsonb_set(c.usage, ARRAY[model], jsonb_build_object(
+                'input_tokens', coalesce((c.usage -> model ->> 'input_tokens')::bigint, 0) + n_in,
+                'output_tokens', coalesce((c.usage -> model ->> 'output_tokens')::bigint, 0) + n_out));
+        WHEN 'run_cancelled' THEN
+            c.state := 'cancelled';
+            c.ended_at := e.ts;
+        WHEN 'run_error' THEN
+            c.state := 'failed';
+            c.ended_at := e.ts;
+            c.run_errors := c.run_errors + 1;
+        ELSE
+            NULL;
+        END CASE;
+
+        UPDATE conversations SET
+            started_at = c.started_at, last_activity_at = c.last_activity_at, ended_at = c.ended_at,
+            last_seq = c.last_seq, state = c.state, runs = c.runs,
+            user_messages = c.user_messages, agent_messages = c.agent_messages,
+            intents = c.intents, agents = c.agents, tools = c.tools,
+            tool_calls = c.tool_calls, tool_results = c.tool_results, tool_errors = c.tool_errors,
+            run_errors = c.run_errors, interrupts = c.interrupts, approved = c.approved,
+            edited = c.edited, rejected = c.rejected, expired = c.expired, superseded = c.superseded,
+            interrupt_log = c.interrupt_log, unanswered_expiry = c.unanswered_expiry,
+            handoff_at = c.handoff_at, handoff_queue = c.handoff_queue, handoff_reason = c.handoff_reason,
+            input_tokens = c.input_tokens, output_tokens = c.output_tokens, usage = c.usage
+        WHERE thread_id = e.thread_id;
+    END
+    $fn$;
+
+    CREATE FUNCTION events_analytics_trigger() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        PERFORM analytics_apply_event(NEW);
+        RETURN NULL;
+    END
+    $fn$;
+
+    CREATE TRIGGER events_analytics AFTER INSERT ON events
+        FOR EACH ROW WHEN (NEW.type <> 'token') EXECUTE FUNCTION events_analytics_trigger();
+
+    -- records for events logged before this migration
+    DO $do$
+    DECLARE
+        e events;
+    BEGIN
+        FOR e IN SELECT * FROM events WHERE type <> 'token' ORDER BY thread_id, seq LOOP
+            PERFORM analytics_apply_event(e);
+        END LOOP;
+    END
+    $do$;
+    """,
+    # OpenAPI import (issue 8): imported specs, their versions, operations with their
+    # classification and review, and the audit trail of every review and re-import
+    """
+    CREATE TABLE openapi_specs (
+        spec_id         text PRIMARY KEY,
+        name            text NOT NULL UNIQUE,      -- what re-imports match on
+        title           text NOT NULL,
+        api_version     text NOT NULL DEFAULT '',  -- info.version
+        current_version integer NOT NULL DEFAULT 1,
+        source          text NOT NULL,             -- 'upload', a URL or a file path
+        doc_hash        text NOT NULL,             -- sha256 of the raw document
+        base_url        text NOT NULL DEFAULT '',
+        created_by      text NOT NULL,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        updated_at      timestamptz NOT NULL DEFAULT now()
+    );
+
+    CREATE TABLE openapi_spec_versions (
+        spec_id         text NOT NULL REFERENCES openapi_specs(spec_id) ON DELETE CASCADE,
+        version         integer NOT NULL,
+        api_version     text NOT NULL DEFAULT '',
+        openapi_version text NOT NULL,
+        source          text NOT NULL,
+        doc_hash        text NOT NULL,
+        document        jsonb NOT NULL,
+        summary         jsonb NOT NULL,            -- counts: added, changed, unchanged, removed; notes
+        imported_by     text NOT NULL,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (spec_id, version)
+    );
+
+    CREATE TABLE openapi_operations (
+        spec_id         text NOT NULL REFERENCES openapi_specs(spec_id) ON DELETE CASCADE,
+        operation_id    text NOT NULL,
+        method          text NOT NULL,
+        path            text NOT NULL,
+        summary         text NOT NULL DEFAULT '',
+        description     text NOT NULL DEFAULT '',
+        definition      jsonb NOT NULL,            -- parameters, body, args_schema, base_url, ...
+        change_hash     text NOT NULL,
+        risk            text NOT NULL CHECK (risk IN ('low', 'medium', 'high', 'critical')),
+        approver        text NOT NULL CHECK (approver IN ('none', 'customer', 'operator')),
+        agent           text NOT NULL,
+        reasons         jsonb NOT NULL DEFAULT '[]',
+        enabled         boolean NOT NULL DEFAULT false,
+        needs_review    boolean NOT NULL DEFAULT true,
+        removed         boolean NOT NULL DEFAULT false, -- gone from the latest version
+        reviewed_by     text,
+        reviewed_at     timestamptz,
+        added_in        integer NOT NULL,
+        changed_in      integer NOT NULL,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        updated_at      timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (spec_id, operation_id)
+    );
+    CREATE INDEX openapi_operations_enabled_idx ON openapi_operations (spec_id) WHERE enabled AND NOT removed;
+
+    CREATE TABLE openapi_operation_audit (
+        audit_id     bigserial PRIMARY KEY,
+        spec_id      text NOT NULL REFERENCES openapi_specs(spec_id) ON DELETE CASCADE,
+        operation_id text NOT NULL,
+        actor        text NOT NULL,
+        action       text NOT NULL,                -- review | import
+        changes      jsonb NOT NULL,               -- {field: {"old": ..., "new": ...}}
+        note         text NOT NULL DEFAULT '',
+        at           timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX openapi_operation_audit_op_idx ON openapi_operation_audit (spec_id, operation_id, audit_id);
     """,
 ]

@@ -1,0 +1,14 @@
+"""The REST API: one router per resource under /api, gathered here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.routes import health, interrupts, threads
+
+__all__ = ["api_router"]
+
+api_router = APIRouter(prefix="/api")
+api_router.include_router(health.router)
+api_router.include_router(threads.router)
+api_router.include_router(interrupts.router)

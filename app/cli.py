@@ -1,0 +1,221 @@
+"""The `support-agent` command: serve, token, migrate, chat, import-spec.
+
+Start-up problems (a bad setting, an unreachable database) print one line naming
+the cause and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from app.core.config import Settings, SettingsError, load_settings
+from app.core.errors import DatabaseUnavailable
+
+__all__ = ["main"]
+
+EXIT_CONFIG = 2
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fail(message: str) -> int:
+    print(f"support-agent: error: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _preflight(settings: Settings, url: str) -> None:
+    from app.core.db import apply_migrations, open_pool, wait_for_pool
+
+    pool = open_pool(url, settings, name="preflight")
+    await wait_for_pool(pool, url, settings.db_connect_timeout_s)
+    try:
+        await apply_migrations(pool)
+    finally:
+        await pool.close()
+
+
+def build_frontend_if_stale(log: Any = None) -> None:
+    """From a source checkout, build the frontend when app/static is missing or older than its sources."""
+    frontend = REPO_ROOT / "frontend"
+    static = REPO_ROOT / "app" / "static"
+    if not (frontend / "package.json").is_file():
+        return  # an installed package carries its built assets
+    sources = [p for p in (frontend / "src").rglob("*") if p.is_file()] + [
+        p for p in frontend.glob("*") if p.is_file() and p.suffix in (".json", ".ts", ".html", ".js")]
+    newest = max((p.stat().st_mtime for p in sources), default=0)
+    index = static / "index.html"
+    if index.is_file() and index.stat().st_mtime >= newest:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        print("support-agent: warning: the frontend is not built and npm is not installed; "
+              "the API runs, the pages do not", file=sys.stderr)
+        return
+    print("support-agent: building the frontend (npm ci && npm run build)...", file=sys.stderr)
+    try:
+        if not (frontend / "node_modules").is_dir():
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=frontend, check=True)
+        subprocess.run([npm, "run", "build"], cwd=frontend, check=True)
+    except subprocess.CalledProcessError as exc:
+        print(f"support-agent: warning: the frontend build failed ({exc}); the API runs, the pages do not",
+              file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from app.core.db import resolve_database_url
+    from app.core.logging import configure_logging
+    from app.main import create_app
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc))
+    if not settings.auth_enabled and not _is_loopback(args.host) and not settings.allow_insecure_remote:
+        return _fail(f"refusing to listen on {args.host} without AUTH_SECRET: anyone could act as the local admin. "
+                     "Set AUTH_SECRET, or ALLOW_INSECURE_REMOTE=true if you really mean it")
+    configure_logging(settings.log_level, settings.log_format)
+    if not args.no_frontend_build:
+        build_frontend_if_stale()
+    try:
+        url, embedded = resolve_database_url(settings)
+    except DatabaseUnavailable as exc:
+        return _fail(exc.message)
+    try:
+        try:
+            asyncio.run(_preflight(settings, url))
+        except DatabaseUnavailable as exc:
+            return _fail(exc.message)
+        shop = f"http://127.0.0.1:{args.port}/demo-shop" if settings.demo_mode else None
+        app = create_app(settings, url, shop_base_url=shop)
+        hb = settings.heartbeat_interval_s
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                                ws_ping_interval=hb, ws_ping_timeout=2 * hb, ws_max_size=1024 * 1024,
+                                timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s) + 5),
+                                lifespan="on")
+        server = GracefulServer(config)
+        server.run()
+        return 0 if server.started else 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+class GracefulServer(uvicorn.Server):
+    """Stops accepting, lets runs reach a checkpoint and closes sockets with 1001, then shuts down."""
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        for srv in self.servers:
+            srv.close()
+        services = getattr(self.config.app.state, "services", None)
+        if services is not None:
+            try:
+                await services.begin_shutdown()
+            except Exception as exc:  # shutting down regardless
+                print(f"support-agent: shutdown: {exc}", file=sys.stderr)
+        await super().shutdown(sockets)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from app.core.security import issue_token
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc))
+    if not settings.auth_secret:
+        return _fail("AUTH_SECRET is not set: tokens are signed with it (without it the server needs none)")
+    print(issue_token(settings.auth_secret, user_id=args.user, role=args.role, ttl_s=args.ttl))
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from app.core.db import resolve_database_url
+
+    try:
+        settings = load_settings()
+        url, embedded = resolve_database_url(settings)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    except DatabaseUnavailable as exc:
+        return _fail(exc.message)
+    try:
+        asyncio.run(_preflight(settings, url))
+    except DatabaseUnavailable as exc:
+        return _fail(exc.message)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print("support-agent: schema is up to date")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from app.terminal_chat import run_chat
+
+    return run_chat(server=args.server, thread_id=args.thread, token=args.token or os.environ.get("SUPPORT_AGENT_TOKEN"))
+
+
+def cmd_import_spec(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc))
+    from app.services.openapi_import import import_spec_command
+
+    return int(import_spec_command(args.source, settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="support-agent", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the server: REST, WebSocket, frontend and (demo mode) the demo shop")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-frontend-build", action="store_true", help="do not build the frontend when stale")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("token", help="print a JWT signed with AUTH_SECRET")
+    p.add_argument("--user", required=True)
+    p.add_argument("--role", required=True, choices=["customer", "operator", "admin"])
+    p.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    p.set_defaults(func=cmd_token)
+    p = sub.add_parser("migrate", help="apply the schema and exit")
+    p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser("chat", help="chat with a running server from the terminal")
+    p.add_argument("--server", default="http://127.0.0.1:8000")
+    p.add_argument("--thread", default=None)
+    p.add_argument("--token", default=None, help="a JWT (or SUPPORT_AGENT_TOKEN)")
+    p.set_defaults(func=cmd_chat)
+    p = sub.add_parser("import-spec", help="import an OpenAPI spec from a file or URL")
+    p.add_argument("source")
+    p.set_defaults(func=cmd_import_spec)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Who is calling: JWTs (HS256 with AUTH_SECRET) turned into a `Principal`.
+
+No FastAPI here: the REST dependencies and the WebSocket handler both call
+`authenticate()`. Without AUTH_SECRET every caller is the local admin.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+
+from app.core.errors import Unauthorized
+
+__all__ = ["LOCAL_PRINCIPAL", "Principal", "Role", "authenticate", "issue_token"]
+
+Role = Literal["customer", "operator", "admin"]
+ROLES: tuple[Role, ...] = ("customer", "operator", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    role: Role
+
+    @property
+    def is_staff(self) -> bool:
+        """Operators and admins may see any thread and decide any interrupt."""
+        return self.role in ("operator", "admin")
+
+
+LOCAL_PRINCIPAL = Principal(user_id="local", role="admin")
+
+
+def issue_token(secret: str, *, user_id: str, role: Role, ttl_s: int = 3600) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    now = int(time.time())
+    return jwt.encode({"sub": user_id, "role": role, "iat": now, "exp": now + ttl_s}, secret, algorithm="HS256")
+
+
+def authenticate(secret: str | None, token: str | None) -> Principal:
+    """The principal for `token`, or Unauthorized saying why it was refused."""
+    if secret is None:
+        return LOCAL_PRINCIPAL
+    if not token:
+        raise Unauthorized("missing token: pass ?token= or Authorization: Bearer <jwt>")
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("token expired: sign in again") from None
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from None
+    sub, role = claims.get("sub"), claims.get("role")
+    if not isinstance(sub, str) or not sub or len(sub) > 256:
+        raise Unauthorized("invalid token: claim 'sub' must be a non-empty string")
+    if role not in ROLES:
+        raise Unauthorized(f"invalid token: claim 'role' must be one of {', '.join(ROLES)}")
+    return Principal(user_id=sub, role=role)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None

@@ -1,0 +1,170 @@
+"""create_app(): the whole product as one ASGI app.
+
+The lifespan opens the pool, applies migrations, sets up the checkpointer, the
+shared HTTP client, the graph, the hub, the event writer, the run manager and the
+sweeper; the app mounts the REST API, /ws, /metrics, the demo shop (demo mode)
+and the built frontend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.api.main import api_router
+from app.core.config import Settings
+from app.core.db import apply_migrations, open_pool, setup_checkpointer, wait_for_pool
+from app.core.errors import AppError
+from app.core.logging import correlation_id, get_logger
+from app.core.metrics import METRICS
+from app.services.container import Services
+from app.ws.endpoint import router as ws_router
+
+__all__ = ["create_app"]
+
+log = get_logger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+async def open_services(settings: Settings, database_url: str, *, shop_base_url: str | None) -> Services:
+    from app.services.interrupts import sweeper_loop
+    from app.services.runs import RunManager
+    from app.storage.event_log import EventWriter
+    from app.ws.hub import Hub
+    from app.services.graph_runtime import build_runtime
+
+    pool = open_pool(database_url, settings)
+    await wait_for_pool(pool, database_url, settings.db_connect_timeout_s)
+    services = Services(settings=settings, pool=pool, database_url=database_url)
+    await apply_migrations(pool)
+    services.checkpointer = await setup_checkpointer(pool)
+    services.http = httpx.AsyncClient(timeout=settings.tool_timeout_s)
+    services.shop_base_url = settings.shop_api_url or shop_base_url
+    await build_runtime(services)
+    services.hub = Hub(pool, origin=services.origin)
+    services.writer = EventWriter(pool, origin=services.origin, publish=services.hub.publish)
+    services.writer.start()
+    services.hub.start(database_url)
+    services.runs = RunManager(services)
+    services.runs.start_background()
+    services.background.append(asyncio.create_task(sweeper_loop(services), name="sweeper"))
+    with contextlib.suppress(ImportError):
+        from app.services.retention import retention_loop
+
+        services.background.append(asyncio.create_task(retention_loop(services), name="retention"))
+    return services
+
+
+async def close_services(services: Services) -> None:
+    await services.begin_shutdown()
+    for task in services.background:
+        task.cancel()
+    for task in services.background:
+        with contextlib.suppress(BaseException):
+            await task
+    await services.writer.close()
+    await services.hub.stop()
+    if services.http:
+        await services.http.aclose()
+    await services.pool.close()
+
+
+def create_app(settings: Settings, database_url: str, *, shop_base_url: str | None = None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await open_services(settings, database_url, shop_base_url=shop_base_url)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await close_services(services)
+
+    app = FastAPI(title="support-agent", version=__version__, lifespan=lifespan,
+                  generate_unique_id_function=lambda r: f"{r.tags[0]}-{r.name}" if r.tags else r.name)
+    _install_error_handlers(app)
+    _install_request_log(app)
+    app.include_router(api_router)
+    app.include_router(ws_router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(METRICS.registry), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.demo_mode:
+        from app.demo.shop import create_shop_app
+
+        app.mount("/demo-shop", create_shop_app())
+    _mount_frontend(app, settings.frontend_dir or STATIC_DIR)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_: Request, exc: AppError) -> JSONResponse:
+        body: dict[str, Any] = {"error": exc.message, "code": exc.code}
+        body.update({k: v for k, v in exc.extra.items() if k == "retry_after_s"})
+        return JSONResponse(body, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or "body"
+            problems.append(f"{where}: {err.get('msg')}")
+        return JSONResponse({"error": "invalid request: " + "; ".join(problems), "code": "invalid_request"},
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        cid = correlation_id()
+        log.error("request_failed", correlation_id=cid, error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        return JSONResponse({"error": f"internal error (correlation id {cid})", "code": "internal"}, status_code=500)
+
+
+def _install_request_log(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_log(request: Request, call_next: Any) -> Response:
+        start = time.perf_counter()
+        response: Response = await call_next(request)
+        path = request.url.path
+        if path.startswith(("/api", "/metrics")):
+            METRICS.http_requests.labels(method=request.method, status=str(response.status_code)).inc()
+            log.info("request", method=request.method, path=path, status=response.status_code,
+                     duration_ms=round((time.perf_counter() - start) * 1000, 1))
+        return response
+
+
+def _mount_frontend(app: FastAPI, root: Path) -> None:
+    """Serve the built SPA: files as they are, any other non-API path as index.html."""
+    root = root.resolve()
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def spa(path: str) -> Response:
+        if path.startswith(("api/", "ws", "metrics", "demo-shop")):
+            return JSONResponse({"error": f"/{path} not found"}, status_code=404)
+        candidate = (root / path).resolve()
+        if path and candidate.is_file() and root in candidate.parents:
+            return FileResponse(candidate)
+        index = root / "index.html"
+        if index.is_file():
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return JSONResponse({"error": "the frontend is not built: run `npm ci && npm run build` in frontend/ "
+                                      "(the README's run command does it for you)"}, status_code=404)

@@ -1,0 +1,96 @@
+"""What a client frame does: start a run from a message or form, decide, subscribe.
+
+Called by the WebSocket handler (and the terminal client's server side is the
+same handler). Each function validates against the thread's state and raises an
+`AppError` with the protocol code when the frame is refused; nothing changes then.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+
+from app.core.errors import NotFound
+from app.core.security import Principal
+from app.services import rate_limit
+from app.services.interrupts import Resume, supersede_prepare
+from app.services.runs import check_access
+from app.services.threads import pending_interrupt_event
+from app.storage import threads as thread_store
+from app.storage.event_log import read_events
+from app.ws.connection import Connection
+
+__all__ = ["send_message", "submit_form", "subscribe"]
+
+
+async def _start_user_run(services: Any, principal: Principal, thread_id: str, message: HumanMessage,
+                          trigger: str, title: str) -> Any:
+    await rate_limit.check(services.pool, services.settings, principal.user_id)
+    box: dict[str, Any] = {}
+    resume = Resume(decision={"approved": False, "args": None, "outcome": "superseded",
+                              "reason": "the customer sent a new message instead"},
+                    then={"messages": [message]})
+    run = await services.runs.start(
+        principal=principal, thread_id=thread_id, trigger=trigger, graph_input=resume, create=True, title=title,
+        new_messages=0 if message.additional_kwargs.get("hidden") else 1,
+        prepare=supersede_prepare(principal, box))
+    if "interrupt_id" not in box:  # nothing was pending: just the message
+        resume.decision = {}
+    else:
+        resume.decision["interrupt_id"] = box["interrupt_id"]
+    return run, await rate_limit.record(services.pool, services.settings, principal.user_id)
+
+
+async def send_message(services: Any, principal: Principal, thread_id: str, content: str,
+                       client_msg_id: str | None = None) -> Any:
+    kwargs = {"client_msg_id": client_msg_id} if client_msg_id else {}
+    msg = HumanMessage(content=content, id=uuid.uuid4().hex, additional_kwargs=kwargs)
+    return await _start_user_run(services, principal, thread_id, msg, "message", content)
+
+
+async def submit_form(services: Any, principal: Principal, thread_id: str, form_id: str,
+                      values: dict[str, Any]) -> Any:
+    text = f"[form {form_id} submitted] {json.dumps(values, ensure_ascii=False, sort_keys=True)}"
+    msg = HumanMessage(content=text, id=uuid.uuid4().hex,
+                       additional_kwargs={"hidden": True, "form_id": form_id, "values": values})
+    return await _start_user_run(services, principal, thread_id, msg, "form_submit", "")
+
+
+async def subscribe(services: Any, principal: Principal, conn: Connection, thread_id: str,
+                    after_seq: int | None) -> None:
+    """Replay what the socket missed, then session_sync, then live events."""
+    row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s)
+    if row is None:
+        raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
+    check_access(principal, row)
+    hub = services.hub
+    sub = hub.subscribe(conn, thread_id, after_seq if after_seq is not None else 0)
+    try:
+        if after_seq is None:
+            sub.last_sent = row["last_seq"]
+        else:
+            events = await read_events(services.pool, thread_id, after_seq)
+            if events:
+                await conn.send_wait({"type": "replay_start", "thread_id": thread_id, "count": len(events)})
+                for ev in events:
+                    await conn.send_wait(ev)
+                await conn.send_wait({"type": "replay_end", "thread_id": thread_id})
+                sub.last_sent = events[-1]["seq"]
+        row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s) or row
+        await conn.send_wait(await session_sync(services, row, last_seq=sub.last_sent))
+    except BaseException:
+        hub.unsubscribe(conn, thread_id)
+        raise
+    hub.go_live(sub)
+
+
+async def session_sync(services: Any, row: dict[str, Any], *, last_seq: int) -> dict[str, Any]:
+    status = row["status"]
+    if status == "running" and not row["run_live"]:
+        status = "idle"
+    return {"type": "session_sync", "thread_id": row["thread_id"], "status": status,
+            "last_seq": max(last_seq, 0), "message_count": row["message_count"],
+            "pending_interrupt": await pending_interrupt_event(services, row["thread_id"], row["status"])}

@@ -1,0 +1,105 @@
+"""Services: the long-lived objects one server process owns, opened by the lifespan.
+
+The pool, the checkpointer, the compiled graph, the shared HTTP client, the hub,
+the event writer and the run manager, plus the few graph-facing helpers the run
+manager needs (run context, resuming, keeping a cancelled answer, recovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.config import Settings
+from app.core.logging import get_logger
+from app.storage import threads as thread_store
+
+__all__ = ["Services"]
+
+log = get_logger(__name__)
+
+
+@dataclass(eq=False)
+class Services:
+    settings: Settings
+    pool: AsyncConnectionPool
+    database_url: str
+    checkpointer: Any = None
+    graph: Any = None
+    http: httpx.AsyncClient | None = None
+    hub: Any = None
+    writer: Any = None
+    runs: Any = None
+    tools: Any = None
+    shop_base_url: str | None = None
+    model_name: str = ""
+    origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    sweeper_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+    shutting_down: bool = False
+
+    async def begin_shutdown(self) -> None:
+        """Refuse new sockets, let active runs reach their end, close sockets with 1001."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        if self.runs is not None:
+            await self.runs.shutdown(self.settings.shutdown_grace_s)
+        if self.writer is not None:
+            await self.writer.flush()
+        if self.hub is not None:
+            await asyncio.gather(*(c.aclose(1001, "server shutting down") for c in list(self.hub.connections.values())),
+                                 return_exceptions=True)
+
+    # graph-facing helpers used by the run manager
+    async def run_context(self, run: Any) -> Any:
+        from graphs.context import RunContext
+
+        tools = await self.current_tools()
+        return RunContext(user_id=run.owner_id, role="customer", thread_id=run.thread_id, run_id=run.run_id,
+                          interrupt_ttl_s=self.settings.interrupt_ttl_s, http=self.http, tools=tools,
+                          extra={"shop_base_url": self.shop_base_url})
+
+    async def current_tools(self) -> Any:
+        """The tools for the next run: the config's, plus reviewed OpenAPI imports."""
+        try:
+            from app.services.openapi_import import run_tool_registry
+        except ImportError:
+            return self.tools
+        try:
+            return await run_tool_registry(self)
+        except Exception as exc:
+            log.warning("imported_tools_unavailable", error=str(exc))
+            return self.tools
+
+    def validate_tool_args(self, tool: str, args: dict[str, Any]) -> str | None:
+        from graphs.tools import validate_tool_args
+
+        return validate_tool_args(self.tools, tool, args)
+
+    async def keep_partial_answer(self, config: dict[str, Any], text: str, agent: str, message_id: str | None) -> None:
+        from graphs.transcript import append_partial_answer
+
+        await append_partial_answer(self.graph, config, text=text, agent=agent, message_id=message_id)
+
+    async def recover_orphans(self) -> None:
+        """Runs whose owner died (lease lapsed): continue them from the last checkpoint."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(thread_store.ORPHANED_RUNS, {"limit": 20})
+            rows = await cur.fetchall()
+        from app.core.errors import AppError
+
+        for row in rows:
+            if row["active_run_id"] in self.runs.runs:
+                continue
+            try:
+                await self.runs.start(principal=None, thread_id=row["thread_id"], trigger="resume",
+                                      graph_input=None, check_session=False)
+                log.info("run_recovered", thread_id=row["thread_id"], orphaned_run_id=row["active_run_id"])
+            except AppError:
+                continue

@@ -1,0 +1,200 @@
+"""Approvals: decide, supersede and expire interrupts; the TTL sweeper.
+
+Every path that closes a pending interrupt does it inside the transaction that
+takes the thread's run guard, so a decision, a new message and the sweeper can
+race on one interrupt (even from different replicas) and exactly one wins.
+The sweeper also warns before expiry and recovers runs whose owner died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from app.core.errors import Forbidden, FrameError, InterruptExpired, NoPendingInterrupt, RunActive
+from app.core.logging import get_logger
+from app.core.metrics import METRICS
+from app.core.security import Principal
+from app.storage import interrupts as store
+from app.storage import threads as thread_store
+from app.storage.event_log import append_locked
+
+__all__ = ["Resume", "decide", "expire_due", "supersede_prepare", "sweeper_loop"]
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Resume:
+    """Graph input for a run that first closes pending approvals, then maybe asks anew.
+
+    `decision` resumes the pending interrupt; `then` (a new user message) runs after
+    every interrupt left in the turn has been closed with the same outcome.
+    """
+
+    decision: dict[str, Any]
+    then: Any = None
+    superseded: list[str] = field(default_factory=list)
+
+
+def _decided_event(interrupt_id: str, approved: bool, decided_by: str, outcome: str,
+                   args: dict[str, Any] | None, reason: str | None) -> dict[str, Any]:
+    ev: dict[str, Any] = {"type": "interrupt_decided", "interrupt_id": interrupt_id, "approved": approved,
+                          "decided_by": decided_by, "outcome": outcome}
+    if args is not None:
+        ev["args"] = args
+    if reason:
+        ev["reason"] = reason
+    return ev
+
+
+async def decide(
+    services: Any, principal: Principal, *, thread_id: str | None, interrupt_id: str | None,
+    approved: bool, args: dict[str, Any] | None, reason: str | None,
+) -> None:
+    """Resume the interrupted run with a person's decision."""
+    if interrupt_id is not None:
+        row = await store.get_interrupt(services.pool, interrupt_id)
+        if row is None or (thread_id is not None and row["thread_id"] != thread_id):
+            raise NoPendingInterrupt(f"no pending interrupt {interrupt_id} on this thread", thread_id=thread_id)
+        thread_id = row["thread_id"]
+        if row["status"] == "expired":
+            raise InterruptExpired(f"interrupt {interrupt_id} has expired", thread_id=thread_id,
+                                   interrupt_id=interrupt_id, action=row["action"])
+    assert thread_id is not None
+    if not approved:
+        args = None
+    outcome = "rejected" if not approved else ("edited" if args is not None else "approved")
+    holder: dict[str, Any] = {}
+
+    async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any]) -> list[dict[str, Any]]:
+        pending = await store.lock_pending(conn, thread_id)
+        if pending is None or (interrupt_id is not None and pending["interrupt_id"] != interrupt_id):
+            raise NoPendingInterrupt(f"no pending interrupt{' ' + interrupt_id if interrupt_id else ''} on thread "
+                                     f"{thread_id}", thread_id=thread_id)
+        if pending["approver"] == "operator" and not principal.is_staff:
+            raise Forbidden(f"{pending['action']} needs an operator's approval", thread_id=thread_id)
+        cur = await conn.execute("SELECT expires_at <= now() AS due FROM interrupts WHERE interrupt_id = %s",
+                                 (pending["interrupt_id"],))
+        due = (await cur.fetchone() or {}).get("due")
+        if due:
+            services.sweeper_wakeup.set()
+            raise InterruptExpired(f"interrupt {pending['interrupt_id']} has expired", thread_id=thread_id,
+                                   interrupt_id=pending["interrupt_id"], action=pending["action"])
+        if args is not None:
+            problem = services.validate_tool_args(pending["action"], args)
+            if problem:
+                raise FrameError("missing_field", f"args: {problem}", thread_id=thread_id)
+        await store.decide(conn, interrupt_id=pending["interrupt_id"], status="approved" if approved else "rejected",
+                           decided_by=principal.user_id, edited_args=args, reason=reason)
+        holder["interrupt_id"] = pending["interrupt_id"]
+        return [_decided_event(pending["interrupt_id"], approved, principal.user_id, outcome, args, reason)]
+
+    resume = Resume(decision={"approved": approved, "args": args, "reason": reason, "outcome": outcome})
+    await services.runs.start(principal=principal, thread_id=thread_id, trigger="resume", graph_input=resume,
+                              prepare=prepare, check_session=False)
+    resume.decision["interrupt_id"] = holder.get("interrupt_id")
+    METRICS.interrupts.labels(outcome=outcome).inc()
+
+
+def supersede_prepare(principal: Principal, resume_box: dict[str, Any]) -> Any:
+    """A `prepare` for a new message: a pending interrupt is rejected as superseded."""
+
+    async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any]) -> list[dict[str, Any]]:
+        if trow["status"] != "interrupted":
+            return []
+        pending = await store.lock_pending(conn, trow["thread_id"])
+        if pending is None:
+            return []
+        reason = "the customer sent a new message instead"
+        await store.decide(conn, interrupt_id=pending["interrupt_id"], status="superseded",
+                           decided_by=principal.user_id, edited_args=None, reason=reason)
+        resume_box["interrupt_id"] = pending["interrupt_id"]
+        METRICS.interrupts.labels(outcome="superseded").inc()
+        return [_decided_event(pending["interrupt_id"], False, principal.user_id, "superseded", None, reason)]
+
+    return prepare
+
+
+async def expire_due(services: Any) -> int:
+    """Expire every pending interrupt past its TTL: resume each run as rejected."""
+    count = 0
+    for due in await store.due_to_expire(services.pool):
+        interrupt_id, thread_id = due["interrupt_id"], due["thread_id"]
+
+        async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any], _id: str = interrupt_id) -> list[dict[str, Any]]:
+            pending = await store.lock_pending(conn, trow["thread_id"])
+            if pending is None or pending["interrupt_id"] != _id:
+                raise NoPendingInterrupt("already decided")
+            await store.decide(conn, interrupt_id=_id, status="expired", decided_by="system",
+                               edited_args=None, reason="expired")
+            return [{"type": "interrupt_expired", "interrupt_id": _id, "action": pending["action"],
+                     "message": f"The request to {pending['action'].replace('_', ' ')} expired before anyone "
+                                "approved it, so nothing was done. Ask again to try again."}]
+
+        resume = Resume(decision={"interrupt_id": interrupt_id, "approved": False, "args": None,
+                                  "reason": "the approval expired", "outcome": "expired"})
+        try:
+            await services.runs.start(principal=None, thread_id=thread_id, trigger="resume", graph_input=resume,
+                                      prepare=prepare, check_session=False)
+            METRICS.interrupts.labels(outcome="expired").inc()
+            count += 1
+        except (NoPendingInterrupt, RunActive):
+            continue
+    return count
+
+
+async def warn_due(services: Any) -> None:
+    if services.settings.interrupt_warning_s <= 0:
+        return
+    for due in await store.due_for_warning(services.pool, services.settings.interrupt_warning_s):
+        seconds_left = max(0, int((due["expires_at"] - _now()).total_seconds()))
+        await append_outside_run(services, due["thread_id"], [{
+            "type": "interrupt_warning", "interrupt_id": due["interrupt_id"],
+            "expires_at": due["expires_at"].isoformat().replace("+00:00", "Z"), "seconds_left": seconds_left}])
+
+
+async def append_outside_run(services: Any, thread_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Append events to a thread with no active run (the row lock orders them)."""
+    async with services.pool.connection() as conn:
+        async with conn.transaction():
+            row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
+            if row is None or row["run_live"]:
+                return []
+            stamped = await append_locked(conn, thread_id=thread_id, last_seq=row["last_seq"], run_id=None,
+                                          events=events, origin=services.origin)
+    services.hub.publish(stamped)
+    return stamped
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+async def sweeper_loop(services: Any) -> None:
+    """Expire interrupts, warn before expiry, recover orphaned runs; survives restarts."""
+    interval = services.settings.sweeper_interval_s
+    while True:
+        try:
+            await expire_due(services)
+            await warn_due(services)
+            await services.recover_orphans()
+            async with services.pool.connection() as conn:
+                await conn.execute(
+                    "DELETE FROM rate_limit_hits WHERE ts < now() - make_interval(secs => %s)",
+                    (services.settings.rate_limit_window_s * 2,))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("sweeper_failed", error=str(exc))
+        services.sweeper_wakeup.clear()
+        try:
+            await asyncio.wait_for(services.sweeper_wakeup.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+

@@ -1,0 +1,354 @@
+"""Runs: start, stream, cancel and finish one pass of the graph on a thread.
+
+A run belongs to the server, not to a socket: it goes on when its socket drops.
+One active run per thread, across processes: a run is taken in a transaction
+holding the thread row, its lease is renewed while it runs, and it is released
+in the transaction that writes its end event. Events of the run are numbered
+here (the lease makes this process the thread's only writer) and made durable
+by the group-commit `EventWriter` before any socket sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from app.core.errors import AppError, Forbidden, NotFound, RunActive, SessionExpired
+from app.core.logging import correlation_id, get_logger
+from app.core.metrics import METRICS
+from app.core.security import Principal
+from app.storage import interrupts as interrupt_store
+from app.storage import threads as thread_store
+from app.storage.event_log import EventWriter, append_locked, stamp
+from graphs.events import RUN_END_TYPES, dump_event
+
+__all__ = ["ActiveRun", "RunManager"]
+
+log = get_logger(__name__)
+
+Prepare = Callable[[AsyncConnection[Any], dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass(eq=False)
+class ActiveRun:
+    run_id: str
+    thread_id: str
+    owner_id: str
+    trigger: str
+    next_seq: int
+    first_seq: int = 0
+    started: float = field(default_factory=time.monotonic)
+    task: asyncio.Task[None] | None = None
+    agent: str = ""
+    message_id: str | None = None
+    partial: str = ""
+    handoff: bool = False
+    first_token_at: Any = None
+    usage: Any = None
+    last_write: asyncio.Future[None] | None = None
+    cancel_requested: bool = False
+
+
+def check_access(principal: Principal, row: dict[str, Any]) -> None:
+    if not principal.is_staff and row["owner_id"] != principal.user_id:
+        raise Forbidden("this thread belongs to another user", thread_id=row["thread_id"])
+
+
+class RunManager:
+    def __init__(self, services: Any) -> None:
+        self.s = services
+        self.runs: dict[str, ActiveRun] = {}
+        self.by_thread: dict[str, ActiveRun] = {}
+        self.shutting_down = False
+        self._lease_task: asyncio.Task[None] | None = None
+
+    # lifecycle
+    def start_background(self) -> None:
+        self._lease_task = asyncio.create_task(self._renew_leases(), name="run-leases")
+        self.s.hub.on_cancel_request = self._cancel_local_run
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Let active runs reach their end (a checkpoint) for up to grace_s, then stop them."""
+        self.shutting_down = True
+        tasks = [r.task for r in self.runs.values() if r.task]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        for r in list(self.runs.values()):
+            if r.task and not r.task.done():
+                r.task.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        if self._lease_task:
+            self._lease_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._lease_task
+
+    # starting
+    async def start(
+        self,
+        *,
+        principal: Principal | None,
+        thread_id: str,
+        trigger: str,
+        graph_input: Any,
+        create: bool = False,
+        title: str = "",
+        new_messages: int = 0,
+        prepare: Prepare | None = None,
+        check_session: bool = True,
+    ) -> ActiveRun:
+        """Take the thread's run guard, write run_start, and launch the run task."""
+        s = self.s
+        run_id = "run_" + uuid.uuid4().hex[:20]
+        async with s.pool.connection() as conn:
+            async with conn.transaction():
+                row = await thread_store.lock_thread(conn, thread_id, s.settings.session_ttl_s)
+                if row is None:
+                    if not create or principal is None:
+                        raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
+                    await conn.execute(
+                        thread_store.INSERT_THREAD,
+                        {"thread_id": thread_id, "owner_id": principal.user_id, "title": "", "model": s.model_name},
+                    )
+                    row = await thread_store.lock_thread(conn, thread_id, s.settings.session_ttl_s)
+                    assert row is not None
+                if principal is not None:
+                    check_access(principal, row)
+                if row["run_live"]:
+                    raise RunActive(f"a run is already running on thread {thread_id}; wait for it or cancel it",
+                                    thread_id=thread_id)
+                if (check_session and row["idle_expired"] and row["status"] != "interrupted"
+                        and row["message_count"] > 0):
+                    raise SessionExpired(
+                        f"session expired: thread {thread_id} was idle for more than {s.settings.session_ttl_s}s; "
+                        "start a new thread", thread_id=thread_id)
+                if row["active_run_id"]:  # the lease lapsed: its owner died
+                    await conn.execute(
+                        "UPDATE runs SET status = 'error', error_code = 'owner_lost', ended_at = now() "
+                        "WHERE run_id = %s AND status = 'running'", (row["active_run_id"],))
+                pre = await prepare(conn, row) if prepare else []
+                if row["retry_pending"] and trigger == "message":
+                    trigger = "retry"
+                events = [*pre, {"type": "run_start", "trigger": trigger, "run_id": run_id}]
+                stamped = await append_locked(
+                    conn, thread_id=thread_id, last_seq=row["last_seq"], run_id=None, events=events, origin=s.origin
+                )
+                await conn.execute(thread_store.TAKE_RUN, {
+                    "run_id": run_id, "thread_id": thread_id, "lease_s": s.settings.run_lease_s,
+                    "new_messages": new_messages, "title": title[:120],
+                })
+                await conn.execute(thread_store.INSERT_RUN, {
+                    "run_id": run_id, "thread_id": thread_id, "trigger": trigger, "owner": s.origin,
+                    "model": s.model_name,
+                })
+        s.hub.publish(stamped)
+        run = ActiveRun(run_id=run_id, thread_id=thread_id, owner_id=row["owner_id"], trigger=trigger,
+                        next_seq=stamped[-1]["seq"] + 1, first_seq=stamped[0]["seq"])
+        self.runs[run_id] = run
+        self.by_thread[thread_id] = run
+        METRICS.runs_started.labels(trigger=trigger).inc()
+        run.task = asyncio.create_task(self._execute(run, graph_input), name=f"run-{run_id}")
+        return run
+
+    # cancelling
+    async def cancel(self, principal: Principal, thread_id: str) -> None:
+        row = await thread_store.get_thread(self.s.pool, thread_id, self.s.settings.session_ttl_s)
+        if row is None:
+            raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
+        check_access(principal, row)
+        local = self.by_thread.get(thread_id)
+        if local is not None:
+            self._cancel_local_run(local.run_id)
+            return
+        if row["run_live"] and row["active_run_id"]:
+            await self.s.hub.notify_cancel(row["active_run_id"])
+            return
+        raise AppError(f"no run is active on thread {thread_id}; nothing to cancel", thread_id=thread_id)
+
+    def _cancel_local_run(self, run_id: str) -> None:
+        run = self.runs.get(run_id)
+        if run and run.task and not run.task.done():
+            run.cancel_requested = True
+            run.task.cancel()
+
+    # executing
+    def _emit(self, run: ActiveRun, event: dict[str, Any]) -> None:
+        stamped = stamp(event, thread_id=run.thread_id, seq=run.next_seq, run_id=run.run_id)
+        run.next_seq += 1
+        run.last_write = self.s.writer.submit([stamped])
+
+    async def _execute(self, run: ActiveRun, graph_input: Any) -> None:
+        from app.services.run_stream import RunUsage, stream_events  # the graph's translator
+
+        s = self.s
+        run.usage = RunUsage()
+        config = {"configurable": {"thread_id": run.thread_id}, "recursion_limit": 60}
+        context = await s.run_context(run)
+        end: dict[str, Any] | None = None
+        status = "completed"
+        try:
+            async with asyncio.timeout(s.settings.run_timeout_s):
+                graph_input = await s.graph_input(graph_input, config, context)
+                async for ev in stream_events(s.graph, graph_input, config=config, context=context, usage=run.usage):
+                    data = dump_event(ev)
+                    kind = data["type"]
+                    if kind == "token":
+                        if run.first_token_at is None:
+                            run.first_token_at = time.time()
+                            METRICS.ttft.observe(time.monotonic() - run.started)
+                        if data.get("message_id") != run.message_id:
+                            run.message_id, run.partial = data.get("message_id"), ""
+                        run.partial += data.get("content", "")
+                        run.agent = data.get("agent", run.agent)
+                    elif kind == "handoff":
+                        run.handoff = True
+                    elif kind == "intent":
+                        run.agent = data.get("agent", run.agent)
+                    if kind in RUN_END_TYPES:
+                        end = data
+                        break
+                    self._emit(run, data)
+            if end is None:
+                end = await self._completion_from_state(run, config)
+            status = {"interrupt": "interrupted", "message_complete": "completed"}.get(end["type"], "error")
+        except asyncio.CancelledError:
+            if self.shutting_down and not run.cancel_requested:
+                # leave the lease to lapse: another process (or this one, restarted) recovers the run
+                self._forget(run)
+                raise
+            await self._keep_partial_answer(run, config)
+            end, status = {"type": "run_cancelled"}, "cancelled"
+        except TimeoutError:
+            end, status = {"type": "run_error", "code": "timeout",
+                           "message": f"the run took longer than {s.settings.run_timeout_s:g}s and was stopped; "
+                                      "try again"}, "error"
+        except Exception as exc:
+            cid = correlation_id()
+            log.error("run_failed", thread_id=run.thread_id, run_id=run.run_id, correlation_id=cid,
+                      error=f"{type(exc).__name__}: {exc}", exc_info=True)
+            end, status = {"type": "run_error", "code": _error_code(exc),
+                           "message": f"{_error_words(exc)} (correlation id {cid}); the thread is still usable"}, "error"
+        try:
+            await self._finish(run, end, status)
+        except Exception as exc:
+            log.error("run_finish_failed", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
+        finally:
+            self._forget(run)
+
+    def _forget(self, run: ActiveRun) -> None:
+        self.runs.pop(run.run_id, None)
+        if self.by_thread.get(run.thread_id) is run:
+            del self.by_thread[run.thread_id]
+
+    async def _completion_from_state(self, run: ActiveRun, config: dict[str, Any]) -> dict[str, Any]:
+        """A run whose graph had nothing left to do (a recovered run): answer with the last reply."""
+        state = await self.s.graph.aget_state(config)
+        for msg in reversed(state.values.get("messages", [])):
+            if getattr(msg, "type", "") == "ai" and msg.content and not getattr(msg, "tool_calls", None):
+                return {"type": "message_complete", "message_id": msg.id or run.run_id, "agent": msg.name or "",
+                        "content": msg.content if isinstance(msg.content, str) else str(msg.content),
+                        "usage": {"input_tokens": 0, "output_tokens": 0}}
+        return {"type": "run_error", "code": "no_answer", "message": "the agent produced no answer; try again"}
+
+    async def _keep_partial_answer(self, run: ActiveRun, config: dict[str, Any]) -> None:
+        if not run.partial:
+            return
+        try:
+            await self.s.keep_partial_answer(config, run.partial, run.agent, run.message_id)
+        except Exception as exc:
+            log.warning("partial_answer_not_kept", thread_id=run.thread_id, error=str(exc))
+
+    async def _finish(self, run: ActiveRun, end: dict[str, Any], status: str) -> None:
+        s = self.s
+        if run.last_write is not None:
+            with contextlib.suppress(Exception):
+                await run.last_write
+        usage = run.usage
+        in_tok = getattr(usage, "input_tokens", 0) if usage else 0
+        out_tok = getattr(usage, "output_tokens", 0) if usage else 0
+        if end["type"] == "message_complete":
+            end.setdefault("usage", {"input_tokens": in_tok, "output_tokens": out_tok})
+        new_messages = 1 if end["type"] == "message_complete" or (end["type"] == "run_cancelled" and run.partial) else 0
+        thread_status = {"interrupted": "interrupted"}.get(status, "handoff" if run.handoff else "idle")
+        async with s.pool.connection() as conn:
+            async with conn.transaction():
+                row = await thread_store.lock_thread(conn, run.thread_id, s.settings.session_ttl_s)
+                if row is None or row["active_run_id"] != run.run_id:
+                    log.warning("run_lost_lease", thread_id=run.thread_id, run_id=run.run_id)
+                    return
+                end = {**end, "run_id": run.run_id}
+                stamped = await append_locked(conn, thread_id=run.thread_id, last_seq=row["last_seq"],
+                                              run_id=run.run_id, events=[end], origin=s.origin)
+                if end["type"] == "interrupt":
+                    await interrupt_store.insert_pending(conn, stamped[0])
+                await conn.execute(thread_store.RELEASE_RUN, {
+                    "thread_id": run.thread_id, "run_id": run.run_id, "status": thread_status,
+                    "new_messages": new_messages})
+                await conn.execute(thread_store.FINISH_RUN, {
+                    "run_id": run.run_id, "status": status, "input_tokens": in_tok, "output_tokens": out_tok,
+                    "error_code": end.get("code") if end["type"] == "run_error" else None,
+                    "first_token_at": _ts(run.first_token_at)})
+        s.hub.publish(stamped)
+        elapsed = time.monotonic() - run.started
+        METRICS.runs_finished.labels(status=status).inc()
+        METRICS.run_latency.observe(elapsed)
+        log.info("run", thread_id=run.thread_id, run_id=run.run_id, trigger=run.trigger, status=status,
+                 duration_ms=round(elapsed * 1000, 1), input_tokens=in_tok, output_tokens=out_tok)
+
+    # leases
+    async def _renew_leases(self) -> None:
+        interval = max(0.2, self.s.settings.run_lease_s / 3)
+        while True:
+            await asyncio.sleep(interval)
+            run_ids = list(self.runs)
+            if not run_ids:
+                continue
+            try:
+                async with self.s.pool.connection() as conn:
+                    cur = await conn.execute(thread_store.RENEW_LEASES,
+                                             {"run_ids": run_ids, "lease_s": self.s.settings.run_lease_s})
+                    held = {r["active_run_id"] for r in await cur.fetchall()}
+                for run_id in run_ids:
+                    if run_id not in held and run_id in self.runs:
+                        run = self.runs[run_id]
+                        if run.task and not run.task.done() and run.next_seq > 0:
+                            log.warning("run_lease_lost", run_id=run_id)
+            except Exception as exc:
+                log.warning("lease_renewal_failed", error=str(exc))
+
+
+def _ts(epoch: float | None) -> Any:
+    if epoch is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _error_code(exc: Exception) -> str:
+    import psycopg
+
+    if isinstance(exc, psycopg.Error) or type(exc).__module__.startswith("psycopg"):
+        return "database_unavailable"
+    name = type(exc).__name__.lower()
+    if "tool" in name:
+        return "tool_error"
+    return "model_error"
+
+
+def _error_words(exc: Exception) -> str:
+    code = _error_code(exc)
+    if code == "database_unavailable":
+        return "the database is unavailable, so the run stopped"
+    if code == "tool_error":
+        return f"a tool failed ({type(exc).__name__})"
+    return f"the model failed to answer ({type(exc).__name__}: {str(exc)[:200]})"
+

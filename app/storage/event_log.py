@@ -1,0 +1,190 @@
+"""The durable per-thread event log: append with seq, read after a seq.
+
+Every event about a thread is a row `(thread_id, seq, run_id, type, ts, payload)`;
+`payload` is exactly the JSON sent on the wire, so live and replayed frames are
+byte-identical. Two ways in:
+
+- `append_locked()` inside a transaction that holds the thread row (`FOR UPDATE`):
+  used when no run is active (run start, decisions, expiry), seq from the row.
+- `EventWriter`: group commit for the events of an active run. The run owner holds
+  the thread's lease, so it numbers its events itself; the writer batches whatever
+  is queued into one INSERT, advances `threads.last_seq`, NOTIFYs other replicas,
+  and only then hands the events to the local hub: nothing reaches a socket before
+  it is durable, so a crash can never leave a client holding a seq that the log
+  does not have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.logging import get_logger
+
+__all__ = ["EventWriter", "append_locked", "now_iso", "read_events", "stamp"]
+
+log = get_logger(__name__)
+
+NOTIFY_CHANNEL = "sa_events"
+
+INSERT_BATCH = """
+WITH ins AS (
+    INSERT INTO events (thread_id, seq, run_id, type, ts, payload)
+    SELECT e.thread_id, e.seq, e.run_id, e.type, e.ts, e.payload
+    FROM jsonb_to_recordset(%(rows)s) AS e(thread_id text, seq bigint, run_id text, type text,
+                                           ts timestamptz, payload jsonb)
+    RETURNING thread_id, seq
+), m AS (
+    SELECT thread_id, max(seq) AS max_seq FROM ins GROUP BY thread_id
+), upd AS (
+    UPDATE threads t SET last_seq = GREATEST(t.last_seq, m.max_seq), updated_at = now(),
+           last_activity_at = now()
+    FROM m WHERE t.thread_id = m.thread_id
+    RETURNING t.thread_id
+)
+SELECT pg_notify(%(channel)s, m.thread_id || ' ' || m.max_seq || ' ' || %(origin)s) FROM m
+"""
+
+READ_AFTER = """
+SELECT payload FROM events WHERE thread_id = %(thread_id)s AND seq > %(after_seq)s
+ORDER BY seq LIMIT %(limit)s
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stamp(event: dict[str, Any], *, thread_id: str, seq: int, run_id: str | None) -> dict[str, Any]:
+    """The wire form of an event: its fields plus thread_id, seq, run_id and ts, in that order."""
+    out: dict[str, Any] = {"type": event["type"], "thread_id": thread_id, "seq": seq}
+    if run_id is not None:
+        out["run_id"] = run_id
+    for k, v in event.items():
+        if k not in ("type", "thread_id", "seq", "run_id", "ts") and v is not None:
+            out[k] = v
+    out["ts"] = now_iso()
+    return out
+
+
+def _row(ev: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "thread_id": ev["thread_id"],
+        "seq": ev["seq"],
+        "run_id": ev.get("run_id"),
+        "type": ev["type"],
+        "ts": ev["ts"],
+        "payload": ev,
+    }
+
+
+async def append_locked(
+    conn: AsyncConnection[Any], *, thread_id: str, last_seq: int, run_id: str | None,
+    events: Sequence[dict[str, Any]], origin: str,
+) -> list[dict[str, Any]]:
+    """Append events after `last_seq` (the caller holds the thread row lock)."""
+    stamped = [
+        stamp(e, thread_id=thread_id, seq=last_seq + i + 1, run_id=e.get("run_id", run_id))
+        for i, e in enumerate(events)
+    ]
+    if stamped:
+        await conn.execute(
+            INSERT_BATCH,
+            {"rows": Jsonb([_row(e) for e in stamped]), "channel": NOTIFY_CHANNEL, "origin": origin},
+        )
+    return stamped
+
+
+async def read_events(
+    pool: AsyncConnectionPool, thread_id: str, after_seq: int = 0, limit: int = 100_000
+) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(READ_AFTER, {"thread_id": thread_id, "after_seq": after_seq, "limit": limit})
+        return [r["payload"] for r in await cur.fetchall()]
+
+
+Publish = Callable[[list[dict[str, Any]]], Awaitable[None] | None]
+
+
+class EventWriter:
+    """Group commit for run events: one INSERT per batch, publish after commit."""
+
+    def __init__(self, pool: AsyncConnectionPool, *, origin: str, publish: Publish, max_batch: int = 2000) -> None:
+        self._pool = pool
+        self._origin = origin
+        self._publish = publish
+        self._max_batch = max_batch
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[None] | None]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._last: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="event-writer")
+
+    def submit(self, events: Sequence[dict[str, Any]]) -> asyncio.Future[None]:
+        """Queue stamped events; the future resolves once they are durable and published."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for i, ev in enumerate(events):
+            self._queue.append((ev, fut if i == len(events) - 1 else None))
+        if not events:
+            fut.set_result(None)
+        else:
+            self._last = fut
+        self._wakeup.set()
+        return fut
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is durable (the queue is FIFO)."""
+        last = self._last
+        if last is not None and not last.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(last)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closed:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            events = [ev for ev, _ in batch]
+            futures = [f for _, f in batch if f is not None]
+            try:
+                async with self._pool.connection() as conn:
+                    await conn.execute(
+                        INSERT_BATCH,
+                        {"rows": Jsonb([_row(e) for e in events]), "channel": NOTIFY_CHANNEL, "origin": self._origin},
+                    )
+            except Exception as exc:  # the runs waiting on these events fail with run_error
+                log.error("event_write_failed", error=str(exc), events=len(events))
+                for f in futures:
+                    if not f.done():
+                        f.set_exception(exc)
+                continue
+            try:
+                res = self._publish(events)
+                if asyncio.iscoroutine(res):
+                    await res
+            except Exception as exc:  # a socket problem must never stop the writer
+                log.error("event_publish_failed", error=str(exc))
+            for f in futures:
+                if not f.done():
+                    f.set_result(None)

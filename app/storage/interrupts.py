@@ -1,0 +1,124 @@
+"""SQL for interrupts: the pending approval of a risky action and its decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+INSERT_INTERRUPT = """
+INSERT INTO interrupts (interrupt_id, thread_id, run_id, agent, action, args, risk, approver, message,
+                        event, expires_at)
+VALUES (%(interrupt_id)s, %(thread_id)s, %(run_id)s, %(agent)s, %(action)s, %(args)s, %(risk)s,
+        %(approver)s, %(message)s, %(event)s, %(expires_at)s)
+ON CONFLICT (interrupt_id) DO UPDATE SET status = 'pending', run_id = EXCLUDED.run_id,
+    event = EXCLUDED.event, expires_at = EXCLUDED.expires_at, decided_at = NULL, decided_by = NULL
+"""
+
+LOCK_PENDING = """
+SELECT * FROM interrupts WHERE thread_id = %(thread_id)s AND status = 'pending'
+ORDER BY created_at DESC LIMIT 1 FOR UPDATE
+"""
+
+GET_INTERRUPT = "SELECT * FROM interrupts WHERE interrupt_id = %(interrupt_id)s"
+
+DECIDE = """
+UPDATE interrupts SET status = %(status)s, decided_at = now(), decided_by = %(decided_by)s,
+    edited_args = %(edited_args)s, reason = %(reason)s
+WHERE interrupt_id = %(interrupt_id)s AND status = 'pending'
+"""
+
+LIST_BY_STATUS = """
+SELECT i.*, t.owner_id FROM interrupts i JOIN threads t USING (thread_id)
+WHERE (%(status)s::text IS NULL OR i.status = %(status)s)
+  AND (%(approver)s::text IS NULL OR i.approver = %(approver)s)
+ORDER BY i.created_at DESC LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+DUE_TO_EXPIRE = """
+SELECT interrupt_id, thread_id FROM interrupts WHERE status = 'pending' AND expires_at <= now()
+ORDER BY expires_at LIMIT %(limit)s
+"""
+
+DUE_FOR_WARNING = """
+UPDATE interrupts SET warned_at = now()
+WHERE interrupt_id IN (
+    SELECT interrupt_id FROM interrupts
+    WHERE status = 'pending' AND warned_at IS NULL AND expires_at > now()
+      AND expires_at <= now() + make_interval(secs => %(warning_s)s)
+    LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING interrupt_id, thread_id, expires_at
+"""
+
+
+async def insert_pending(conn: AsyncConnection[Any], event: dict[str, Any]) -> None:
+    await conn.execute(
+        INSERT_INTERRUPT,
+        {
+            "interrupt_id": event["interrupt_id"],
+            "thread_id": event["thread_id"],
+            "run_id": event.get("run_id", ""),
+            "agent": event.get("agent", ""),
+            "action": event["action"],
+            "args": Jsonb(event.get("args") or {}),
+            "risk": event.get("risk", "high"),
+            "approver": event.get("approver", "customer"),
+            "message": event.get("message", ""),
+            "event": Jsonb(event),
+            "expires_at": event["expires_at"],
+        },
+    )
+
+
+async def lock_pending(conn: AsyncConnection[Any], thread_id: str) -> dict[str, Any] | None:
+    cur = await conn.execute(LOCK_PENDING, {"thread_id": thread_id})
+    return await cur.fetchone()
+
+
+async def get_interrupt(pool_or_conn: AsyncConnectionPool | AsyncConnection[Any], interrupt_id: str) -> dict[str, Any] | None:
+    if isinstance(pool_or_conn, AsyncConnectionPool):
+        async with pool_or_conn.connection() as conn:
+            cur = await conn.execute(GET_INTERRUPT, {"interrupt_id": interrupt_id})
+            return await cur.fetchone()
+    cur = await pool_or_conn.execute(GET_INTERRUPT, {"interrupt_id": interrupt_id})
+    return await cur.fetchone()
+
+
+async def decide(
+    conn: AsyncConnection[Any], *, interrupt_id: str, status: str, decided_by: str,
+    edited_args: dict[str, Any] | None, reason: str | None,
+) -> None:
+    await conn.execute(
+        DECIDE,
+        {
+            "interrupt_id": interrupt_id,
+            "status": status,
+            "decided_by": decided_by,
+            "edited_args": Jsonb(edited_args) if edited_args is not None else None,
+            "reason": reason,
+        },
+    )
+
+
+async def list_interrupts(
+    pool: AsyncConnectionPool, *, status: str | None, approver: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            LIST_BY_STATUS, {"status": status, "approver": approver, "limit": limit, "offset": offset}
+        )
+        return await cur.fetchall()
+
+
+async def due_to_expire(pool: AsyncConnectionPool, limit: int = 100) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(DUE_TO_EXPIRE, {"limit": limit})
+        return await cur.fetchall()
+
+
+async def due_for_warning(pool: AsyncConnectionPool, warning_s: int, limit: int = 100) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(DUE_FOR_WARNING, {"warning_s": warning_s, "limit": limit})
+        return await cur.fetchall()

@@ -1,0 +1,133 @@
+"""One WebSocket: its subscriptions and a bounded send queue.
+
+Frames are queued, never awaited by the producer, so a slow or dead socket cannot
+block a run or other sockets. A socket whose queue overflows is closed with 4008;
+its client resumes with `subscribe` + `after_seq` and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from app.core.security import Principal
+
+__all__ = ["Connection", "Subscription", "encode"]
+
+CLOSE_TOO_SLOW = 4008
+CLOSE_GOING_AWAY = 1001
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One socket's interest in one thread: what it has been sent so far."""
+
+    conn: "Connection"
+    thread_id: str
+    last_sent: int = 0
+    replaying: bool = True
+    buffer: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+    def deliver(self, event: dict[str, Any], text: str) -> bool:
+        """Send a live event; False when a gap means the log must fill in first."""
+        if self.replaying:
+            self.buffer.append((event, text))
+            return True
+        seq = event["seq"]
+        if seq <= self.last_sent:
+            return True
+        if seq != self.last_sent + 1:
+            return False
+        self.last_sent = seq
+        self.conn.send_text(text)
+        return True
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, principal: Principal, *, queue_max: int) -> None:
+        self.websocket = websocket
+        self.principal = principal
+        self.id = uuid.uuid4().hex
+        self.subscriptions: dict[str, Subscription] = {}
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_max)
+        self._sender: asyncio.Task[None] | None = None
+        self.closed = False
+        self.close_code: int | None = None
+
+    def start(self) -> None:
+        self._sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{self.id[:8]}")
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.send_text(encode(frame))
+
+    def send_text(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.close_soon(CLOSE_TOO_SLOW, "too slow: resubscribe with after_seq")
+
+    async def send_wait(self, frame: dict[str, Any] | str) -> None:
+        """Queue a frame, waiting for room (for replays, which may exceed the queue)."""
+        if self.closed:
+            return
+        await self._queue.put(frame if isinstance(frame, str) else encode(frame))
+
+    def close_soon(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        asyncio.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self._sender:
+            self._sender.cancel()
+        with contextlib.suppress(Exception):
+            if self.websocket.application_state == WebSocketState.CONNECTED:
+                await self.websocket.close(code=code, reason=reason)
+
+    async def aclose(self, code: int, reason: str) -> None:
+        """Flush what is queued, then close (graceful shutdown)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+        if self._sender:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._sender, timeout=2)
+        with contextlib.suppress(Exception):
+            if self.websocket.application_state == WebSocketState.CONNECTED:
+                await self.websocket.close(code=code, reason=reason)
+
+    async def stop(self) -> None:
+        self.closed = True
+        if self._sender:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sender
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                text = await self._queue.get()
+                if text is None:
+                    return
+                await self.websocket.send_text(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.closed = True  # the peer is gone; the receive loop notices and cleans up

@@ -1,0 +1,163 @@
+"""GET /ws: accept, authenticate, then loop: parse a frame, dispatch it, reply.
+
+No business logic here: frames are validated by `frames.parse_frame` and acted
+on by services. Every refused frame gets an `error` reply and the socket stays
+open; only a bad token (4001), shutdown (1001) or a socket too slow to keep up
+(4008) closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.core.errors import AppError, InterruptExpired, Unauthorized
+from app.core.logging import correlation_id, get_logger
+from app.core.metrics import METRICS
+from app.core.security import Principal, authenticate, bearer_token
+from app.services import chat, interrupts
+from app.storage.interrupts import get_interrupt
+from app.ws.connection import Connection
+from app.ws.frames import ClientFrame, error_frame, parse_frame
+
+__all__ = ["router"]
+
+log = get_logger(__name__)
+router = APIRouter()
+
+CLOSE_UNAUTHORIZED = 4001
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    services = websocket.app.state.services
+    settings = services.settings
+    await websocket.accept()
+    token = websocket.query_params.get("token") or bearer_token(websocket.headers.get("authorization"))
+    try:
+        principal = authenticate(settings.auth_secret, token)
+    except Unauthorized as exc:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason=exc.message[:120])
+        return
+    if services.shutting_down:
+        await websocket.close(code=1001, reason="server shutting down")
+        return
+    conn = Connection(websocket, principal, queue_max=settings.socket_queue_max)
+    conn.start()
+    services.hub.add_connection(conn)
+    METRICS.active_sockets.inc()
+    conn.send({"type": "connected", "connection_id": conn.id, "user_id": principal.user_id,
+               "role": principal.role, "heartbeat_interval_s": settings.heartbeat_interval_s})
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        while not conn.closed:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            raw = message.get("text")
+            if raw is None:
+                raw = message.get("bytes") or b""
+            try:
+                frame = parse_frame(raw, max_frame_bytes=settings.max_frame_bytes,
+                                    max_content_chars=settings.max_content_chars)
+            except AppError as exc:
+                conn.send(error_frame(exc.code, exc.message, thread_id=exc.thread_id))
+                continue
+            if frame.type == "ping":
+                conn.send({"type": "pong"})
+                continue
+            # subscribe replays may be long: run them beside the receive loop
+            if frame.type == "subscribe":
+                task = asyncio.create_task(_handle(services, conn, principal, frame))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            else:
+                await _handle(services, conn, principal, frame)
+    except WebSocketDisconnect:
+        pass
+    except RuntimeError:
+        pass  # receive after the peer vanished
+    finally:
+        for t in tasks:
+            t.cancel()
+        services.hub.remove_connection(conn)
+        METRICS.active_sockets.dec()
+        await conn.stop()
+
+
+async def _handle(services: Any, conn: Connection, principal: Principal, frame: ClientFrame) -> None:
+    data = frame.data
+    thread_id = frame.thread_id
+    try:
+        if frame.type in ("message", "form_submit"):
+            # a socket that sends a message follows the thread from the run's first event on
+            new_sub = thread_id not in conn.subscriptions
+            sub = services.hub.subscribe(conn, thread_id, 0) if new_sub else None
+            try:
+                if frame.type == "message":
+                    run, state = await chat.send_message(services, principal, thread_id, data["content"],
+                                                         data.get("client_msg_id"))
+                else:
+                    run, state = await chat.submit_form(services, principal, thread_id, data["form_id"],
+                                                        data["values"])
+            except BaseException:
+                if new_sub:
+                    services.hub.unsubscribe(conn, thread_id)
+                raise
+            if sub is not None:
+                sub.last_sent = run.first_seq - 1
+                services.hub.go_live(sub)
+            if state.warn:
+                conn.send({"type": "rate_limit_warning", "usage_percent": state.usage_percent,
+                           "remaining": state.remaining})
+        elif frame.type == "interrupt_response":
+            await interrupts.decide(services, principal, thread_id=thread_id, interrupt_id=data.get("interrupt_id"),
+                                    approved=data["approved"], args=data.get("args"), reason=data.get("reason"))
+        elif frame.type == "cancel":
+            await services.runs.cancel(principal, thread_id)
+        elif frame.type == "subscribe":
+            await chat.subscribe(services, principal, conn, thread_id, data.get("after_seq"))
+        elif frame.type == "unsubscribe":
+            services.hub.unsubscribe(conn, thread_id)
+        elif frame.type == "feedback":
+            from app.services.feedback import record_feedback
+
+            await record_feedback(services.pool, user_id=principal.user_id, thread_id=thread_id,
+                                  message_id=data["message_id"], rating=data["rating"], comment=data.get("comment"),
+                                  is_staff=principal.is_staff)
+    except InterruptExpired as exc:
+        await _send_expired(services, conn, exc)
+    except AppError as exc:
+        if exc.code == "internal" and type(exc) is AppError:
+            conn.send(error_frame("no_active_run", exc.message, thread_id=thread_id))
+            return
+        extra = {"retry_after_s": exc.extra["retry_after_s"]} if "retry_after_s" in exc.extra else {}
+        conn.send(error_frame(exc.code, exc.message, thread_id=exc.thread_id or thread_id, **extra))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        cid = correlation_id()
+        log.error("frame_failed", type=frame.type, thread_id=thread_id, correlation_id=cid,
+                  error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        conn.send(error_frame("internal", f"internal error (correlation id {cid}); try again", thread_id=thread_id))
+
+
+async def _send_expired(services: Any, conn: Connection, exc: InterruptExpired) -> None:
+    """A decision on an expired interrupt gets that interrupt's interrupt_expired event."""
+    interrupt_id = exc.extra.get("interrupt_id")
+    async with services.pool.connection() as db:
+        cur = await db.execute(
+            "SELECT payload FROM events WHERE thread_id = %s AND type = 'interrupt_expired' "
+            "AND payload->>'interrupt_id' = %s ORDER BY seq DESC LIMIT 1", (exc.thread_id, interrupt_id))
+        row = await cur.fetchone()
+    if row:
+        conn.send(row["payload"])
+        return
+    intr = await get_interrupt(services.pool, interrupt_id) if interrupt_id else None
+    action = intr["action"] if intr else exc.extra.get("action", "action")
+    conn.send({"type": "interrupt_expired", "thread_id": exc.thread_id, "interrupt_id": interrupt_id,
+               "action": action, "message": f"The request to {action.replace('_', ' ')} expired; ask again to "
+                                            "try again."})
+

@@ -1,0 +1,169 @@
+"""Fan-out: thread_id -> subscribed sockets, in this process and across replicas.
+
+Local events arrive from the event writer after commit. Events written by another
+server process arrive as a Postgres NOTIFY (`thread_id max_seq origin`); the hub
+then reads what its subscribers have not seen from the event log. Each
+subscription tracks the last seq it sent, so nothing is sent twice and a gap is
+filled from the log, never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.logging import get_logger
+from app.core.metrics import METRICS
+from app.storage.event_log import NOTIFY_CHANNEL, read_events
+from app.ws.connection import Connection, Subscription, encode
+
+__all__ = ["Hub"]
+
+log = get_logger(__name__)
+
+CANCEL_CHANNEL = "sa_cancel"
+
+
+class Hub:
+    def __init__(self, pool: AsyncConnectionPool, *, origin: str) -> None:
+        self.pool = pool
+        self.origin = origin
+        self.subs: dict[str, set[Subscription]] = defaultdict(set)
+        self.connections: dict[str, Connection] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._fills: dict[str, asyncio.Task[None]] = {}
+        self.on_cancel_request: Any = None  # set by the run manager: run_id -> None
+
+    # sockets
+    def add_connection(self, conn: Connection) -> None:
+        self.connections[conn.id] = conn
+
+    def remove_connection(self, conn: Connection) -> None:
+        self.connections.pop(conn.id, None)
+        for thread_id in list(conn.subscriptions):
+            self.unsubscribe(conn, thread_id)
+
+    def subscribe(self, conn: Connection, thread_id: str, after_seq: int) -> Subscription:
+        """Register first (live events buffer), then the caller replays from the log."""
+        old = conn.subscriptions.get(thread_id)
+        if old is not None:
+            self.subs[thread_id].discard(old)
+        sub = Subscription(conn=conn, thread_id=thread_id, last_sent=after_seq)
+        conn.subscriptions[thread_id] = sub
+        self.subs[thread_id].add(sub)
+        return sub
+
+    def unsubscribe(self, conn: Connection, thread_id: str) -> None:
+        sub = conn.subscriptions.pop(thread_id, None)
+        if sub is not None:
+            subs = self.subs.get(thread_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self.subs[thread_id]
+
+    def go_live(self, sub: Subscription) -> None:
+        """End a subscription's replay: send what arrived meanwhile, in order."""
+        buffered, sub.buffer = sub.buffer, []
+        sub.replaying = False
+        for event, text in buffered:
+            if not sub.deliver(event, text):
+                self._fill(sub.thread_id)
+                return
+
+    def drop_thread(self, thread_id: str) -> None:
+        for sub in list(self.subs.pop(thread_id, ())):
+            sub.conn.subscriptions.pop(thread_id, None)
+
+    # events
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            subs = self.subs.get(event["thread_id"])
+            if not subs:
+                continue
+            text = encode(event)
+            for sub in list(subs):
+                if sub.conn.closed:
+                    continue
+                if sub.deliver(event, text):
+                    METRICS.events_sent.inc()
+                else:
+                    self._fill(event["thread_id"])
+
+    def _fill(self, thread_id: str) -> None:
+        """Read from the log what some subscriber of the thread is missing."""
+        if thread_id in self._fills:
+            return
+        self._fills[thread_id] = asyncio.create_task(self._fill_from_log(thread_id))
+
+    async def _fill_from_log(self, thread_id: str) -> None:
+        try:
+            subs = [s for s in self.subs.get(thread_id, ()) if not s.replaying]
+            if not subs:
+                return
+            after = min(s.last_sent for s in subs)
+            events = await read_events(self.pool, thread_id, after)
+            # a log with pruned token deltas has holes: accept the next stored event
+            for sub in subs:
+                for event in events:
+                    if event["seq"] > sub.last_sent:
+                        sub.last_sent = event["seq"] - 1
+                        sub.deliver(event, encode(event))
+        except Exception as exc:
+            log.warning("hub_fill_failed", thread_id=thread_id, error=str(exc))
+        finally:
+            self._fills.pop(thread_id, None)
+
+    # other replicas
+    def start(self, url: str) -> None:
+        self._listener = asyncio.create_task(self._listen(url), name="hub-listen")
+
+    async def stop(self) -> None:
+        if self._listener:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+
+    async def notify_cancel(self, run_id: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, run_id))
+
+    async def _listen(self, url: str) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    await conn.execute(f"LISTEN {CANCEL_CHANNEL}")
+                    delay = 0.5
+                    # after a reconnect, catch up on whatever was missed meanwhile
+                    for thread_id in list(self.subs):
+                        self._fill(thread_id)
+                    async for note in conn.notifies():
+                        self._on_notify(note.channel, note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("hub_listen_lost", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == CANCEL_CHANNEL:
+            if self.on_cancel_request is not None:
+                self.on_cancel_request(payload)
+            return
+        try:
+            thread_id, max_seq, origin = payload.split(" ", 2)
+        except ValueError:
+            return
+        if origin == self.origin:
+            return
+        subs = self.subs.get(thread_id)
+        if subs and any(not s.replaying and s.last_sent < int(max_seq) for s in subs):
+            self._fill(thread_id)

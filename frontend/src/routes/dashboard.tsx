@@ -1,0 +1,152 @@
+/** `/dashboard`: `GET /api/analytics/summary?range=24h|7d|30d` as cards and charts. Missing fields show "—". */
+import { useSearchParams } from "react-router";
+import { BarList } from "../components/dashboard/BarList";
+import { LineChart } from "../components/dashboard/LineChart";
+import { MetricCard } from "../components/dashboard/MetricCard";
+import { useApi } from "../hooks/useApi";
+import { DASH, fmtMs, fmtNumber, fmtPercent, fmtSeconds, fmtUsd, humanize } from "../lib/format";
+import type { PageDef } from "./types";
+
+export interface ApprovalStats {
+  approved?: number;
+  edited?: number;
+  rejected?: number;
+  expired?: number;
+  superseded?: number;
+  median_decision_s?: number | null;
+}
+
+export interface Summary {
+  range?: string;
+  conversations?: number;
+  messages?: number;
+  automated_resolution_rate?: number | null;
+  escalation_rate?: number | null;
+  approvals?: Record<string, ApprovalStats> | null;
+  intents?: Record<string, number>;
+  agents?: Record<string, number>;
+  tool_error_rate?: number | null;
+  ttft_ms?: { p50?: number | null; p95?: number | null } | null;
+  tokens_per_conversation?: number | null;
+  cost_per_conversation_usd?: number | null;
+  csat?: number | { up?: number; down?: number; score?: number } | null;
+  series?: Record<string, unknown>[];
+}
+
+const RANGES = [
+  { value: "24h", label: "24 hours" },
+  { value: "7d", label: "7 days" },
+  { value: "30d", label: "30 days" },
+];
+
+function csatText(c: Summary["csat"]): string {
+  if (c == null) return DASH;
+  if (typeof c === "number") return fmtPercent(c);
+  if (typeof c.score === "number") return fmtPercent(c.score);
+  const up = c.up ?? 0;
+  const down = c.down ?? 0;
+  return up + down > 0 ? fmtPercent(up / (up + down)) : DASH;
+}
+
+function DashboardPage() {
+  const [params, setParams] = useSearchParams();
+  const range = RANGES.some((r) => r.value === params.get("range")) ? params.get("range")! : "24h";
+  const { data, error, loading, reload } = useApi((api) => api.get<Summary>("/api/analytics/summary", { range }), [range], 15_000);
+  const s: Summary = data ?? {};
+  const approvals = Object.entries(s.approvals ?? {});
+
+  return (
+    <div className="page">
+      <div className="page__head">
+        <h1>Dashboard</h1>
+        <div className="row gap">
+          <div className="segmented" role="radiogroup" aria-label="Time range">
+            {RANGES.map((r) => (
+              <button
+                key={r.value}
+                type="button"
+                role="radio"
+                aria-checked={range === r.value}
+                className={range === r.value ? "is-active" : ""}
+                onClick={() => setParams({ range: r.value })}
+              >
+                {r.label}
+              </button>
+            ))}
+          </div>
+          <button type="button" className="btn btn--ghost btn--small" onClick={reload}>
+            Refresh
+          </button>
+        </div>
+      </div>
+      {error ? (
+        <p className="banner banner--error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      <div className="metrics" aria-busy={loading} data-testid="metrics">
+        <MetricCard testId="metric-conversations" label="Conversations" value={fmtNumber(s.conversations)} />
+        <MetricCard testId="metric-messages" label="Messages" value={fmtNumber(s.messages)} />
+        <MetricCard label="Resolved automatically" value={fmtPercent(s.automated_resolution_rate)} />
+        <MetricCard label="Escalated to a human" value={fmtPercent(s.escalation_rate)} />
+        <MetricCard label="Tool error rate" value={fmtPercent(s.tool_error_rate)} />
+        <MetricCard label="Time to first token" value={fmtMs(s.ttft_ms?.p50)} hint={`p95 ${fmtMs(s.ttft_ms?.p95)}`} />
+        <MetricCard label="Tokens per conversation" value={fmtNumber(s.tokens_per_conversation)} />
+        <MetricCard label="Cost per conversation" value={fmtUsd(s.cost_per_conversation_usd)} />
+        <MetricCard label="Satisfaction" value={csatText(s.csat)} hint="thumbs up share" />
+      </div>
+      <div className="card">
+        <LineChart
+          title="Conversations and messages"
+          data={s.series ?? []}
+          series={[
+            { key: "conversations", label: "Conversations", color: "#2457c5" },
+            { key: "messages", label: "Messages", color: "#c2410c" },
+          ]}
+        />
+      </div>
+      <div className="grid grid--2">
+        <BarList title="Intents" counts={s.intents} testId="intents" />
+        <BarList title="Agents" counts={s.agents} testId="agents" />
+      </div>
+      <section className="card">
+        <h2 className="chart__title">Approvals by action</h2>
+        <div className="table-wrap">
+          <table className="table" data-testid="approvals-table">
+            <thead>
+              <tr>
+                <th scope="col">Action</th>
+                <th scope="col">Approved</th>
+                <th scope="col">Edited</th>
+                <th scope="col">Rejected</th>
+                <th scope="col">Expired</th>
+                <th scope="col">Median time to decide</th>
+              </tr>
+            </thead>
+            <tbody>
+              {approvals.map(([tool, a]) => (
+                <tr key={tool}>
+                  <th scope="row">{humanize(tool)}</th>
+                  <td>{fmtNumber(a?.approved)}</td>
+                  <td>{fmtNumber(a?.edited)}</td>
+                  <td>{fmtNumber(a?.rejected)}</td>
+                  <td>{fmtNumber(a?.expired)}</td>
+                  <td>{fmtSeconds(a?.median_decision_s)}</td>
+                </tr>
+              ))}
+              {approvals.length === 0 ? (
+                <tr>
+                  <td colSpan={6} className="empty">
+                    No approvals in this range.
+                  </td>
+                </tr>
+              ) : null}
+            </tbody>
+          </table>
+        </div>
+      </section>
+    </div>
+  );
+}
+
+export const dashboardPage: PageDef = { path: "/dashboard", title: "Dashboard", component: DashboardPage, nav: "Dashboard", staff: true };
