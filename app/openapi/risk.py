@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "AGENT_RE",
     "APPROVERS",
+    "SAFE_METHODS",
     "RISKS",
     "Classification",
     "LLMVerdict",

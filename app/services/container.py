@@ -80,7 +80,7 @@ class Services:
     def validate_tool_args(self, tool: str, args: dict[str, Any]) -> str | None:
         from graphs.tools import validate_tool_args
 
-        return validate_tool_args(self.tools, tool, args)
+        return validate_tool_args(tool, args, self.tools)
 
     async def keep_partial_answer(self, config: dict[str, Any], text: str, agent: str, message_id: str | None) -> None:
         from graphs.transcript import append_partial_answer

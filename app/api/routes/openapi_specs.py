@@ -1,0 +1,120 @@
+"""/api/openapi/specs: import a spec, list and read specs, review an endpoint (admins only).
+
+POST takes the document itself as the body (`application/json`, `application/yaml`,
+`text/yaml`, ...) or a JSON object `{"url": ..., "name"?: ..., "base_url"?: ...}`;
+`?name=` and `?base_url=` work with a document body. The body is read as a stream
+and refused past `OPENAPI_MAX_BYTES`, before anything parses it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from app.api.deps import AdminDep, ServicesDep
+from app.core.errors import BadRequest
+from app.openapi.parse import load_document
+from app.services import openapi_import as service
+
+router = APIRouter(prefix="/openapi/specs", tags=["openapi"])
+
+REVIEW_BODY_SCHEMA = {
+    "required": True,
+    "content": {"application/json": {"schema": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "risk": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+            "approver": {"type": "string", "enum": ["none", "customer", "operator"]},
+            "agent": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+            "enabled": {"type": "boolean"},
+        },
+    }}},
+}
+IMPORT_BODY_SCHEMA = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"oneOf": [
+            {"type": "object", "description": "An OpenAPI 3.0/3.1 or Swagger 2.0 document"},
+            {"type": "object", "required": ["url"], "properties": {
+                "url": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": "string"}}},
+        ]}},
+        "application/yaml": {"schema": {"type": "string"}},
+    },
+}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(f"the body is {int(declared):,} bytes, over the limit of {limit:,} (OPENAPI_MAX_BYTES)")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"the body is over the limit of {limit:,} bytes (OPENAPI_MAX_BYTES); stopped reading")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("", status_code=201, openapi_extra={"requestBody": IMPORT_BODY_SCHEMA})
+async def import_spec(
+    request: Request,
+    services: ServicesDep,
+    admin: AdminDep,
+    name: str | None = Query(None, description="Spec name re-imports match on; default: the title's slug."),
+    base_url: str | None = Query(None, description="Server URL the tools call; default: the spec's first server."),
+) -> JSONResponse:
+    settings = services.settings
+    body = await _read_body(request, settings.openapi_max_bytes)
+    content_type = request.headers.get("content-type")
+    url = None
+    if body.lstrip()[:1] == b"{" and len(body) < 8192:
+        # A small JSON object with `url` and no OpenAPI keys is a request to fetch.
+        try:
+            small = json.loads(body)
+        except ValueError:
+            small = None
+        if isinstance(small, dict) and "url" in small and not {"openapi", "swagger", "paths"} & set(small):
+            unknown = set(small) - {"url", "name", "base_url"}
+            if unknown:
+                raise BadRequest(f"unknown field {sorted(unknown)[0]!r}: a URL import takes url, name and base_url")
+            for key in ("url", "name", "base_url"):
+                if key in small and not isinstance(small[key], str):
+                    raise BadRequest(f"{key} must be a string")
+            url, name, base_url = small["url"], small.get("name", name), small.get("base_url", base_url)
+    if url is None and not body.strip():
+        raise BadRequest('the body is empty: send an OpenAPI document (JSON or YAML) or {"url": "https://..."}')
+    detail = await service.import_spec(
+        services.pool, settings, actor=admin.user_id,
+        content=None if url is not None else body, content_type=content_type,
+        url=url, name=name, base_url=base_url,
+    )
+    return JSONResponse(detail, status_code=200 if detail["import"]["unchanged"] else 201)
+
+
+@router.get("")
+async def list_specs(services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
+    return await service.list_specs(services.pool)
+
+
+@router.get("/{spec_id}")
+async def get_spec(services: ServicesDep, admin: AdminDep, spec_id: str) -> dict[str, Any]:
+    return await service.get_spec(services.pool, spec_id)
+
+
+@router.patch("/{spec_id}/endpoints/{operation_id}", openapi_extra={"requestBody": REVIEW_BODY_SCHEMA})
+async def review_endpoint(
+    request: Request, services: ServicesDep, admin: AdminDep, spec_id: str, operation_id: str
+) -> dict[str, Any]:
+    raw = await _read_body(request, 64 * 1024)
+    try:
+        payload = load_document(raw, "application/json", max_bytes=64 * 1024, max_nodes=1000) if raw.strip() else None
+    except BadRequest as exc:
+        raise BadRequest(f"the body must be a JSON object: {exc.message}") from None
+    return await service.review_endpoint(
+        services.pool, spec_id=spec_id, operation_id=operation_id, payload=payload, actor=admin.user_id
+    )

@@ -1,0 +1,399 @@
+"""DemoChatModel: a deterministic chat model that plays every role of the graph offline.
+
+It is a real `BaseChatModel`: `bind_tools`, `with_structured_output` (through tool
+calling), token-by-token `_stream`/`_astream`, real `tool_calls`, and
+`usage_metadata` on every message (a token is a whitespace-delimited piece). It
+decides by reading the conversation, like a model would:
+
+- bound with the router's `RouteDecision` tool: classifies the last human message
+  by keywords (escalation, faq, refund, order_change, order_status) and otherwise by
+  word overlap with the example utterances listed in the router prompt;
+- bound with `GuardrailVerdict`: answers with `graphs.screening.screen`;
+- bound as a specialist: if the last tool calls have results, it words an answer
+  from them (order status, cancelled / "remains active" on rejection, not found,
+  the help-center article...); otherwise it calls the tool the request needs when
+  that tool is bound (one call per order number), calls `transfer_to_router` when
+  it is not, or asks for a missing order number or address.
+
+Benchmarks: a message containing "benchmark reply N tokens" is answered with exactly
+N tokens of text (and routed to `faq`); "benchmark reply" without a number uses
+`reply_tokens` (DEMO_REPLY_TOKENS, default 100). `token_delay_ms` paces streaming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import Field
+
+from graphs.prompts import GUARDRAIL_VERDICT_TOOL, ROUTE_DECISION_TOOL, TRANSFER_TOOL_NAME
+from graphs.screening import screen
+
+__all__ = ["DemoChatModel", "classify_intent", "count_tokens"]
+
+_PIECE = re.compile(r"\S+\s*")
+_BENCHMARK = re.compile(r"benchmark\s+reply(?:\s+(\d+)\s*tokens?)?", re.IGNORECASE)
+_AMOUNT = re.compile(
+    r"(?:(?:refund|amount)\s+of\s+|€\s*|\$\s*|eur\s+)(\d+(?:[.,]\d{1,2})?)(?!\d)"
+    r"|(\d+(?:[.,]\d{1,2})?)\s*(?:eur\b|euros?\b|€|dollars?\b|usd\b)",
+    re.IGNORECASE,
+)
+_ORDER_ID = re.compile(r"(?<![\d.,])#?(\d{3,10})(?![\d.,]\d)")
+_ADDRESS = re.compile(r"\baddress\b.*?\bto\s+(.+?)[\s.!?]*$", re.IGNORECASE | re.DOTALL)
+_INTENT_LINE = re.compile(r"^- (\w+) \(agent (\w+)\):.*?Examples:\s*(.+)$", re.MULTILINE)
+
+_ESCALATION = re.compile(
+    r"\b(human|real person|live (agent|person|chat)|representative|operator|someone real|"
+    r"(talk|speak|chat)\s+(to|with)\s+(a |an |the )?(person|somebody|someone|agent|support agent|staff|manager))\b",
+    re.IGNORECASE,
+)
+_FAQ_QUESTION = re.compile(
+    r"\b(polic(y|ies)|faq|how long|how do (i|you)|do you (accept|ship|offer)|warranty|payment methods?|"
+    r"shipping (cost|costs|times?|fees?)|can i return|returns?\b)",
+    re.IGNORECASE,
+)
+_REFUND = re.compile(r"\b(refund\w*|money back|reimburse\w*|charge ?back)\b", re.IGNORECASE)
+_CANCEL = re.compile(r"\bcancel\w*\b", re.IGNORECASE)
+_ADDRESS_CHANGE = re.compile(r"\b(address|ship it to|deliver it to|send it to)\b", re.IGNORECASE)
+_STATUS = re.compile(
+    r"\b(status|where('?s| is)|track\w*|when will|arriv\w*|shipped|deliver\w*|eta|has .* (been|shipped)|update on)\b",
+    re.IGNORECASE,
+)
+
+
+def count_tokens(text: str) -> int:
+    """The demo's token count: whitespace-delimited pieces."""
+    return len(_PIECE.findall(text))
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return " ".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+
+
+def classify_intent(text: str) -> tuple[str, float]:
+    """(intent, confidence) of a customer message by keywords; `unclear` when nothing fits."""
+    has_order = bool(_order_ids(text))
+    if _BENCHMARK.search(text):
+        return "faq", 0.99
+    if _ESCALATION.search(text):
+        return "escalation", 0.95
+    if _FAQ_QUESTION.search(text) and not has_order:
+        return "faq", 0.9
+    if _REFUND.search(text):
+        return "refund", 0.93
+    if _CANCEL.search(text) or (_ADDRESS_CHANGE.search(text) and re.search(r"\b(change|update|new|wrong|to)\b", text, re.I)):
+        return "order_change", 0.92
+    if _STATUS.search(text):
+        return "order_status", 0.9
+    if has_order:
+        return "order_status", 0.7
+    return "unclear", 0.2
+
+
+def _order_ids(text: str) -> list[str]:
+    stripped = _AMOUNT.sub(" ", text)
+    seen: list[str] = []
+    for match in _ORDER_ID.finditer(stripped):
+        if match.group(1) not in seen:
+            seen.append(match.group(1))
+    return seen
+
+
+def _amount(text: str) -> float | None:
+    match = _AMOUNT.search(text)
+    if not match:
+        return None
+    return float((match.group(1) or match.group(2)).replace(",", "."))
+
+
+def _help_query(text: str) -> str:
+    lowered = text.lower()
+    for key, query in (("return", "return policy"), ("refund", "return policy"), ("ship", "shipping times"),
+                       ("deliver", "shipping times"), ("pay", "payment methods"), ("warrant", "warranty"),
+                       ("cancel", "cancel order"), ("address", "change address")):
+        if key in lowered:
+            return query
+    words = re.findall(r"[A-Za-z0-9]+", text)
+    return " ".join(words)[:200] or "help"
+
+
+def _call(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:24]}", "type": "tool_call"}
+
+
+def _benchmark_text(n: int) -> str:
+    words = ("Thanks", "for", "reaching", "out.", "Here", "is", "a", "steady", "stream", "of", "demo", "tokens",
+             "for", "measuring", "throughput", "and", "latency", "end", "to", "end.")
+    return " ".join(words[i % len(words)] for i in range(n))
+
+
+class DemoChatModel(BaseChatModel):
+    """Deterministic offline model; see the module docstring for what it answers."""
+
+    model_name: str = "demo"
+    token_delay_ms: int = Field(default=20, ge=0)
+    """Pause between streamed tokens (DEMO_TOKEN_DELAY_MS); 0 streams as fast as possible."""
+    reply_tokens: int = Field(default=100, ge=1)
+    """Length of a "benchmark reply" that names no token count (DEMO_REPLY_TOKENS)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "demo"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name}
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> Any:
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    # -- generation ---------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text, calls = self._decide(messages, kwargs.get("tools") or [])
+        usage = self._usage(messages, text, calls)
+        message = AIMessage(
+            content=text,
+            tool_calls=calls,
+            usage_metadata=usage,
+            response_metadata={"model_name": self.model_name, "finish_reason": "tool_calls" if calls else "stop"},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for i, chunk in enumerate(self._chunks(messages, kwargs.get("tools") or [])):
+            if i and self.token_delay_ms:
+                time.sleep(self.token_delay_ms / 1000)
+            if run_manager and chunk.text:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for i, chunk in enumerate(self._chunks(messages, kwargs.get("tools") or [])):
+            if i and self.token_delay_ms:
+                await asyncio.sleep(self.token_delay_ms / 1000)
+            if run_manager and chunk.text:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    def _chunks(self, messages: list[BaseMessage], tools: list[dict[str, Any]]) -> Iterator[ChatGenerationChunk]:
+        text, calls = self._decide(messages, tools)
+        input_tokens = sum(count_tokens(_text(m)) for m in messages)
+        pieces: list[AIMessageChunk] = [
+            AIMessageChunk(content=piece, usage_metadata=_usage(0, 1)) for piece in _PIECE.findall(text)
+        ]
+        for index, call in enumerate(calls):
+            args = json.dumps(call["args"])
+            pieces.append(
+                AIMessageChunk(
+                    content="",
+                    tool_call_chunks=[{"name": call["name"], "args": args, "id": call["id"], "index": index, "type": "tool_call_chunk"}],
+                    usage_metadata=_usage(0, 1 + count_tokens(args)),
+                )
+            )
+        pieces.append(
+            AIMessageChunk(
+                content="",
+                usage_metadata=_usage(0, 0),
+                response_metadata={"model_name": self.model_name, "finish_reason": "tool_calls" if calls else "stop"},
+                chunk_position="last",
+            )
+        )
+        # the prompt is counted once, on the first chunk, so the aggregate is exact
+        first = pieces[0]
+        first.usage_metadata = _usage(input_tokens, first.usage_metadata["output_tokens"])  # type: ignore[index]
+        for chunk in pieces:
+            yield ChatGenerationChunk(message=chunk)
+
+    def _usage(self, messages: list[BaseMessage], text: str, calls: list[dict[str, Any]]) -> Any:
+        out = count_tokens(text) + sum(1 + count_tokens(json.dumps(c["args"])) for c in calls)
+        return _usage(sum(count_tokens(_text(m)) for m in messages), out)
+
+    # -- the decision -----------------------------------------------------------------
+
+    def _decide(self, messages: list[BaseMessage], tools: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+        names = [t["function"]["name"] for t in tools if "function" in t]
+        human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+        said = _text(human) if human is not None else ""
+        if ROUTE_DECISION_TOOL in names:
+            return "", [_call(ROUTE_DECISION_TOOL, self._route(said, messages, tools))]
+        if GUARDRAIL_VERDICT_TOOL in names:
+            verdict, reason = screen(said)
+            return "", [_call(GUARDRAIL_VERDICT_TOOL, {"verdict": verdict, "reason": reason or "on topic"})]
+        return self._specialist(messages, said, names)
+
+    def _route(self, said: str, messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        tool = next(t for t in tools if t["function"]["name"] == ROUTE_DECISION_TOOL)
+        allowed = tool["function"]["parameters"]["properties"]["intent"].get("enum") or []
+        intent, confidence = classify_intent(said)
+        if intent == "unclear" or intent not in allowed:
+            intent, confidence = self._route_by_examples(said, messages, allowed)
+        decision: dict[str, Any] = {"intent": intent, "confidence": confidence}
+        if intent == "unclear":
+            decision["clarifying_question"] = (
+                "Could you tell me a bit more about what you need? I can check an order's status, "
+                "cancel or change an order, arrange a refund, or answer questions about our policies."
+            )
+        return decision
+
+    @staticmethod
+    def _route_by_examples(said: str, messages: list[BaseMessage], allowed: list[str]) -> tuple[str, float]:
+        system = "\n".join(_text(m) for m in messages if isinstance(m, SystemMessage))
+        words = set(re.findall(r"[a-z]+", said.lower()))
+        best, best_score = "unclear", 0.0
+        for intent, _agent, examples in _INTENT_LINE.findall(system):
+            if intent not in allowed:
+                continue
+            for example in re.findall(r'"([^"]+)"', examples):
+                other = set(re.findall(r"[a-z]+", example.lower()))
+                score = len(words & other) / max(1, len(words | other))
+                if score > best_score:
+                    best, best_score = intent, score
+        return (best, 0.8) if best_score >= 0.5 else ("unclear", 0.2)
+
+    def _specialist(self, messages: list[BaseMessage], said: str, names: list[str]) -> tuple[str, list[dict[str, Any]]]:
+        bench = _BENCHMARK.search(said)
+        results = _latest_results(messages)
+        if results:
+            return " ".join(_word_result(call, result) for call, result in results), []
+        if bench:
+            return _benchmark_text(int(bench.group(1)) if bench.group(1) else self.reply_tokens), []
+
+        intent, _ = classify_intent(said)
+        ids = _order_ids(said)
+        need: str | None = {
+            "order_status": "get_order_status",
+            "refund": "create_refund",
+            "faq": "search_help_center",
+        }.get(intent)
+        if intent == "order_change":
+            need = "cancel_order" if _CANCEL.search(said) else "update_shipping_address"
+        if need is None or need not in names:
+            if TRANSFER_TOOL_NAME in names:
+                reason = f"the customer's request ({intent.replace('_', ' ')}) is not something I handle"
+                return "", [_call(TRANSFER_TOOL_NAME, {"reason": reason})]
+            return "I'm sorry, I can't help with that here.", []
+
+        if need == "search_help_center":
+            return "", [_call(need, {"query": _help_query(said)})]
+        if not ids:
+            return {
+                "get_order_status": "Which order number should I look up? You'll find it in your confirmation email.",
+                "cancel_order": "Which order should I cancel? Please give me its order number.",
+                "update_shipping_address": "Which order's shipping address should I change? Please give me its order number.",
+                "create_refund": "Which order should I refund? Please give me its order number.",
+            }[need], []
+        if need == "update_shipping_address":
+            match = _ADDRESS.search(said)
+            if not match:
+                return f"What is the new shipping address for order {ids[0]}?", []
+            return "", [_call(need, {"order_id": ids[0], "address": match.group(1).strip()})]
+        if need == "create_refund":
+            amount = _amount(said)
+            extra = {"amount": amount} if amount is not None else {}
+            return "", [_call(need, {"order_id": oid, **extra}) for oid in ids]
+        return "", [_call(need, {"order_id": oid}) for oid in ids]
+
+
+def _usage(input_tokens: int, output_tokens: int) -> Any:
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens}
+
+
+def _latest_results(messages: list[BaseMessage]) -> list[tuple[dict[str, Any], ToolMessage]]:
+    """(tool call, its result) for the latest AI tool calls after the last human message, if answered."""
+    results: dict[str, ToolMessage] = {}
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return []
+        if isinstance(message, ToolMessage):
+            results[message.tool_call_id] = message
+        elif isinstance(message, AIMessage) and message.tool_calls:
+            calls = [c for c in message.tool_calls if c["name"] != TRANSFER_TOOL_NAME]
+            return [(c, results[c["id"]]) for c in calls if c["id"] in results]  # type: ignore[misc]
+    return []
+
+
+def _word_result(call: dict[str, Any], result: ToolMessage) -> str:
+    artifact = result.artifact if isinstance(result.artifact, dict) else {}
+    args = artifact.get("args") or call["args"]
+    order = args.get("order_id", "")
+    outcome = artifact.get("outcome")
+    content = _text(result)
+    reason = f" ({artifact['reason']})" if artifact.get("reason") else ""
+    tool = call["name"]
+    if outcome in ("rejected", "expired", "superseded"):
+        lead = {
+            "rejected": "Okay, that was not approved, so nothing was changed",
+            "expired": "The approval request expired, so nothing was changed",
+            "superseded": "I've dropped that request, so nothing was changed",
+        }[outcome] + reason + "."
+        tail = {
+            "cancel_order": f" Order {order} remains active.",
+            "update_shipping_address": f" The shipping address of order {order} stays as it was.",
+            "create_refund": f" No refund was issued for order {order}.",
+        }.get(tool, f" {tool.replace('_', ' ')} was not carried out.")
+        return lead + tail
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = None
+    if result.status == "error" or artifact.get("ok") is False:
+        if "not found" in content.lower():
+            return f"I couldn't find order {order}: {content}. Please check the order number." if order else f"Not found: {content}."
+        verb = {"cancel_order": "cancel order", "update_shipping_address": "change the address of order",
+                "create_refund": "refund order", "get_order_status": "look up order"}.get(tool)
+        return f"I couldn't {verb} {order}: {content}." if verb else f"{tool} failed: {content}."
+    if tool == "get_order_status" and isinstance(data, dict):
+        text = f"Order {data.get('order_id', order)} is {str(data.get('status', 'unknown')).replace('_', ' ')}."
+        if data.get("tracking_number") and data.get("status") in ("shipped", "out_for_delivery"):
+            text += f" Its tracking number is {data['tracking_number']}."
+        return text
+    if tool == "cancel_order" and isinstance(data, dict):
+        return f"Order {data.get('order_id', order)} has been cancelled."
+    if tool == "update_shipping_address" and isinstance(data, dict):
+        return f"Done: order {data.get('order_id', order)} will now ship to {data.get('shipping_address')}."
+    if tool == "create_refund" and isinstance(data, dict):
+        return (
+            f"I've refunded {float(data.get('amount', 0)):.2f} {data.get('currency', '')} for order "
+            f"{data.get('order_id', order)} (refund {data.get('refund_id')}). It reaches your original payment "
+            "method within 5 business days."
+        )
+    if tool == "search_help_center" and isinstance(data, dict):
+        hits = data.get("results") or []
+        if not hits:
+            return "I couldn't find a help-center article about that."
+        return f'Here is what our help center says in "{hits[0]["title"]}": "{hits[0]["body"]}"'
+    return f"{tool.replace('_', ' ')} succeeded: {content[:300]}"

@@ -1,0 +1,86 @@
+"""Small helpers every node shares: the run's context and tools, the customer's text, history repair."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.runtime import Runtime
+
+from graphs.context import RunContext
+from graphs.tools.registry import ToolRegistry
+
+__all__ = ["INTERNAL_TAGS", "context_of", "emit", "last_ai_with_calls", "last_human_text", "model_view", "tools_of"]
+
+INTERNAL_TAGS = ["nostream", "internal"]
+"""Tags of model calls whose output the customer never sees (guardrail, router): LangGraph's
+`messages` stream skips `nostream` calls, so their tokens never reach the translator."""
+
+
+def context_of(runtime: Runtime[RunContext] | None) -> RunContext:
+    ctx = getattr(runtime, "context", None)
+    if ctx is None:
+        return RunContext()
+    if isinstance(ctx, dict):  # e.g. `langgraph dev` passing plain JSON
+        return RunContext(**ctx)
+    return ctx
+
+
+def tools_of(runtime: Runtime[RunContext] | None, default: ToolRegistry) -> ToolRegistry:
+    """The run's registry (RunContext.tools) or the graph's default."""
+    return context_of(runtime).tools or default
+
+
+def emit(runtime: Runtime[RunContext] | None, event: dict[str, Any]) -> None:
+    """Send an event dict (the shape of `graphs.events`, without stamps) on the `custom` stream."""
+    writer = getattr(runtime, "stream_writer", None)
+    if writer is not None:
+        writer(event)
+
+
+def text_of(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") if isinstance(b, dict) and b.get("type") == "text" else (b if isinstance(b, str) else "")
+                   for b in content)
+
+
+def last_human_text(messages: list[AnyMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return text_of(message)
+    return ""
+
+
+def last_ai_with_calls(messages: list[AnyMessage]) -> AIMessage | None:
+    for message in reversed(messages):
+        if isinstance(message, AIMessage):
+            return message if message.tool_calls else None
+        if isinstance(message, HumanMessage):
+            return None
+    return None
+
+
+def model_view(messages: list[AnyMessage]) -> list[AnyMessage]:
+    """The history as a model may see it: every tool call answered.
+
+    A cancelled run or a superseded approval can leave tool calls without results,
+    which providers reject; those get a stand-in result here (not in the state).
+    """
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    view: list[AnyMessage] = []
+    for message in messages:
+        view.append(message)
+        if isinstance(message, AIMessage):
+            for call in message.tool_calls:
+                if call["id"] not in answered:
+                    view.append(
+                        ToolMessage(
+                            content="Not run: the conversation moved on before this action happened.",
+                            tool_call_id=call["id"],
+                            name=call["name"],
+                            status="error",
+                        )
+                    )
+    return view

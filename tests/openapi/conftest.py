@@ -1,0 +1,83 @@
+"""Fixtures for the OpenAPI import tests: the shared real-world specs, a migrated
+database, settings, and a tiny real HTTP server on loopback for fetch tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.config import Settings
+from app.core.db import apply_migrations
+
+# In CI the repo is a fresh clone with shared/ beside it.
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "openapi-fixtures"
+REPO = Path(__file__).resolve().parents[2]
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(database_url=None)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    p = AsyncConnectionPool(
+        database_url, min_size=1, max_size=4, open=False,
+        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+    )
+    await p.open(wait=True)
+    await apply_migrations(p)
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+class LocalServer:
+    """A real HTTP server on 127.0.0.1; `routes` maps a path to a handler function."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Handler] = {}
+        routes = self.routes
+
+        class _Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                handler = routes.get(self.path.split("?")[0])
+                if handler is None:
+                    self.send_error(404)
+                    return
+                handler(self)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    server = LocalServer()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
