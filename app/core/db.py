@@ -128,7 +128,7 @@ async def apply_migrations(pool: AsyncConnectionPool) -> list[int]:
             for version, statement in enumerate(MIGRATIONS):
                 if version <= current:
                     continue
-                await conn.execute(statement)
+                await conn.execute(statement, prepare=False)
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
                 applied.append(version)
     return applied

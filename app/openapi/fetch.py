@@ -72,11 +72,11 @@ def address_problem(ip: str) -> str | None:
             if inner:
                 return f"{inner} (embedded in IPv6 {ip})"
     for attr, word in (
+        ("is_unspecified", "unspecified"),
         ("is_loopback", "loopback"),
         ("is_link_local", "link-local"),
         ("is_private", "private"),
         ("is_multicast", "multicast"),
-        ("is_unspecified", "unspecified"),
         ("is_reserved", "reserved"),
     ):
         if getattr(addr, attr):

@@ -138,9 +138,10 @@ def canonical_hash(value: Any) -> str:
     return hashlib.sha256(data.encode()).hexdigest()
 
 
-def slugify(text: str, *, sep: str = "_", max_len: int = 64) -> str:
-    """`"/pets/{id}/Photos"` -> `"pets_id_photos"`; camelCase is split first."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+def slugify(text: str, *, sep: str = "_", max_len: int = 64, split_camel: bool = True) -> str:
+    """`"/pets/{id}/Photos"` -> `"pets_id_photos"`; camelCase is split first unless told not to."""
+    if split_camel:
+        text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
     slug = re.sub(r"[^a-z0-9]+", sep, text.lower()).strip(sep)
     return slug[:max_len].strip(sep)
 

@@ -36,6 +36,7 @@ class Services:
     writer: Any = None
     runs: Any = None
     tools: Any = None
+    agents: Any = None
     shop_base_url: str | None = None
     model_name: str = ""
     origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -82,10 +83,10 @@ class Services:
 
         return validate_tool_args(tool, args, self.tools)
 
-    async def keep_partial_answer(self, config: dict[str, Any], text: str, agent: str, message_id: str | None) -> None:
-        from graphs.transcript import append_partial_answer
+    async def graph_input(self, graph_input: Any, config: dict[str, Any], context: Any) -> Any:
+        from app.services.graph_runtime import graph_input_for
 
-        await append_partial_answer(self.graph, config, text=text, agent=agent, message_id=message_id)
+        return await graph_input_for(self, graph_input, config, context)
 
     async def recover_orphans(self) -> None:
         """Runs whose owner died (lease lapsed): continue them from the last checkpoint."""

@@ -90,7 +90,7 @@ def _check_base_url(base_url: str) -> str:
 
 def _spec_name(name: str | None, title: str) -> str:
     if name is None:
-        derived = slugify(title, sep="-")
+        derived = slugify(title, sep="-", split_camel=False)
         return derived or "spec"
     if not NAME_RE.match(name):
         raise BadRequest(
@@ -428,12 +428,17 @@ def make_llm_classifier(settings: Settings) -> Classifier | None:
         log.warning("OPENAPI_LLM_CLASSIFY is on but LLM_PROVIDER is demo: classifying with the rules only")
         return None
 
+    from graphs.models.providers import load_chat_model_from_settings
+
+    try:
+        model = load_chat_model_from_settings(settings)
+    except Exception as exc:  # a misconfigured model must not block imports: the rules still apply
+        log.warning("OPENAPI_LLM_CLASSIFY is on but the model cannot be loaded (%s): rules only", exc)
+        return None
+
     async def classify_with_llm(op: Operation) -> LLMVerdict | None:
         import json
 
-        from graphs.models.providers import load_chat_model  # type: ignore[import-not-found]
-
-        model = load_chat_model(settings)
         prompt = LLM_PROMPT.format(
             method=op.method, path=op.path, operation_id=op.operation_id, summary=op.summary[:300],
             description=op.description[:1500], arguments=", ".join(sorted(op.args_schema.get("properties", {})))[:500],
@@ -463,8 +468,17 @@ def _table(detail: Mapping[str, Any]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+async def _migrate(url: str, settings: Settings) -> None:
+    from app.core.db import CONNECTION_KWARGS, apply_migrations
+
+    # Migration scripts hold several statements, which cannot run prepared.
+    async with AsyncConnectionPool(url, min_size=1, max_size=1, open=False, name="import-spec-migrate",
+                                   kwargs={**CONNECTION_KWARGS, "prepare_threshold": None}) as migrator:
+        await apply_migrations(migrator)
+
+
 async def _import_from_cli(source: str, settings: Settings, out: TextIO, name: str | None, base_url: str | None) -> int:
-    from app.core.db import apply_migrations, open_pool, resolve_database_url, wait_for_pool
+    from app.core.db import open_pool, resolve_database_url, wait_for_pool
 
     is_url = source.startswith(("http://", "https://"))
     content: bytes | None = None
@@ -488,7 +502,7 @@ async def _import_from_cli(source: str, settings: Settings, out: TextIO, name: s
     pool = open_pool(url, settings, name="import-spec")
     try:
         await wait_for_pool(pool, url, settings.db_connect_timeout_s)
-        await apply_migrations(pool)
+        await _migrate(url, settings)
         detail = await import_spec(
             pool, settings, actor=f"cli:{getpass.getuser()}", content=content, content_type=content_type,
             url=source if is_url else None, name=name, base_url=base_url,

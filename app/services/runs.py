@@ -186,10 +186,10 @@ class RunManager:
         run.last_write = self.s.writer.submit([stamped])
 
     async def _execute(self, run: ActiveRun, graph_input: Any) -> None:
-        from app.services.run_stream import RunUsage, stream_events  # the graph's translator
+        from app.services.run_stream import RunProgress, stream_events  # the graph's translator
 
         s = self.s
-        run.usage = RunUsage()
+        run.usage = RunProgress()
         config = {"configurable": {"thread_id": run.thread_id}, "recursion_limit": 60}
         context = await s.run_context(run)
         end: dict[str, Any] | None = None
@@ -197,7 +197,7 @@ class RunManager:
         try:
             async with asyncio.timeout(s.settings.run_timeout_s):
                 graph_input = await s.graph_input(graph_input, config, context)
-                async for ev in stream_events(s.graph, graph_input, config=config, context=context, usage=run.usage):
+                async for ev in stream_events(s.graph, graph_input, config=config, context=context, progress=run.usage):
                     data = dump_event(ev)
                     kind = data["type"]
                     if kind == "token":
@@ -261,8 +261,10 @@ class RunManager:
     async def _keep_partial_answer(self, run: ActiveRun, config: dict[str, Any]) -> None:
         if not run.partial:
             return
+        from app.services.run_stream import save_partial_answer
+
         try:
-            await self.s.keep_partial_answer(config, run.partial, run.agent, run.message_id)
+            await save_partial_answer(self.s.graph, config, run.usage)
         except Exception as exc:
             log.warning("partial_answer_not_kept", thread_id=run.thread_id, error=str(exc))
 

@@ -220,7 +220,7 @@ async def import_thread(services: Any, principal: Principal, title: str, message
                                                         "title": title[:120], "model": services.model_name})
         await conn.execute("UPDATE threads SET message_count = %s WHERE thread_id = %s", (len(converted), thread_id))
     if converted:
-        from graphs.transcript import import_messages
+        from app.services.graph_runtime import import_messages
 
         await import_messages(services.graph, _config(thread_id), converted)
     transcript = await get_transcript(services, principal, thread_id)

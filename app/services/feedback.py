@@ -1,0 +1,71 @@
+"""Customer feedback on an answer: the widget's `feedback` frame, stored for CSAT.
+
+`record_feedback()` validates the frame's fields, checks that the caller owns the
+thread and that the message is one of the thread's answers, then stores one
+rating per customer and message (rating again replaces the earlier one). CSAT in
+the summary is the share of `up` among ratings given in the range.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.errors import BadRequest, Forbidden, NotFound
+from app.services.replay import THREAD_ID_RE
+from app.storage import analytics as store
+
+__all__ = ["MAX_COMMENT_CHARS", "RATINGS", "record_feedback"]
+
+RATINGS = ("up", "down")
+MAX_COMMENT_CHARS = 2000
+MAX_MESSAGE_ID_CHARS = 128
+
+
+async def record_feedback(
+    pool: AsyncConnectionPool,
+    *,
+    user_id: str,
+    thread_id: Any,
+    message_id: Any,
+    rating: Any,
+    comment: Any = None,
+    score: Any = None,
+) -> dict[str, Any]:
+    """Store a rating of one answer; returns the stored row as JSON-ready data.
+
+    Raises BadRequest for a malformed field (naming it), NotFound for an unknown
+    thread, Forbidden for another user's thread.
+    """
+    if not isinstance(thread_id, str) or not THREAD_ID_RE.match(thread_id):
+        raise BadRequest("thread_id must match ^[A-Za-z0-9_-]{1,64}$", thread_id=None)
+    if not isinstance(message_id, str) or not 1 <= len(message_id) <= MAX_MESSAGE_ID_CHARS:
+        raise BadRequest(f"message_id must be a string of 1 to {MAX_MESSAGE_ID_CHARS} characters",
+                         thread_id=thread_id)
+    if rating not in RATINGS:
+        raise BadRequest(f"rating must be 'up' or 'down', got {rating!r}", thread_id=thread_id)
+    if comment is not None and not isinstance(comment, str):
+        raise BadRequest("comment must be a string", thread_id=thread_id)
+    if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+        raise BadRequest(f"comment is too long (over {MAX_COMMENT_CHARS} characters)", thread_id=thread_id)
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5):
+        raise BadRequest("score must be a whole number from 1 to 5", thread_id=thread_id)
+
+    owner = await store.thread_owner(pool, thread_id)
+    if owner is None:
+        raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
+    if owner != user_id:
+        raise Forbidden("you can rate only answers in your own conversations", thread_id=thread_id)
+    if not await store.message_exists(pool, thread_id, message_id):
+        raise BadRequest(f"message_id {message_id!r} is not an answer in thread {thread_id}",
+                         thread_id=thread_id)
+    row = await store.upsert_feedback(
+        pool, thread_id=thread_id, message_id=message_id, user_id=user_id, rating=rating,
+        score=score, comment=(comment.strip() or None) if comment else None,
+    )
+    return {
+        "thread_id": row["thread_id"], "message_id": row["message_id"], "rating": row["rating"],
+        "score": row["score"], "comment": row["comment"],
+        "created_at": row["created_at"].isoformat().replace("+00:00", "Z"),
+    }

@@ -1,0 +1,70 @@
+"""The graph as the server runs it: built once at start-up, fed per run.
+
+`build_runtime()` loads agents.yaml, the model provider and the tool registry and
+compiles the graph on our Postgres checkpointer. The other functions are the few
+places the server edits a thread's graph state directly: turning a decision into
+`Command(resume=...)`, closing approvals a new message superseded, and importing
+a transcript.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langgraph.types import Command
+
+from app.services.interrupts import Resume
+
+__all__ = ["build_runtime", "close_pending_calls", "graph_input_for", "import_messages"]
+
+# A node whose only exit is END: updating state "as" it leaves the thread with
+# nothing pending, so the next input starts a fresh pass from START.
+TERMINAL_NODE = "escalation"
+
+
+async def build_runtime(services: Any) -> None:
+    from graphs import ToolRegistry, ToolRuntimeConfig, build_graph, load_agents, load_chat_model_from_settings
+
+    settings = services.settings
+    agents = load_agents()
+    services.agents = agents
+    services.tools = ToolRegistry.from_agents(agents, runtime=ToolRuntimeConfig.from_settings(settings))
+    model = load_chat_model_from_settings(settings)
+    services.model_name = f"{settings.llm_provider}/{settings.llm_model or getattr(model, 'model_name', '') or 'default'}"
+    services.graph = build_graph(agents, model, checkpointer=services.checkpointer, tools=services.tools)
+
+
+def _config(config: dict[str, Any]) -> dict[str, Any]:
+    return {"configurable": {"thread_id": config["configurable"]["thread_id"]}}
+
+
+async def graph_input_for(services: Any, graph_input: Any, config: dict[str, Any], context: Any) -> Any:
+    """What to stream for a run: a resume, a fresh message, or (recovery) None."""
+    if not isinstance(graph_input, Resume):
+        return graph_input
+    if graph_input.then is None:
+        return Command(resume=graph_input.decision)
+    if graph_input.decision:
+        await close_pending_calls(services.graph, config, graph_input.decision.get("reason") or "superseded")
+    return graph_input.then
+
+
+async def close_pending_calls(graph: Any, config: dict[str, Any], reason: str) -> None:
+    """Answer every tool call still waiting for approval with a rejection, without running the model."""
+    state = await graph.aget_state(_config(config))
+    messages: list[BaseMessage] = list(state.values.get("messages", []))
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    closing: list[BaseMessage] = []
+    for m in reversed(messages):
+        if isinstance(m, AIMessage) and m.tool_calls:
+            closing = [ToolMessage(content=f"Not done: the customer moved on ({reason}). Do not retry it unless asked.",
+                                   tool_call_id=c["id"], name=c["name"], status="error")
+                       for c in m.tool_calls if c["id"] not in answered]
+            break
+    await graph.aupdate_state(_config(config), {"messages": closing, "pending_actions": [], "decisions": {}},
+                              as_node=TERMINAL_NODE)
+
+
+async def import_messages(graph: Any, config: dict[str, Any], messages: list[BaseMessage]) -> None:
+    await graph.aupdate_state(_config(config), {"messages": messages}, as_node=TERMINAL_NODE)

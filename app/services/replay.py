@@ -1,0 +1,128 @@
+"""Replay: conversation listings and a thread's full timeline, from the event log.
+
+`list_conversations()` pages the conversation records with the replay filters
+(time range, intent, agent, resolution, has an approval, user) by offset or by an
+opaque cursor. `timeline()` returns a thread's events in seq order exactly as they
+went out on the wire, `ts` included, never LangGraph checkpoint internals.
+
+Who sees what: operators and admins list conversations; a customer may replay
+only its own threads (403 otherwise), an unknown thread is 404. Operators get
+emails, phone numbers and card numbers masked in every string of the events and
+listings; admins and the thread's own customer see them as they were.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, Mapping
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.errors import BadRequest, Forbidden, NotFound
+from app.core.pii import mask_payload
+from app.core.security import Principal
+from app.services.conversations import record_json
+from app.storage import analytics as store
+
+__all__ = ["RESOLUTIONS", "decode_cursor", "encode_cursor", "list_conversations", "should_mask", "timeline"]
+
+RESOLUTIONS = ("automated", "assisted", "escalated", "abandoned", "open")
+THREAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_LIMIT = 200
+
+
+def should_mask(principal: Principal, owner_id: str | None = None) -> bool:
+    """Personal data is hidden from operators; admins and the thread's owner see it."""
+    return principal.role == "operator" and principal.user_id != owner_id
+
+
+def encode_cursor(row: Mapping[str, Any]) -> str:
+    raw = json.dumps([row["started_at"].isoformat(), row["thread_id"]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started_at, thread_id = json.loads(raw)
+        return datetime.fromisoformat(started_at), str(thread_id)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise BadRequest("cursor is not one this server handed out; use next_cursor from the previous page") \
+            from exc
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+async def list_conversations(
+    pool: AsyncConnectionPool,
+    principal: Principal,
+    *,
+    prices: Mapping[str, Any],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    intent: str | None = None,
+    agent: str | None = None,
+    resolution: str | None = None,
+    has_interrupt: bool | None = None,
+    user_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """`{"data": [...records], "count", "limit", "offset", "next_cursor"}`, newest first."""
+    if not principal.is_staff:
+        raise Forbidden("listing conversations needs the operator or admin role")
+    if resolution is not None and resolution not in RESOLUTIONS:
+        raise BadRequest(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    if offset < 0:
+        raise BadRequest("offset must be 0 or more")
+    start, end = _utc(start), _utc(end)
+    if start is not None and end is not None and start >= end:
+        raise BadRequest("from must be earlier than to")
+    filters: dict[str, Any] = {
+        "from": start, "to": end, "intent": intent or None, "agent": agent or None,
+        "resolution": resolution, "has_interrupt": has_interrupt, "user_id": user_id or None,
+    }
+    if cursor:
+        filters["cursor_started_at"], filters["cursor_thread_id"] = decode_cursor(cursor)
+        offset = 0
+    rows, count = await store.list_conversations(pool, filters, limit=limit, offset=offset)
+    mask = should_mask(principal)
+    return {
+        "data": [record_json(r, prices=prices, mask=mask) for r in rows],
+        "count": count,
+        "limit": limit,
+        "offset": offset,
+        "next_cursor": encode_cursor(rows[-1]) if len(rows) == limit else None,
+    }
+
+
+async def timeline(
+    pool: AsyncConnectionPool, principal: Principal, thread_id: str, *, tokens: bool = True
+) -> dict[str, Any]:
+    """`{"thread_id", "events": [...]}`: the thread's events in seq order, each with `ts`.
+
+    `tokens=False` leaves out token deltas; each answer is still whole in its
+    `message_complete`.
+    """
+    if not THREAD_ID_RE.match(thread_id):
+        raise BadRequest("thread_id must match ^[A-Za-z0-9_-]{1,64}$")
+    owner = await store.thread_owner(pool, thread_id)
+    if owner is None:
+        raise NotFound(f"thread {thread_id} not found")
+    if not principal.is_staff and principal.user_id != owner:
+        raise Forbidden("you can replay only your own conversations")
+    events = await store.read_timeline(pool, thread_id, tokens=tokens)
+    if should_mask(principal, owner):
+        events = [mask_payload(e) for e in events]
+    return {"thread_id": thread_id, "events": events}

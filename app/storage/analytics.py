@@ -1,0 +1,397 @@
+"""SQL for analytics, replay, feedback and retention, with small typed functions.
+
+The `conversations` table is kept current by the `events_analytics` trigger
+(migration 1): every non-token event a run appends is folded into its thread's
+record, so nothing here, and nothing in the run manager, has to remember to update
+it. Dashboard figures read `conversations`, `runs` (time to first token),
+`interrupts` (approval decisions) and `feedback`; replay reads the event log.
+
+Replay filters are composed from fixed fragments with `psycopg.sql`, so each
+combination gets a plan that uses its index instead of one generic
+`(%s IS NULL OR ...)` plan.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, LiteralString
+
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+__all__ = [
+    "ReplayFilters",
+    "delete_dead_threads",
+    "delete_old_events",
+    "delete_thread_rows",
+    "fetch_summary_rows",
+    "list_conversations",
+    "message_exists",
+    "live_threads_with_old_checkpoints",
+    "read_timeline",
+    "thread_owner",
+    "upsert_feedback",
+]
+
+# ---- summary ----------------------------------------------------------------
+# Every query takes %(from)s and %(to)s: a half-open range [from, to).
+
+SUMMARY_TOTALS = """
+SELECT count(*) AS conversations,
+       coalesce(sum(user_messages + agent_messages), 0) AS messages,
+       coalesce(sum(user_messages), 0) AS user_messages,
+       coalesce(sum(agent_messages), 0) AS agent_messages,
+       count(*) FILTER (WHERE resolution = 'automated') AS automated,
+       count(*) FILTER (WHERE resolution = 'assisted') AS assisted,
+       count(*) FILTER (WHERE resolution = 'escalated') AS escalated,
+       count(*) FILTER (WHERE resolution = 'abandoned') AS abandoned,
+       count(*) FILTER (WHERE resolution = 'open') AS open,
+       coalesce(sum(tool_calls), 0) AS tool_calls,
+       coalesce(sum(tool_results), 0) AS tool_results,
+       coalesce(sum(tool_errors), 0) AS tool_errors,
+       coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens
+FROM conversations
+WHERE started_at >= %(from)s AND started_at < %(to)s
+"""
+
+SUMMARY_MIX = """
+SELECT 'intent' AS kind, i AS name, count(*) AS n
+FROM conversations, unnest(intents) AS i
+WHERE started_at >= %(from)s AND started_at < %(to)s
+GROUP BY i
+UNION ALL
+SELECT 'agent', a, count(*)
+FROM conversations, unnest(agents) AS a
+WHERE started_at >= %(from)s AND started_at < %(to)s
+GROUP BY a
+"""
+
+# Buckets are aligned in UTC; %(unit)s is 'hour' or 'day'. Usage comes per model so
+# the caller can price it; a bucket with no conversations still appears, with zeros.
+SUMMARY_SERIES = """
+WITH buckets AS (
+    SELECT generate_series(date_trunc(%(unit)s, %(from)s::timestamptz, 'UTC'),
+                           %(to)s::timestamptz - interval '1 microsecond',
+                           ('1 ' || %(unit)s)::interval) AS bucket
+), agg AS (
+    SELECT date_trunc(%(unit)s, started_at, 'UTC') AS bucket,
+           count(*) AS conversations,
+           sum(user_messages + agent_messages) AS messages,
+           count(*) FILTER (WHERE resolution = 'automated') AS automated,
+           count(*) FILTER (WHERE resolution = 'assisted') AS assisted,
+           count(*) FILTER (WHERE resolution = 'escalated') AS escalations,
+           count(*) FILTER (WHERE resolution = 'abandoned') AS abandoned,
+           sum(tool_results) AS tool_results,
+           sum(tool_errors) AS tool_errors,
+           sum(input_tokens + output_tokens) AS tokens
+    FROM conversations
+    WHERE started_at >= %(from)s AND started_at < %(to)s
+    GROUP BY 1
+)
+SELECT b.bucket,
+       coalesce(a.conversations, 0) AS conversations, coalesce(a.messages, 0) AS messages,
+       coalesce(a.automated, 0) AS automated, coalesce(a.assisted, 0) AS assisted,
+       coalesce(a.escalations, 0) AS escalations, coalesce(a.abandoned, 0) AS abandoned,
+       coalesce(a.tool_results, 0) AS tool_results, coalesce(a.tool_errors, 0) AS tool_errors,
+       coalesce(a.tokens, 0) AS tokens
+FROM buckets b LEFT JOIN agg a USING (bucket)
+ORDER BY b.bucket
+"""
+
+SUMMARY_USAGE = """
+SELECT date_trunc(%(unit)s, c.started_at, 'UTC') AS bucket, u.key AS model,
+       sum((u.value ->> 'input_tokens')::bigint) AS input_tokens,
+       sum((u.value ->> 'output_tokens')::bigint) AS output_tokens
+FROM conversations c CROSS JOIN LATERAL jsonb_each(c.usage) AS u
+WHERE c.started_at >= %(from)s AND c.started_at < %(to)s
+GROUP BY 1, 2
+"""
+
+# Approvals requested in the range, per action. "edited" is an approval whose
+# arguments the approver changed; time to decide counts human decisions only.
+SUMMARY_APPROVALS = """
+SELECT action AS tool,
+       count(*) FILTER (WHERE status = 'approved' AND edited_args IS NULL) AS approved,
+       count(*) FILTER (WHERE status = 'approved' AND edited_args IS NOT NULL) AS edited,
+       count(*) FILTER (WHERE status = 'rejected') AS rejected,
+       count(*) FILTER (WHERE status = 'expired') AS expired,
+       count(*) FILTER (WHERE status = 'superseded') AS superseded,
+       count(*) FILTER (WHERE status = 'pending') AS pending,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - created_at))
+           FILTER (WHERE status IN ('approved', 'rejected') AND decided_at IS NOT NULL) AS median_decision_s
+FROM interrupts
+WHERE created_at >= %(from)s AND created_at < %(to)s
+GROUP BY action
+ORDER BY action
+"""
+
+SUMMARY_TTFT = """
+SELECT count(*) AS runs,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_token_at - started_at) * 1000) AS p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM first_token_at - started_at) * 1000) AS p95
+FROM runs
+WHERE started_at >= %(from)s AND started_at < %(to)s AND first_token_at IS NOT NULL
+"""
+
+SUMMARY_FEEDBACK = """
+SELECT count(*) FILTER (WHERE rating = 'up') AS up,
+       count(*) FILTER (WHERE rating = 'down') AS down,
+       avg(score)::float AS score_avg,
+       count(score) AS scored
+FROM feedback
+WHERE created_at >= %(from)s AND created_at < %(to)s
+"""
+
+
+async def fetch_summary_rows(
+    pool: AsyncConnectionPool, *, start: datetime, end: datetime, unit: str
+) -> dict[str, Any]:
+    """The raw rows behind the dashboard, one query per figure family."""
+    params = {"from": start, "to": end, "unit": unit}
+    out: dict[str, Any] = {}
+    async with pool.connection() as conn:
+        for name, query in (
+            ("totals", SUMMARY_TOTALS), ("mix", SUMMARY_MIX), ("series", SUMMARY_SERIES),
+            ("usage", SUMMARY_USAGE), ("approvals", SUMMARY_APPROVALS), ("ttft", SUMMARY_TTFT),
+            ("feedback", SUMMARY_FEEDBACK),
+        ):
+            cur = await conn.execute(query, params)
+            out[name] = await cur.fetchall()
+    return out
+
+
+# ---- replay -----------------------------------------------------------------
+
+CONVERSATION_COLUMNS = """
+c.thread_id, c.user_id, t.title, c.started_at, c.last_activity_at, c.ended_at, c.state, c.resolution,
+c.runs, c.user_messages, c.agent_messages, c.intents, c.agents, c.tools, c.tool_calls, c.tool_results,
+c.tool_errors, c.run_errors, c.interrupts, c.approved, c.edited, c.rejected, c.expired, c.superseded,
+c.interrupt_log, c.handoff_at, c.handoff_queue, c.handoff_reason, c.input_tokens, c.output_tokens,
+c.usage, c.last_seq,
+(SELECT count(*) FILTER (WHERE f.rating = 'up') FROM feedback f WHERE f.thread_id = c.thread_id) AS feedback_up,
+(SELECT count(*) FILTER (WHERE f.rating = 'down') FROM feedback f WHERE f.thread_id = c.thread_id) AS feedback_down
+"""
+
+LIST_CONVERSATIONS = """
+SELECT {columns} FROM conversations c JOIN threads t USING (thread_id)
+{where}
+ORDER BY c.started_at DESC, c.thread_id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+COUNT_CONVERSATIONS = "SELECT count(*) AS n FROM conversations c {where}"
+
+# One fragment per filter; only the filters given are composed into the query.
+FILTER_SQL: dict[str, LiteralString] = {
+    "from": "c.started_at >= %(from)s",
+    "to": "c.started_at < %(to)s",
+    "intent": "c.intents @> ARRAY[%(intent)s::text]",
+    "agent": "c.agents @> ARRAY[%(agent)s::text]",
+    "resolution": "c.resolution = %(resolution)s",
+    "user_id": "c.user_id = %(user_id)s",
+}
+HAS_INTERRUPT_SQL: LiteralString = "c.interrupts > 0"
+NO_INTERRUPT_SQL: LiteralString = "c.interrupts = 0"
+CURSOR_SQL: LiteralString = "(c.started_at, c.thread_id) < (%(cursor_started_at)s, %(cursor_thread_id)s)"
+
+ReplayFilters = dict[str, Any]
+
+
+def _where(filters: ReplayFilters, *, with_cursor: bool) -> sql.Composable:
+    parts: list[sql.Composable] = [sql.SQL(FILTER_SQL[k]) for k in FILTER_SQL if filters.get(k) is not None]
+    if filters.get("has_interrupt") is True:
+        parts.append(sql.SQL(HAS_INTERRUPT_SQL))
+    elif filters.get("has_interrupt") is False:
+        parts.append(sql.SQL(NO_INTERRUPT_SQL))
+    if with_cursor and filters.get("cursor_thread_id") is not None:
+        parts.append(sql.SQL(CURSOR_SQL))
+    if not parts:
+        return sql.SQL("")
+    return sql.SQL("WHERE ") + sql.SQL(" AND ").join(parts)
+
+
+async def list_conversations(
+    pool: AsyncConnectionPool, filters: ReplayFilters, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of conversation records, newest first, and how many match in all."""
+    params = {**filters, "limit": limit, "offset": offset}
+    page_query = sql.SQL(LIST_CONVERSATIONS).format(
+        columns=sql.SQL(CONVERSATION_COLUMNS), where=_where(filters, with_cursor=True))
+    count_query = sql.SQL(COUNT_CONVERSATIONS).format(where=_where(filters, with_cursor=False))
+    async with pool.connection() as conn:
+        cur = await conn.execute(page_query, params)
+        rows = await cur.fetchall()
+        cur = await conn.execute(count_query, params)
+        count_row = await cur.fetchone()
+    return rows, int(count_row["n"]) if count_row else 0
+
+
+THREAD_OWNER = "SELECT owner_id FROM threads WHERE thread_id = %(thread_id)s"
+
+# The payload is the event as it went out on the wire, ts included; the column is
+# the fallback for a payload stored without one.
+READ_TIMELINE = """
+SELECT CASE WHEN payload ? 'ts' THEN payload
+            ELSE payload || jsonb_build_object('ts', to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+       END AS event
+FROM events
+WHERE thread_id = %(thread_id)s AND (%(tokens)s OR type <> 'token')
+ORDER BY seq
+"""
+
+
+async def thread_owner(pool: AsyncConnectionPool, thread_id: str) -> str | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute(THREAD_OWNER, {"thread_id": thread_id})
+        row = await cur.fetchone()
+    return row["owner_id"] if row else None
+
+
+async def read_timeline(pool: AsyncConnectionPool, thread_id: str, *, tokens: bool) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(READ_TIMELINE, {"thread_id": thread_id, "tokens": tokens})
+        return [r["event"] for r in await cur.fetchall()]
+
+
+# ---- feedback ---------------------------------------------------------------
+
+MESSAGE_EXISTS = """
+SELECT 1 FROM events
+WHERE thread_id = %(thread_id)s AND type = 'message_complete' AND payload ->> 'message_id' = %(message_id)s
+LIMIT 1
+"""
+
+# One rating per customer and message: rating again replaces the earlier one.
+UPSERT_FEEDBACK = """
+INSERT INTO feedback (thread_id, message_id, user_id, rating, score, comment)
+VALUES (%(thread_id)s, %(message_id)s, %(user_id)s, %(rating)s, %(score)s, %(comment)s)
+ON CONFLICT (thread_id, message_id, user_id) DO UPDATE
+SET rating = EXCLUDED.rating, score = EXCLUDED.score, comment = EXCLUDED.comment, updated_at = now()
+RETURNING thread_id, message_id, user_id, rating, score, comment, created_at, updated_at
+"""
+
+
+async def message_exists(pool: AsyncConnectionPool, thread_id: str, message_id: str) -> bool:
+    async with pool.connection() as conn:
+        cur = await conn.execute(MESSAGE_EXISTS, {"thread_id": thread_id, "message_id": message_id})
+        return await cur.fetchone() is not None
+
+
+async def upsert_feedback(pool: AsyncConnectionPool, **values: Any) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(UPSERT_FEEDBACK, values)
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+# ---- retention and deletion -------------------------------------------------
+
+# Threads idle since before the cutoff with nothing running or waiting: removed whole.
+DEAD_THREADS = """
+SELECT t.thread_id FROM threads t
+WHERE t.last_activity_at < %(cutoff)s AND t.updated_at < %(cutoff)s
+  AND t.active_run_id IS NULL AND t.status NOT IN ('running', 'interrupted')
+  AND NOT EXISTS (SELECT 1 FROM conversations c
+                  WHERE c.thread_id = t.thread_id AND c.last_activity_at >= %(cutoff)s)
+ORDER BY t.last_activity_at
+LIMIT %(limit)s
+"""
+
+# Re-checks the conditions: a thread may have woken up since it was selected.
+DELETE_DEAD_THREADS = """
+DELETE FROM threads
+WHERE thread_id = ANY(%(ids)s) AND last_activity_at < %(cutoff)s AND active_run_id IS NULL
+RETURNING thread_id
+"""
+
+DELETE_THREAD = "DELETE FROM threads WHERE thread_id = %(thread_id)s RETURNING thread_id"
+
+CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
+DELETE_CHECKPOINTS = "DELETE FROM {table} WHERE thread_id = ANY(%(ids)s)"
+CHECKPOINTS_PRESENT = "SELECT to_regclass('checkpoints') IS NOT NULL AS present"
+
+# Old events of threads that are still alive: the conversation record keeps their totals.
+DELETE_OLD_EVENTS = """
+DELETE FROM events
+WHERE ctid = ANY(ARRAY(SELECT ctid FROM events WHERE ts < %(cutoff)s LIMIT %(limit)s))
+"""
+
+# Live threads that began before the cutoff and still hold a superseded checkpoint
+# from before it. Only conversations spanning the cutoff can have one.
+LIVE_THREADS_WITH_OLD_CHECKPOINTS = """
+SELECT c.thread_id FROM conversations c
+WHERE c.started_at < %(cutoff)s AND c.last_activity_at >= %(cutoff)s
+  AND c.state NOT IN ('running', 'waiting') AND c.thread_id > %(after)s
+  AND EXISTS (
+      SELECT 1 FROM checkpoints k
+      WHERE k.thread_id = c.thread_id AND k.checkpoint_ns = ''
+        AND (k.checkpoint ->> 'ts')::timestamptz < %(cutoff)s
+        AND k.checkpoint_id < (SELECT max(m.checkpoint_id) FROM checkpoints m
+                               WHERE m.thread_id = c.thread_id AND m.checkpoint_ns = ''))
+ORDER BY c.thread_id
+LIMIT %(limit)s
+"""
+
+
+async def _checkpoints_present(conn: Any) -> bool:
+    cur = await conn.execute(CHECKPOINTS_PRESENT)
+    row = await cur.fetchone()
+    return bool(row and row["present"])
+
+
+async def _delete_checkpoints(conn: Any, ids: list[str]) -> None:
+    if ids and await _checkpoints_present(conn):
+        for table in CHECKPOINT_TABLES:
+            await conn.execute(sql.SQL(DELETE_CHECKPOINTS).format(table=sql.Identifier(table)), {"ids": ids})
+
+
+async def delete_dead_threads(pool: AsyncConnectionPool, *, cutoff: datetime, limit: int) -> tuple[int, int]:
+    """Delete one batch of dead threads with all their rows and checkpoints.
+
+    Returns (selected, deleted); the caller stops when nothing was deleted.
+    """
+    async with pool.connection() as conn:
+        cur = await conn.execute(DEAD_THREADS, {"cutoff": cutoff, "limit": limit})
+        ids = [r["thread_id"] for r in await cur.fetchall()]
+        if not ids:
+            return 0, 0
+        async with conn.transaction():
+            cur = await conn.execute(DELETE_DEAD_THREADS, {"ids": ids, "cutoff": cutoff})
+            deleted = [r["thread_id"] for r in await cur.fetchall()]
+            await _delete_checkpoints(conn, deleted)
+    return len(ids), len(deleted)
+
+
+async def delete_old_events(pool: AsyncConnectionPool, *, cutoff: datetime, limit: int) -> int:
+    async with pool.connection() as conn:
+        cur = await conn.execute(DELETE_OLD_EVENTS, {"cutoff": cutoff, "limit": limit})
+        return cur.rowcount
+
+
+async def live_threads_with_old_checkpoints(
+    pool: AsyncConnectionPool, *, cutoff: datetime, after: str, limit: int
+) -> list[str]:
+    async with pool.connection() as conn:
+        if not await _checkpoints_present(conn):
+            return []
+        cur = await conn.execute(LIVE_THREADS_WITH_OLD_CHECKPOINTS,
+                                 {"cutoff": cutoff, "after": after, "limit": limit})
+        return [r["thread_id"] for r in await cur.fetchall()]
+
+
+async def delete_thread_rows(pool: AsyncConnectionPool, thread_id: str) -> bool:
+    """Delete a thread's rows (cascading to runs, events, interrupts, conversation,
+    feedback) and its checkpoints, in one transaction. False when nothing was there."""
+    async with pool.connection() as conn:
+        async with conn.transaction():
+            cur = await conn.execute(DELETE_THREAD, {"thread_id": thread_id})
+            existed = await cur.fetchone() is not None
+            present = await _checkpoints_present(conn)
+            if present:
+                for table in CHECKPOINT_TABLES:
+                    cur = await conn.execute(
+                        sql.SQL(DELETE_CHECKPOINTS).format(table=sql.Identifier(table)), {"ids": [thread_id]})
+                    existed = existed or cur.rowcount > 0
+    return existed
+
