@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_base_url: str | None = None
     llm_api_key: str | None = None
-    demo_token_delay_ms: int = Field(default=20, ge=0, le=10_000)
+    demo_token_delay_ms: int = Field(default=20, ge=0, le=10_000, description="Pause between the demo model's tokens.")
+    demo_reply_tokens: int = Field(default=100, ge=1, le=100_000,
+                                   description='Length of a demo "benchmark reply" that names no token count.')
 
     # Runs, sessions, interrupts
     session_ttl_s: int = Field(default=1800, ge=1)
@@ -73,7 +75,7 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(default=32 * 1024, ge=256)
     max_content_chars: int = Field(default=10_000, ge=1)
     heartbeat_interval_s: float = Field(default=30.0, gt=0)
-    socket_queue_max: int = Field(default=1000, ge=10, description="Frames queued for one slow socket before it is dropped.")
+    socket_queue_max: int = Field(default=10_000, ge=10, description="Frames queued for one slow socket before it is dropped.")
     event_flush_ms: int = Field(default=20, ge=0, description="How long token events may wait to be batched into Postgres.")
 
     # Tools

@@ -127,7 +127,7 @@ async def _classify_all(
 
 
 def _changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    keys = sorted(set(old) | set(new) - {"notes", "original_operation_id"})
+    keys = sorted((set(old) | set(new)) - {"notes", "original_operation_id"})
     return [k for k in keys if old.get(k) != new.get(k)]
 
 

@@ -28,7 +28,7 @@ def server(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> I
     url = pg_cluster.create_database(f"m_{uuid.uuid4().hex[:10]}")
     data = tmp_path_factory.mktemp("server")
     proc = ServerProcess({"DATABASE_URL": url, "AUTH_SECRET": SECRET, "RATE_LIMIT_MESSAGES": "1000",
-                          "INTERRUPT_TTL_S": "600"}, data_dir=Path(data))
+                          "INTERRUPT_TTL_S": "600", "DEMO_TOKEN_DELAY_MS": "2"}, data_dir=Path(data))
     proc.start()
     yield proc
     proc.stop()

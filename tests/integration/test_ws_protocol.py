@@ -152,11 +152,11 @@ async def test_escalation_hands_off_before_run_end(customer: WsClient) -> None:
 
 async def test_cancel_order_approve_cancels_it(server: ServerProcess, customer: WsClient) -> None:
     tid = new_id()
-    frames = await customer.ask(tid, "Cancel order 1021")
+    frames = await customer.ask(tid, "Cancel order 1022")
     intr = frames[-1]
     assert intr["type"] == "interrupt"
     assert (intr["action"], intr["approver"], intr["risk"]) == ("cancel_order", "customer", "high")
-    assert intr["args"] == {"order_id": "1021"} and intr["expires_at"].endswith("Z") and intr["message"]
+    assert intr["args"] == {"order_id": "1022"} and intr["expires_at"].endswith("Z") and intr["message"]
     await customer.send({"type": "subscribe", "thread_id": tid})
     sync = await customer.next("session_sync")
     assert sync["status"] == "interrupted" and sync["pending_interrupt"]["interrupt_id"] == intr["interrupt_id"]
@@ -167,7 +167,7 @@ async def test_cancel_order_approve_cancels_it(server: ServerProcess, customer: 
     assert kinds[0] == "interrupt_decided" and kinds[1] == "run_start"
     assert frames[1]["trigger"] == "resume"
     assert frames[-1]["type"] == "message_complete" and "cancel" in frames[-1]["content"].lower()
-    order = httpx.get(f"{server.base}/demo-shop/orders/1021").json()
+    order = httpx.get(f"{server.base}/demo-shop/orders/1022").json()
     assert order["status"] == "cancelled"
 
 
