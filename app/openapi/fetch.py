@@ -59,6 +59,14 @@ async def _system_resolver(host: str, port: int) -> list[str]:
     return sorted(dict.fromkeys(addresses), key=lambda a: ":" in a)
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def address_problem(ip: str) -> str | None:
     """Why connecting to this address is refused, or None for a public address."""
     try:
@@ -86,29 +94,38 @@ def address_problem(ip: str) -> str | None:
     return None
 
 
-async def check_url(url: str, settings: Settings, *, resolver: Resolver | None = None) -> tuple[httpx.URL, list[str]]:
+async def check_url(
+    url: str, settings: Settings, *, resolver: Resolver | None = None
+) -> tuple[httpx.URL, list[str]]:
     """Parse and vet one hop: its scheme, its host's addresses. Returns the URL and the addresses to use."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise FetchError(f"refused to fetch {url!r}: not a valid URL ({exc})") from None
     if parsed.scheme not in ("http", "https"):
-        raise FetchError(f"refused to fetch {url!r}: only http and https URLs are fetched, not {parsed.scheme or 'none'!r}")
+        raise FetchError(
+            f"refused to fetch {url!r}: only http and https URLs are fetched, not {parsed.scheme or 'none'!r}"
+        )
     host = parsed.host
     if not host:
         raise FetchError(f"refused to fetch {url!r}: the URL has no host")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        ipaddress.ip_address(host)
+    if _is_ip(host):
         addresses = [host]
-    except ValueError:
+    else:
         try:
             addresses = await (resolver or _system_resolver)(host, port)
         except (OSError, UnicodeError) as exc:
-            raise FetchError(f"could not fetch {url!r}: the host {host!r} does not resolve ({exc}); check the URL") from None
+            raise FetchError(
+                f"could not fetch {url!r}: the host {host!r} does not resolve ({exc}); check the URL"
+            ) from None
         if not addresses:
-            raise FetchError(f"could not fetch {url!r}: the host {host!r} has no addresses; check the URL")
-    trusted = settings.openapi_fetch_allow_private or host.lower() in {h.lower() for h in settings.openapi_fetch_allow_hosts}
+            raise FetchError(
+                f"could not fetch {url!r}: the host {host!r} has no addresses; check the URL"
+            )
+    trusted = settings.openapi_fetch_allow_private or host.lower() in {
+        h.lower() for h in settings.openapi_fetch_allow_hosts
+    }
     if not trusted:
         for ip in addresses:
             problem = address_problem(ip)
@@ -123,7 +140,10 @@ async def check_url(url: str, settings: Settings, *, resolver: Resolver | None =
 
 def _pinned(parsed: httpx.URL, ip: str) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
     """The request for `parsed` sent to the checked address `ip`, keeping the name for Host and SNI."""
-    headers = {"Host": parsed.netloc.decode("ascii"), "Accept": "application/json, application/yaml, text/yaml, */*"}
+    headers = {
+        "Host": parsed.netloc.decode("ascii"),
+        "Accept": "application/json, application/yaml, text/yaml, */*",
+    }
     extensions: dict[str, Any] = {}
     if parsed.scheme == "https":
         extensions["sni_hostname"] = parsed.host
@@ -143,7 +163,9 @@ async def fetch_spec(
     try:
         async with asyncio.timeout(timeout_s):
             async with httpx.AsyncClient(
-                follow_redirects=False, trust_env=False, transport=transport,
+                follow_redirects=False,
+                trust_env=False,
+                transport=transport,
                 timeout=httpx.Timeout(timeout_s),
             ) as client:
                 current = url
@@ -164,7 +186,9 @@ async def fetch_spec(
         ) from None
 
 
-async def _get(client: httpx.AsyncClient, url: str, parsed: httpx.URL, addresses: list[str], cap: int) -> FetchedSpec | str:
+async def _get(
+    client: httpx.AsyncClient, url: str, parsed: httpx.URL, addresses: list[str], cap: int
+) -> FetchedSpec | str:
     last_error: Exception | None = None
     for ip in addresses[:4]:
         target, headers, extensions = _pinned(parsed, ip)
@@ -180,7 +204,9 @@ async def _get(client: httpx.AsyncClient, url: str, parsed: httpx.URL, addresses
             if response.status_code in REDIRECT_CODES:
                 location = response.headers.get("location")
                 if not location:
-                    raise FetchError(f"could not fetch {url!r}: HTTP {response.status_code} redirect without a Location")
+                    raise FetchError(
+                        f"could not fetch {url!r}: HTTP {response.status_code} redirect without a Location"
+                    )
                 return str(parsed.join(location))
             if response.status_code >= 400:
                 raise FetchError(
@@ -203,7 +229,9 @@ async def _get(client: httpx.AsyncClient, url: str, parsed: httpx.URL, addresses
                         "(OPENAPI_MAX_BYTES); stopped reading"
                     )
                 chunks.append(chunk)
-            return FetchedSpec(content=b"".join(chunks), content_type=response.headers.get("content-type"), url=url)
+            return FetchedSpec(
+                content=b"".join(chunks), content_type=response.headers.get("content-type"), url=url
+            )
         except httpx.HTTPError as exc:
             raise FetchError(f"could not fetch {url!r}: {type(exc).__name__}: {exc}") from None
         finally:

@@ -57,8 +57,18 @@ MAX_ERRORS_SHOWN = 8
 OPERATION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Headers the HTTP layer or the server sets (graphs.tools.spec.HIDDEN_HEADERS and
 # more); a model must never fill them in.
-HIDDEN_HEADERS = frozenset({"authorization", "content-type", "accept", "content-length", "host", "cookie",
-                            "x-customer-id", "idempotency-key"})
+HIDDEN_HEADERS = frozenset(
+    {
+        "authorization",
+        "content-type",
+        "accept",
+        "content-length",
+        "host",
+        "cookie",
+        "x-customer-id",
+        "idempotency-key",
+    }
+)
 
 
 class SpecError(BadRequest):
@@ -200,7 +210,9 @@ def load_document(
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise SpecError(f"the document is not UTF-8 text (byte {exc.start}): save it as UTF-8 JSON or YAML") from None
+            raise SpecError(
+                f"the document is not UTF-8 text (byte {exc.start}): save it as UTF-8 JSON or YAML"
+            ) from None
     else:
         text = raw
     if not text.strip():
@@ -211,7 +223,9 @@ def load_document(
         try:
             data = json.loads(text)
         except RecursionError:
-            raise SpecError(f"the JSON document is nested too deeply (limit {MAX_DEPTH} levels)") from None
+            raise SpecError(
+                f"the JSON document is nested too deeply (limit {MAX_DEPTH} levels)"
+            ) from None
         except json.JSONDecodeError as exc:
             if ctype.endswith("json"):
                 raise SpecError(
@@ -225,13 +239,15 @@ def load_document(
 
 
 def _load_yaml(text: str, max_nodes: int) -> Any:
-    fast = _FastLoader is not _Loader and _nesting_bound(text) <= C_LOADER_MAX_NESTING
+    fast = _nesting_bound(text) <= C_LOADER_MAX_NESTING
     loader = _FastLoader(text) if fast else _Loader(text)
     try:
         try:
             node = loader.get_single_node()
         except RecursionError:
-            raise SpecError(f"the YAML document is nested too deeply (limit {MAX_DEPTH} levels)") from None
+            raise SpecError(
+                f"the YAML document is nested too deeply (limit {MAX_DEPTH} levels)"
+            ) from None
         except yaml.YAMLError as exc:
             raise SpecError(f"invalid YAML: {_yaml_problem(exc)}") from None
         if node is None:
@@ -294,7 +310,9 @@ def _check_node_graph(root: yaml.Node, max_nodes: int) -> None:
             )
         open_nodes.add(key)
         if len(open_nodes) > MAX_DEPTH:
-            raise SpecError(f"the YAML document is nested more than {MAX_DEPTH} levels deep; flatten it")
+            raise SpecError(
+                f"the YAML document is nested more than {MAX_DEPTH} levels deep; flatten it"
+            )
         stack.append((node, True))
         stack.extend((c, False) for c in _node_children(node))
 
@@ -306,7 +324,9 @@ def _check_data_shape(data: Any, max_nodes: int) -> None:
         value, depth = stack.pop()
         count += 1
         if count > max_nodes:
-            raise SpecError(f"the document has more than {max_nodes:,} nodes (OPENAPI_MAX_NODES); split it")
+            raise SpecError(
+                f"the document has more than {max_nodes:,} nodes (OPENAPI_MAX_NODES); split it"
+            )
         if depth > MAX_DEPTH:
             raise SpecError(f"the document is nested more than {MAX_DEPTH} levels deep; flatten it")
         if isinstance(value, dict):
@@ -347,7 +367,9 @@ class _Resolver:
             elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
                 target = target[int(key)]
             else:
-                raise SpecError(f"{where}: the $ref {ref!r} points at nothing in this document; fix the reference")
+                raise SpecError(
+                    f"{where}: the $ref {ref!r} points at nothing in this document; fix the reference"
+                )
         return target
 
     def deref(self, value: Any, where: str) -> Any:
@@ -356,16 +378,29 @@ class _Resolver:
         while isinstance(value, dict) and isinstance(value.get("$ref"), str):
             ref = value["$ref"]
             if ref in seen or len(seen) >= MAX_REF_HOPS:
-                raise SpecError(f"{where}: the $ref chain {' -> '.join([*seen, ref])} never reaches an object")
+                raise SpecError(
+                    f"{where}: the $ref chain {' -> '.join([*seen, ref])} never reaches an object"
+                )
             seen.append(ref)
             value = self.lookup(ref, where)
         return value
 
     def schema(self, value: Any, where: str, *, budget: list[int] | None = None) -> Any:
         """A self-contained copy of a schema: references inlined, cycles cut, size capped."""
-        return self._inline(value, where, refs=(), depth=0, budget=budget or [MAX_SCHEMA_NODES], props=False)
+        return self._inline(
+            value, where, refs=(), depth=0, budget=budget or [MAX_SCHEMA_NODES], props=False
+        )
 
-    def _inline(self, value: Any, where: str, *, refs: tuple[str, ...], depth: int, budget: list[int], props: bool) -> Any:
+    def _inline(
+        self,
+        value: Any,
+        where: str,
+        *,
+        refs: tuple[str, ...],
+        depth: int,
+        budget: list[int],
+        props: bool,
+    ) -> Any:
         if not isinstance(value, (dict, list)):
             return value
         budget[0] -= 1
@@ -374,20 +409,33 @@ class _Resolver:
         if depth > MAX_SCHEMA_DEPTH:
             return {"description": "(schema truncated: nested too deeply)"}
         if isinstance(value, list):
-            return [self._inline(v, where, refs=refs, depth=depth + 1, budget=budget, props=False) for v in value]
+            return [
+                self._inline(v, where, refs=refs, depth=depth + 1, budget=budget, props=False)
+                for v in value
+            ]
         if props:  # the keys of `properties` are names, every value is a schema
-            return {k: self._inline(v, where, refs=refs, depth=depth + 1, budget=budget, props=False) for k, v in value.items()}
+            return {
+                k: self._inline(v, where, refs=refs, depth=depth + 1, budget=budget, props=False)
+                for k, v in value.items()
+            }
         ref = value.get("$ref")
         if isinstance(ref, str):
             name = ref.rsplit("/", 1)[-1]
             if ref in refs:
                 # A recursive type (a tree, a linked list): one level is shown, deeper levels are left open.
-                return {"type": "object", "description": f"(a nested {name}; recursive reference not expanded)"}
+                return {
+                    "type": "object",
+                    "description": f"(a nested {name}; recursive reference not expanded)",
+                }
             target = self.lookup(ref, where)
-            resolved = self._inline(target, where, refs=(*refs, ref), depth=depth + 1, budget=budget, props=False)
+            resolved = self._inline(
+                target, where, refs=(*refs, ref), depth=depth + 1, budget=budget, props=False
+            )
             siblings = {k: v for k, v in value.items() if k != "$ref"}
             if siblings and isinstance(resolved, dict):
-                extra = self._inline(siblings, where, refs=refs, depth=depth + 1, budget=budget, props=False)
+                extra = self._inline(
+                    siblings, where, refs=refs, depth=depth + 1, budget=budget, props=False
+                )
                 resolved = {**resolved, **extra}
             return resolved
         out: dict[str, Any] = {}
@@ -396,8 +444,16 @@ class _Resolver:
                 continue
             if key == "nullable":
                 continue  # folded into `type` below
-            is_props = key in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-            out[key] = self._inline(sub, where, refs=refs, depth=depth + 1, budget=budget, props=is_props)
+            is_props = key in (
+                "properties",
+                "patternProperties",
+                "$defs",
+                "definitions",
+                "dependentSchemas",
+            )
+            out[key] = self._inline(
+                sub, where, refs=refs, depth=depth + 1, budget=budget, props=is_props
+            )
         if value.get("nullable") is True:  # 3.0 -> JSON Schema
             kind = out.get("type")
             if isinstance(kind, str):
@@ -421,7 +477,7 @@ def _rewrite_swagger_refs(value: Any) -> Any:
                     ("#/parameters/", "#/components/parameters/"),
                 ):
                     if ref.startswith(old):
-                        node["$ref"] = new + ref[len(old):]
+                        node["$ref"] = new + ref[len(old) :]
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -429,8 +485,21 @@ def _rewrite_swagger_refs(value: Any) -> Any:
 
 
 SWAGGER_SCHEMA_KEYS = (
-    "type", "format", "items", "enum", "default", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems",
+    "type",
+    "format",
+    "items",
+    "enum",
+    "default",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
     "multipleOf",
 )
 
@@ -448,7 +517,9 @@ def convert_swagger2(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     host = src.get("host")
     base_path = src.get("basePath") or ""
     schemes = src.get("schemes") or ["https"]
-    servers = [{"url": f"{s}://{host}{base_path}"} for s in schemes if isinstance(s, str)] if host else []
+    servers = (
+        [{"url": f"{s}://{host}{base_path}"} for s in schemes if isinstance(s, str)] if host else []
+    )
     if not servers and base_path:
         servers = [{"url": base_path}]
     consumes = src.get("consumes") or ["application/json"]
@@ -458,7 +529,9 @@ def convert_swagger2(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     def param_schema(p: dict[str, Any]) -> dict[str, Any]:
         return {k: p[k] for k in SWAGGER_SCHEMA_KEYS if k in p}
 
-    def convert_params(params: list[Any], op_consumes: list[str]) -> tuple[list[Any], dict[str, Any] | None]:
+    def convert_params(
+        params: list[Any], op_consumes: list[str]
+    ) -> tuple[list[Any], dict[str, Any] | None]:
         out: list[Any] = []
         body: dict[str, Any] | None = None
         form_props: dict[str, Any] = {}
@@ -492,7 +565,11 @@ def convert_swagger2(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 if p.get("required"):
                     form_required.append(p.get("name", "field"))
             else:
-                converted = {k: v for k, v in p.items() if k not in SWAGGER_SCHEMA_KEYS and k != "collectionFormat"}
+                converted = {
+                    k: v
+                    for k, v in p.items()
+                    if k not in SWAGGER_SCHEMA_KEYS and k != "collectionFormat"
+                }
                 converted["schema"] = param_schema(p)
                 out.append(converted)
         if form_props and body is None:
@@ -513,8 +590,14 @@ def convert_swagger2(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             if key == "parameters" and isinstance(op, list):
                 new_item["parameters"], _ = convert_params(op, consumes)
             elif key in HTTP_METHODS and isinstance(op, dict):
-                new_op = {k: v for k, v in op.items() if k not in ("parameters", "consumes", "produces", "schemes", "responses")}
-                params, body = convert_params(op.get("parameters") or [], op.get("consumes") or consumes)
+                new_op = {
+                    k: v
+                    for k, v in op.items()
+                    if k not in ("parameters", "consumes", "produces", "schemes", "responses")
+                }
+                params, body = convert_params(
+                    op.get("parameters") or [], op.get("consumes") or consumes
+                )
                 if params:
                     new_op["parameters"] = params
                 if body:
@@ -522,8 +605,13 @@ def convert_swagger2(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 responses: dict[str, Any] = {}
                 for code, resp in (op.get("responses") or {}).items():
                     if isinstance(resp, dict) and "schema" in resp:
-                        resp = {**{k: v for k, v in resp.items() if k != "schema"},
-                                "content": {ct: {"schema": resp["schema"]} for ct in (op.get("produces") or produces)[:1]}}
+                        resp = {
+                            **{k: v for k, v in resp.items() if k != "schema"},
+                            "content": {
+                                ct: {"schema": resp["schema"]}
+                                for ct in (op.get("produces") or produces)[:1]
+                            },
+                        }
                     responses[str(code)] = resp
                 new_op["responses"] = responses
                 new_item[key] = new_op
@@ -534,9 +622,15 @@ def convert_swagger2(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     components: dict[str, Any] = {}
     if src.get("definitions"):
         components["schemas"] = src["definitions"]
-    non_body = {k: v for k, v in shared_params.items() if isinstance(v, dict) and v.get("in") not in ("body", "formData")}
+    non_body = {
+        k: v
+        for k, v in shared_params.items()
+        if isinstance(v, dict) and v.get("in") not in ("body", "formData")
+    }
     if non_body:
-        components["parameters"] = {k: convert_params([v], consumes)[0][0] for k, v in non_body.items()}
+        components["parameters"] = {
+            k: convert_params([v], consumes)[0][0] for k, v in non_body.items()
+        }
     if src.get("responses"):
         components["responses"] = src["responses"]
     schemes_out: dict[str, Any] = {}
@@ -546,9 +640,22 @@ def convert_swagger2(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         if scheme.get("type") == "basic":
             schemes_out[name] = {"type": "http", "scheme": "basic"}
         elif scheme.get("type") == "oauth2":
-            flow = {"implicit": "implicit", "password": "password", "application": "clientCredentials",
-                    "accessCode": "authorizationCode"}.get(scheme.get("flow", ""), "clientCredentials")
-            schemes_out[name] = {"type": "oauth2", "flows": {flow: {k: scheme[k] for k in ("authorizationUrl", "tokenUrl", "scopes") if k in scheme}}}
+            flow = {
+                "implicit": "implicit",
+                "password": "password",
+                "application": "clientCredentials",
+                "accessCode": "authorizationCode",
+            }.get(scheme.get("flow", ""), "clientCredentials")
+            schemes_out[name] = {
+                "type": "oauth2",
+                "flows": {
+                    flow: {
+                        k: scheme[k]
+                        for k in ("authorizationUrl", "tokenUrl", "scopes")
+                        if k in scheme
+                    }
+                },
+            }
         else:
             schemes_out[name] = scheme
     if schemes_out:
@@ -584,7 +691,9 @@ def _detect_version(doc: dict[str, Any]) -> tuple[str, str]:
         version = str(doc["swagger"]).strip()
         if version in ("2.0", "2"):
             return "2.0", "2.0"
-        raise SpecError(f"unsupported Swagger version {version!r}: only Swagger 2.0 is converted; use OpenAPI 3")
+        raise SpecError(
+            f"unsupported Swagger version {version!r}: only Swagger 2.0 is converted; use OpenAPI 3"
+        )
     raise SpecError(
         "not an OpenAPI document: the top level has no 'openapi' field (for example `openapi: 3.0.3`); "
         f"found keys: {', '.join(sorted(map(str, doc))[:8]) or 'none'}"
@@ -607,7 +716,9 @@ def _validate(doc: dict[str, Any], major: str) -> None:
     if major == "3.1" and paths is None and not doc.get("webhooks") and not doc.get("components"):
         problems.append("/: an OpenAPI 3.1 document needs `paths`, `webhooks` or `components`")
     if paths is not None and not isinstance(paths, dict):
-        problems.append(f"/paths: must be a mapping of path -> operations, got {type(paths).__name__}")
+        problems.append(
+            f"/paths: must be a mapping of path -> operations, got {type(paths).__name__}"
+        )
     elif isinstance(paths, dict):
         for path, item in paths.items():
             where = _pointer("paths", path)
@@ -624,7 +735,11 @@ def _validate(doc: dict[str, Any], major: str) -> None:
         problems.append("/servers: must be a list")
     if problems:
         shown = "; ".join(problems[:MAX_ERRORS_SHOWN])
-        more = f" (and {len(problems) - MAX_ERRORS_SHOWN} more)" if len(problems) > MAX_ERRORS_SHOWN else ""
+        more = (
+            f" (and {len(problems) - MAX_ERRORS_SHOWN} more)"
+            if len(problems) > MAX_ERRORS_SHOWN
+            else ""
+        )
         raise SpecError(f"invalid OpenAPI document: {shown}{more}")
 
 
@@ -637,7 +752,9 @@ def _server_url(servers: Any, source_url: str | None) -> str:
         if isinstance(var, dict) and "default" in var:
             url = url.replace("{" + str(name) + "}", str(var["default"]))
     if source_url and not re.match(r"^[a-z][a-z0-9+.-]*://", url, re.I):
-        url = urljoin(source_url, url)  # a relative server URL is relative to where the spec came from
+        url = urljoin(
+            source_url, url
+        )  # a relative server URL is relative to where the spec came from
     return url.rstrip("/")
 
 
@@ -655,7 +772,11 @@ def _operation(
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for i, raw in enumerate([*(item.get("parameters") or []), *(op.get("parameters") or [])]):
         p = resolver.deref(raw, f"{where}/parameters/{i}")
-        if not isinstance(p, dict) or not isinstance(p.get("name"), str) or p.get("in") not in PARAM_LOCATIONS:
+        if (
+            not isinstance(p, dict)
+            or not isinstance(p.get("name"), str)
+            or p.get("in") not in PARAM_LOCATIONS
+        ):
             raise SpecError(
                 f"{where}/parameters/{i}: a parameter needs a string `name` and `in` one of {', '.join(PARAM_LOCATIONS)}"
             )
@@ -664,7 +785,12 @@ def _operation(
     declared = {name for (loc, name) in merged if loc == "path"}
     for name in re.findall(r"\{([^}/]+)\}", path):
         if name not in declared:
-            merged[("path", name)] = {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            merged[("path", name)] = {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+            }
             notes.append(f"path parameter {name!r} is not declared; assumed a required string")
 
     # Arguments are named exactly like the HTTP parameters and body properties, because
@@ -677,13 +803,17 @@ def _operation(
         if loc == "cookie" or (loc == "header" and name.lower() in HIDDEN_HEADERS):
             continue  # set by the HTTP layer or the server, never by the model
         if name in properties:
-            notes.append(f"{loc} parameter {name!r} has the name of another parameter; left out of the arguments")
+            notes.append(
+                f"{loc} parameter {name!r} has the name of another parameter; left out of the arguments"
+            )
             continue
         schema_src = p.get("schema")
         if schema_src is None and isinstance(p.get("content"), dict) and p["content"]:
             first = next(iter(p["content"].values()), {})
             schema_src = first.get("schema") if isinstance(first, dict) else None
-        schema = resolver.schema(schema_src if schema_src is not None else {"type": "string"}, where)
+        schema = resolver.schema(
+            schema_src if schema_src is not None else {"type": "string"}, where
+        )
         if not isinstance(schema, dict):
             schema = {}
         if p.get("description") and "description" not in schema:
@@ -693,10 +823,15 @@ def _operation(
         locations[name] = loc
         if is_required:
             required.append(name)
-        parameters.append({
-            "name": name, "in": loc, "required": is_required,
-            "description": str(p.get("description") or ""), "deprecated": bool(p.get("deprecated")),
-        })
+        parameters.append(
+            {
+                "name": name,
+                "in": loc,
+                "required": is_required,
+                "description": str(p.get("description") or ""),
+                "deprecated": bool(p.get("deprecated")),
+            }
+        )
 
     body: dict[str, Any] | None = None
     body_arg: str | None = None
@@ -709,19 +844,33 @@ def _operation(
             schema = resolver.schema(media.get("schema", {}), f"{where}/requestBody")
             schema = schema if isinstance(schema, dict) else {}
             body_required = bool(rb.get("required"))
-            body = {"content_type": ctype, "required": body_required, "description": str(rb.get("description") or "")}
+            body = {
+                "content_type": ctype,
+                "required": body_required,
+                "description": str(rb.get("description") or ""),
+            }
             if "json" not in ctype.lower():
-                notes.append(f"the request body is {ctype}; tools send JSON, so check that the API accepts it")
+                notes.append(
+                    f"the request body is {ctype}; tools send JSON, so check that the API accepts it"
+                )
             props = schema.get("properties")
-            flat = isinstance(props, dict) and props and not (set(props) & set(properties)) \
+            flat = (
+                isinstance(props, dict)
+                and props
+                and not (set(props) & set(properties))
                 and schema.get("type", "object") == "object"
+            )
             if flat:
                 # An object body becomes one argument per property, as a model expects.
                 for prop, prop_schema in props.items():
                     properties[prop] = prop_schema
                     locations[prop] = "body"
                 if body_required:
-                    required.extend(str(r) for r in schema.get("required") or [] if r in props and r not in required)
+                    required.extend(
+                        str(r)
+                        for r in schema.get("required") or []
+                        if r in props and r not in required
+                    )
             else:
                 body_arg = "body" if "body" not in properties else "request_body"
                 if body["description"] and "description" not in schema:
@@ -731,7 +880,11 @@ def _operation(
                 if body_required:
                     required.append(body_arg)
             body["arg"] = body_arg
-    args_schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    args_schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
     if required:
         args_schema["required"] = required
 
@@ -771,7 +924,9 @@ def _assign_operation_ids(operations: list[Operation]) -> None:
             candidate = candidate or op.method.lower()
             if original:
                 op.original_operation_id = original
-                op.notes.append(f"operationId {original!r} is not a valid tool name; renamed {candidate!r}")
+                op.notes.append(
+                    f"operationId {original!r} is not a valid tool name; renamed {candidate!r}"
+                )
             else:
                 op.notes.append(f"no operationId; made up {candidate!r} from the method and path")
         unique, n = candidate, 2
@@ -779,7 +934,9 @@ def _assign_operation_ids(operations: list[Operation]) -> None:
             suffix = f"_{n}"
             unique, n = candidate[: 64 - len(suffix)] + suffix, n + 1
         if unique != candidate:
-            op.notes.append(f"operationId {candidate!r} is used twice in the document; this one is {unique!r}")
+            op.notes.append(
+                f"operationId {candidate!r} is used twice in the document; this one is {unique!r}"
+            )
             op.original_operation_id = op.original_operation_id or original or None
         op.operation_id = unique
         used.add(unique.lower())
@@ -814,19 +971,32 @@ def parse_spec(doc: Any, *, source_url: str | None = None) -> ParsedSpec:
             if not isinstance(op, dict):
                 continue
             op_base = _server_url(op["servers"], source_url) if op.get("servers") else item_base
-            operations.append(_operation(
-                resolver, path=path, method=method, op=op, item=item, base_url=op_base,
-                global_security=global_security,
-            ))
+            operations.append(
+                _operation(
+                    resolver,
+                    path=path,
+                    method=method,
+                    op=op,
+                    item=item,
+                    base_url=op_base,
+                    global_security=global_security,
+                )
+            )
             callbacks += len(op.get("callbacks") or {})
     _assign_operation_ids(operations)
     webhooks = len(doc.get("webhooks") or {}) if isinstance(doc.get("webhooks"), dict) else 0
     if webhooks:
-        notes.append(f"{webhooks} webhook(s) describe requests the API sends; they are not agent tools")
+        notes.append(
+            f"{webhooks} webhook(s) describe requests the API sends; they are not agent tools"
+        )
     if callbacks:
-        notes.append(f"{callbacks} callback(s) describe requests the API sends; they are not agent tools")
+        notes.append(
+            f"{callbacks} callback(s) describe requests the API sends; they are not agent tools"
+        )
     if not base_url:
-        notes.append("the document names no server URL; set `base_url` when importing so tools know where to call")
+        notes.append(
+            "the document names no server URL; set `base_url` when importing so tools know where to call"
+        )
     return ParsedSpec(
         title=str(info["title"]).strip(),
         version=str(info["version"]),

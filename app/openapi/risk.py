@@ -43,35 +43,164 @@ APPROVERS = ("none", "customer", "operator")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 AGENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
-METHOD_BASELINE = {"GET": "low", "HEAD": "low", "OPTIONS": "low", "TRACE": "low",
-                   "POST": "medium", "PUT": "medium", "PATCH": "medium", "DELETE": "high"}
+METHOD_BASELINE = {
+    "GET": "low",
+    "HEAD": "low",
+    "OPTIONS": "low",
+    "TRACE": "low",
+    "POST": "medium",
+    "PUT": "medium",
+    "PATCH": "medium",
+    "DELETE": "high",
+}
 
 # Stems and the level they imply. A token matches a stem when it is the stem
 # plus one of SUFFIXES, so "deletes", "cancelled", "payments" match but "payload" does not.
 ACTION_WORDS: dict[str, tuple[str, ...]] = {
-    "critical": ("pay", "payout", "charge", "transfer", "withdraw", "wire", "purge", "wipe", "erase",
-                 "impersonate", "sudo"),
-    "high": ("delete", "remove", "removal", "destroy", "cancel", "refund", "terminate", "revoke", "void",
-             "suspend", "deactivate", "disable", "close", "ban", "block", "reset", "password", "credential",
-             "unsubscribe", "chargeback", "invoice", "billing", "permission", "role", "grant", "admin"),
+    "critical": (
+        "pay",
+        "payout",
+        "charge",
+        "transfer",
+        "withdraw",
+        "wire",
+        "purge",
+        "wipe",
+        "erase",
+        "impersonate",
+        "sudo",
+    ),
+    "high": (
+        "delete",
+        "remove",
+        "removal",
+        "destroy",
+        "cancel",
+        "refund",
+        "terminate",
+        "revoke",
+        "void",
+        "suspend",
+        "deactivate",
+        "disable",
+        "close",
+        "ban",
+        "block",
+        "reset",
+        "password",
+        "credential",
+        "unsubscribe",
+        "chargeback",
+        "invoice",
+        "billing",
+        "permission",
+        "role",
+        "grant",
+        "admin",
+    ),
     # Unsafe methods start at medium, so these only tell a write from a search done with POST.
-    "medium": ("update", "modify", "edit", "change", "create", "add", "send", "email", "notify",
-               "subscribe", "upload", "publish", "approve", "assign", "place", "replace", "write",
-               "checkout", "book", "reserve", "exchange", "ship"),
+    "medium": (
+        "update",
+        "modify",
+        "edit",
+        "change",
+        "create",
+        "add",
+        "send",
+        "email",
+        "notify",
+        "subscribe",
+        "upload",
+        "publish",
+        "approve",
+        "assign",
+        "place",
+        "replace",
+        "write",
+        "checkout",
+        "book",
+        "reserve",
+        "exchange",
+        "ship",
+    ),
 }
 # Words that, in the name of a GET, say the call does something.
-ACTION_VERBS = frozenset({"pay", "charge", "transfer", "withdraw", "purge", "wipe", "erase", "delete", "remove",
-                          "destroy", "cancel", "terminate", "revoke", "void", "suspend", "deactivate", "disable",
-                          "close", "ban", "block", "reset", "unsubscribe", "grant", "refund"})
-READ_WORDS = ("search", "query", "find", "list", "lookup", "get", "filter", "validate", "check",
-              "calculate", "estimate", "preview", "quote", "count", "describe", "fetch", "read")
-SUFFIXES = ("", "s", "es", "d", "ed", "ing", "ion", "ions", "led", "ling", "lation", "lations",
-            "ment", "ments", "al", "als", "ation", "ations", "ure", "ures")
+ACTION_VERBS = frozenset(
+    {
+        "pay",
+        "charge",
+        "transfer",
+        "withdraw",
+        "purge",
+        "wipe",
+        "erase",
+        "delete",
+        "remove",
+        "destroy",
+        "cancel",
+        "terminate",
+        "revoke",
+        "void",
+        "suspend",
+        "deactivate",
+        "disable",
+        "close",
+        "ban",
+        "block",
+        "reset",
+        "unsubscribe",
+        "grant",
+        "refund",
+    }
+)
+READ_WORDS = (
+    "search",
+    "query",
+    "find",
+    "list",
+    "lookup",
+    "get",
+    "filter",
+    "validate",
+    "check",
+    "calculate",
+    "estimate",
+    "preview",
+    "quote",
+    "count",
+    "describe",
+    "fetch",
+    "read",
+)
+SUFFIXES = (
+    "",
+    "s",
+    "es",
+    "d",
+    "ed",
+    "ing",
+    "ion",
+    "ions",
+    "led",
+    "ling",
+    "lation",
+    "lations",
+    "ment",
+    "ments",
+    "al",
+    "als",
+    "ation",
+    "ations",
+    "ure",
+    "ures",
+)
 # Short stems take fewer endings: "ban" must not match "band", nor "pay" "payload".
 SHORT_SUFFIXES = ("", "s", "ed", "ing", "ned", "ning", "ment", "ments")
 # On a read, only words about secrets matter: "Find purchase order" is still a read.
 SENSITIVE_READ_WORDS = ("password", "credential", "secret", "token", "ssn", "apikey")
-IRREVERSIBLE = re.compile(r"cannot be undone|can't be undone|irreversibl|permanent(ly)?\b|not reversible", re.I)
+IRREVERSIBLE = re.compile(
+    r"cannot be undone|can't be undone|irreversibl|permanent(ly)?\b|not reversible", re.I
+)
 SECRET_PARAM = re.compile(
     r"(^|[_\-.])(pass(word|wd|phrase)?|pwd|secret|token|api[_\-.]?key|apikey|credentials?|ssn|cvv|cvc|pin|"
     r"card[_\-.]?(number|no)?|iban|account[_\-.]?number)($|[_\-.])",
@@ -128,7 +257,7 @@ def _match(tokens: Iterable[str], stems: Iterable[str]) -> list[str]:
     for tok in tokens:
         for stem in stems:
             endings = SHORT_SUFFIXES if len(stem) <= 3 else SUFFIXES
-            if tok.startswith(stem) and tok[len(stem):] in endings and stem not in found:
+            if tok.startswith(stem) and tok[len(stem) :] in endings and stem not in found:
                 found.append(stem)
     return found
 
@@ -156,7 +285,9 @@ def classify(op: OperationLike) -> Classification:
     risk = METHOD_BASELINE.get(method, "medium")
     reasons = [f"{method} {'changes state' if unsafe else 'only reads'}: baseline {risk}"]
 
-    name_tokens = _tokens(op.operation_id) + _tokens(re.sub(r"\{[^}]*\}", " ", op.path)) + _tokens(op.summary)
+    name_tokens = (
+        _tokens(op.operation_id) + _tokens(re.sub(r"\{[^}]*\}", " ", op.path)) + _tokens(op.summary)
+    )
     desc_tokens = _tokens(op.description)
     if unsafe:
         for level in ("critical", "high", "medium"):
@@ -168,9 +299,18 @@ def classify(op: OperationLike) -> Classification:
             if desc_words and level != "medium" and RISKS.index(level) > RISKS.index(risk):
                 risk = level
                 reasons.append(f"description mentions {', '.join(desc_words)}: {level}")
-        if method == "POST" and risk == "medium" and _match(name_tokens, READ_WORDS) \
-                and not _match(name_tokens, ACTION_WORDS["high"] + ACTION_WORDS["critical"] + ACTION_WORDS["medium"]):
-            reasons.append("POST that reads like a search or lookup; kept at medium because POST may still change state")
+        if (
+            method == "POST"
+            and risk == "medium"
+            and _match(name_tokens, READ_WORDS)
+            and not _match(
+                name_tokens,
+                ACTION_WORDS["high"] + ACTION_WORDS["critical"] + ACTION_WORDS["medium"],
+            )
+        ):
+            reasons.append(
+                "POST that reads like a search or lookup; kept at medium because POST may still change state"
+            )
         if IRREVERSIBLE.search(op.description) or IRREVERSIBLE.search(op.summary):
             if RISKS.index(risk) < RISKS.index("high"):
                 risk = "high"
@@ -181,9 +321,15 @@ def classify(op: OperationLike) -> Classification:
         id_tokens = _tokens(op.operation_id) + _tokens(re.sub(r"\{[^}]*\}", " ", op.path))
         for level in ("critical", "high"):
             words = [w for w in _match(id_tokens, ACTION_WORDS[level]) if w in ACTION_VERBS]
-            if words and not _match(id_tokens, READ_WORDS) and RISKS.index(level) > RISKS.index(risk):
+            if (
+                words
+                and not _match(id_tokens, READ_WORDS)
+                and RISKS.index(level) > RISKS.index(risk)
+            ):
                 risk = "high" if level == "critical" else "medium"
-                reasons.append(f"{method} named like an action ({', '.join(words)}): may change state despite the method; {risk}")
+                reasons.append(
+                    f"{method} named like an action ({', '.join(words)}): may change state despite the method; {risk}"
+                )
         words = _match(name_tokens, SENSITIVE_READ_WORDS)
         if words and RISKS.index(risk) < RISKS.index("medium"):
             risk = "medium"
@@ -191,18 +337,27 @@ def classify(op: OperationLike) -> Classification:
 
     secrets = [p for p in op.parameters if SECRET_PARAM.search(str(p.get("name", "")))]
     locations: Mapping[str, str] = getattr(op, "arg_locations", None) or {}
-    secrets += [{"name": a, "in": "body"} for a, where in locations.items()
-                if where == "body" and SECRET_PARAM.search(a)]
+    secrets += [
+        {"name": a, "in": "body"}
+        for a, where in locations.items()
+        if where == "body" and SECRET_PARAM.search(a)
+    ]
     if secrets:
         names = ", ".join(str(p["name"]) for p in secrets)
         risk = max_risk(risk, "high")
-        reasons.append(f"takes a secret as an argument ({names}): the model would see and send it; high")
+        reasons.append(
+            f"takes a secret as an argument ({names}): the model would see and send it; high"
+        )
         in_query = [str(p["name"]) for p in secrets if p.get("in") == "query"]
         if in_query:
-            reasons.append(f"sends {', '.join(in_query)} in the query string, where URLs end up in logs")
+            reasons.append(
+                f"sends {', '.join(in_query)} in the query string, where URLs end up in logs"
+            )
 
     approver = _approver_for(risk, unsafe)
-    reasons.append(f"approver {approver} for {'an unsafe' if unsafe else 'a safe'} method at risk {risk}")
+    reasons.append(
+        f"approver {approver} for {'an unsafe' if unsafe else 'a safe'} method at risk {risk}"
+    )
 
     hinted_risk = _hint(op, "risk")
     if hinted_risk is not None:
@@ -214,21 +369,29 @@ def classify(op: OperationLike) -> Classification:
             approver = max_approver(approver, _approver_for(risk, unsafe))
             reasons.append(f"x-risk hint in the spec raises risk to {value}")
         elif value != risk:
-            reasons.append(f"x-risk {value} ignored: hints may only raise risk; an admin can lower it in review")
+            reasons.append(
+                f"x-risk {value} ignored: hints may only raise risk; an admin can lower it in review"
+            )
     hinted_approver = _hint(op, "approver")
     if hinted_approver is not None:
         value = str(hinted_approver).lower()
         if value not in APPROVERS:
-            reasons.append(f"x-approver {hinted_approver!r} ignored: not one of {', '.join(APPROVERS)}")
+            reasons.append(
+                f"x-approver {hinted_approver!r} ignored: not one of {', '.join(APPROVERS)}"
+            )
         elif APPROVERS.index(value) > APPROVERS.index(approver):
             approver = value
             reasons.append(f"x-approver hint in the spec raises the approver to {value}")
         elif value != approver:
-            reasons.append(f"x-approver {value} ignored: hints may only raise the approver; an admin can lower it in review")
+            reasons.append(
+                f"x-approver {value} ignored: hints may only raise the approver; an admin can lower it in review"
+            )
     return Classification(risk=risk, approver=approver, reasons=tuple(reasons))
 
 
-def merge_llm(base: Classification, verdict: LLMVerdict | None, *, unsafe: bool = True) -> Classification:
+def merge_llm(
+    base: Classification, verdict: LLMVerdict | None, *, unsafe: bool = True
+) -> Classification:
     """Fold an LLM's opinion in: it may raise risk and approver, never lower them."""
     if verdict is None:
         return base
@@ -244,7 +407,9 @@ def merge_llm(base: Classification, verdict: LLMVerdict | None, *, unsafe: bool 
         approver = max_approver(approver, _approver_for(risk, unsafe))
         reasons.append(f"LLM review raises risk to {risk}{note}")
     elif RISKS.index(llm_risk) < RISKS.index(risk):
-        reasons.append(f"LLM review suggested {llm_risk}; kept {risk} because the LLM may only raise risk{note}")
+        reasons.append(
+            f"LLM review suggested {llm_risk}; kept {risk} because the LLM may only raise risk{note}"
+        )
     else:
         reasons.append(f"LLM review agrees: {risk}{note}")
     if verdict.approver:
@@ -267,8 +432,14 @@ def assign_agent(op: OperationLike, mapping: Mapping[str, str] | None = None) ->
             if key in mapping:
                 return mapping[key], f"tag {tag!r} is mapped to agent {mapping[key]!r}"
     prefixes = sorted(
-        (k[5:] for k in mapping if k.startswith("path:") and (op.path == k[5:] or op.path.startswith(k[5:].rstrip("/") + "/"))),
-        key=len, reverse=True,
+        (
+            k[5:]
+            for k in mapping
+            if k.startswith("path:")
+            and (op.path == k[5:] or op.path.startswith(k[5:].rstrip("/") + "/"))
+        ),
+        key=len,
+        reverse=True,
     )
     if prefixes:
         agent = mapping[f"path:{prefixes[0]}"]

@@ -36,7 +36,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.core.config import Settings
 from app.core.errors import AppError, BadRequest, NotFound
 from app.openapi.fetch import Resolver, fetch_spec
-from app.openapi.parse import Operation, ParsedSpec, SpecError, load_document, parse_spec, slugify
+from app.openapi.parse import Operation, ParsedSpec, load_document, parse_spec, slugify
 from app.openapi.risk import (
     AGENT_RE,
     APPROVERS,
@@ -77,14 +77,23 @@ TOOL_DESCRIPTION_CHARS = 1000
 # --------------------------------------------------------------------------- import
 
 
-def _parse(content: bytes, content_type: str | None, settings: Settings, source_url: str | None) -> ParsedSpec:
-    doc = load_document(content, content_type, max_bytes=settings.openapi_max_bytes, max_nodes=settings.openapi_max_nodes)
+def _parse(
+    content: bytes, content_type: str | None, settings: Settings, source_url: str | None
+) -> ParsedSpec:
+    doc = load_document(
+        content,
+        content_type,
+        max_bytes=settings.openapi_max_bytes,
+        max_nodes=settings.openapi_max_nodes,
+    )
     return parse_spec(doc, source_url=source_url)
 
 
 def _check_base_url(base_url: str) -> str:
     if not re.match(r"^https?://[^/\s]+", base_url):
-        raise BadRequest(f"base_url {base_url!r} is not an absolute http(s) URL (for example https://api.example.com/v1)")
+        raise BadRequest(
+            f"base_url {base_url!r} is not an absolute http(s) URL (for example https://api.example.com/v1)"
+        )
     return base_url.rstrip("/")
 
 
@@ -111,15 +120,32 @@ async def _classify_all(
                 async with semaphore, asyncio.timeout(LLM_TIMEOUT_S):
                     verdict = await classifier(op)
             except Exception as exc:  # the LLM pass is advisory: without it the rules still stand
-                result = replace(result, reasons=(*result.reasons, f"LLM review unavailable ({type(exc).__name__}); rules only"))
+                result = replace(
+                    result,
+                    reasons=(
+                        *result.reasons,
+                        f"LLM review unavailable ({type(exc).__name__}); rules only",
+                    ),
+                )
             else:
                 result = merge_llm(result, verdict, unsafe=op.method not in SAFE_METHODS)
         agent, agent_reason = assign_agent(op, agent_map)
-        definition = {**op.definition(), "notes": op.notes, "original_operation_id": op.original_operation_id}
+        definition = {
+            **op.definition(),
+            "notes": op.notes,
+            "original_operation_id": op.original_operation_id,
+        }
         return {
-            "operation_id": op.operation_id, "method": op.method, "path": op.path, "summary": op.summary,
-            "description": op.description, "definition": definition, "change_hash": op.change_hash,
-            "risk": result.risk, "approver": result.approver, "agent": agent,
+            "operation_id": op.operation_id,
+            "method": op.method,
+            "path": op.path,
+            "summary": op.summary,
+            "description": op.description,
+            "definition": definition,
+            "change_hash": op.change_hash,
+            "risk": result.risk,
+            "approver": result.approver,
+            "agent": agent,
             "reasons": [*result.reasons, f"agent {agent}: {agent_reason}"],
         }
 
@@ -168,17 +194,29 @@ async def import_spec(
     if classifier is None and settings.openapi_llm_classify:
         classifier = make_llm_classifier(settings)
     ops = await _classify_all(
-        parsed.operations, agent_map=agent_map if agent_map is not None else settings.openapi_agent_map,
+        parsed.operations,
+        agent_map=agent_map if agent_map is not None else settings.openapi_agent_map,
         classifier=classifier,
     )
     doc_hash = hashlib.sha256(content).hexdigest()
-    summary: dict[str, Any] = {"added": [], "changed": [], "unchanged": [], "removed": [], "notes": parsed.notes,
-                               "webhooks": parsed.webhook_count, "callbacks": parsed.callback_count}
+    summary: dict[str, Any] = {
+        "added": [],
+        "changed": [],
+        "unchanged": [],
+        "removed": [],
+        "notes": parsed.notes,
+        "webhooks": parsed.webhook_count,
+        "callbacks": parsed.callback_count,
+    }
 
     async with pool.connection() as conn, conn.transaction():
         await store.lock_spec_name(conn, spec_name)
         existing = await store.get_spec_by_name(conn, spec_name)
-        if existing and existing["doc_hash"] == doc_hash and existing["base_url"] == parsed.base_url:
+        if (
+            existing
+            and existing["doc_hash"] == doc_hash
+            and existing["base_url"] == parsed.base_url
+        ):
             spec_id = existing["spec_id"]
             version = existing["current_version"]
             summary["unchanged"] = [op["operation_id"] for op in ops]
@@ -188,57 +226,123 @@ async def import_spec(
             if existing is None:
                 spec_id = "spec_" + secrets.token_hex(6)
                 version = 1
-                await store.insert_spec(conn, spec_id=spec_id, name=spec_name, title=parsed.title,
-                                        api_version=parsed.version, source=source, doc_hash=doc_hash,
-                                        base_url=parsed.base_url, actor=actor)
+                await store.insert_spec(
+                    conn,
+                    spec_id=spec_id,
+                    name=spec_name,
+                    title=parsed.title,
+                    api_version=parsed.version,
+                    source=source,
+                    doc_hash=doc_hash,
+                    base_url=parsed.base_url,
+                    actor=actor,
+                )
                 previous: dict[str, dict[str, Any]] = {}
             else:
                 spec_id = existing["spec_id"]
                 version = existing["current_version"] + 1
-                previous = {row["operation_id"]: row for row in await store.list_operations(conn, spec_id)}
+                previous = {
+                    row["operation_id"]: row for row in await store.list_operations(conn, spec_id)
+                }
             for op in ops:
                 old = previous.get(op["operation_id"])
                 if old is None:
                     await store.insert_operation(conn, spec_id=spec_id, version=version, op=op)
                     summary["added"].append(op["operation_id"])
-                    await store.insert_audit(conn, spec_id=spec_id, operation_id=op["operation_id"], actor=actor,
-                                             action="import", changes={},
-                                             note=f"added in version {version}: {op['risk']}/{op['approver']}, disabled until reviewed")
+                    await store.insert_audit(
+                        conn,
+                        spec_id=spec_id,
+                        operation_id=op["operation_id"],
+                        actor=actor,
+                        action="import",
+                        changes={},
+                        note=f"added in version {version}: {op['risk']}/{op['approver']}, disabled until reviewed",
+                    )
                 elif old["change_hash"] == op["change_hash"] and not old["removed"]:
                     summary["unchanged"].append(op["operation_id"])
                 else:
                     if old["reviewed_by"]:
-                        op = {**op, "agent": old["agent"]}  # the admin's choice of agent is not a safety decision
+                        op = {
+                            **op,
+                            "agent": old["agent"],
+                        }  # the admin's choice of agent is not a safety decision
                     fields = _changed_fields(old["definition"], op["definition"]) or ["operation"]
-                    await store.update_operation_definition(conn, spec_id=spec_id, version=version, op=op)
-                    changes = {k: {"old": old[k], "new": v} for k, v in
-                               (("risk", op["risk"]), ("approver", op["approver"]), ("agent", op["agent"]),
-                                ("enabled", False), ("needs_review", True)) if old[k] != v}
+                    await store.update_operation_definition(
+                        conn, spec_id=spec_id, version=version, op=op
+                    )
+                    changes = {
+                        k: {"old": old[k], "new": v}
+                        for k, v in (
+                            ("risk", op["risk"]),
+                            ("approver", op["approver"]),
+                            ("agent", op["agent"]),
+                            ("enabled", False),
+                            ("needs_review", True),
+                        )
+                        if old[k] != v
+                    }
                     what = "back" if old["removed"] else f"changed ({', '.join(fields)})"
-                    await store.insert_audit(conn, spec_id=spec_id, operation_id=op["operation_id"], actor=actor,
-                                             action="import", changes=changes,
-                                             note=f"{what} in version {version}: disabled until reviewed again")
+                    await store.insert_audit(
+                        conn,
+                        spec_id=spec_id,
+                        operation_id=op["operation_id"],
+                        actor=actor,
+                        action="import",
+                        changes=changes,
+                        note=f"{what} in version {version}: disabled until reviewed again",
+                    )
                     summary["changed"].append(op["operation_id"])
-            gone = [oid for oid, row in previous.items() if not row["removed"] and oid not in {o["operation_id"] for o in ops}]
+            gone = [
+                oid
+                for oid, row in previous.items()
+                if not row["removed"] and oid not in {o["operation_id"] for o in ops}
+            ]
             await store.mark_removed(conn, spec_id=spec_id, version=version, operation_ids=gone)
             for oid in gone:
-                await store.insert_audit(conn, spec_id=spec_id, operation_id=oid, actor=actor, action="import",
-                                         changes={"enabled": {"old": previous[oid]["enabled"], "new": False}}
-                                         if previous[oid]["enabled"] else {},
-                                         note=f"removed from the spec in version {version}")
+                await store.insert_audit(
+                    conn,
+                    spec_id=spec_id,
+                    operation_id=oid,
+                    actor=actor,
+                    action="import",
+                    changes={"enabled": {"old": previous[oid]["enabled"], "new": False}}
+                    if previous[oid]["enabled"]
+                    else {},
+                    note=f"removed from the spec in version {version}",
+                )
             summary["removed"] = gone
-            await store.insert_version(conn, spec_id=spec_id, version=version, api_version=parsed.version,
-                                       openapi_version=parsed.openapi_version, source=source, doc_hash=doc_hash,
-                                       document=parsed.document, summary=summary, actor=actor)
+            await store.insert_version(
+                conn,
+                spec_id=spec_id,
+                version=version,
+                api_version=parsed.version,
+                openapi_version=parsed.openapi_version,
+                source=source,
+                doc_hash=doc_hash,
+                document=parsed.document,
+                summary=summary,
+                actor=actor,
+            )
             if existing is not None:
-                await store.update_spec(conn, spec_id=spec_id, version=version, title=parsed.title,
-                                        api_version=parsed.version, source=source, doc_hash=doc_hash,
-                                        base_url=parsed.base_url)
+                await store.update_spec(
+                    conn,
+                    spec_id=spec_id,
+                    version=version,
+                    title=parsed.title,
+                    api_version=parsed.version,
+                    source=source,
+                    doc_hash=doc_hash,
+                    base_url=parsed.base_url,
+                )
         detail = await _spec_detail(conn, spec_id)
     assert detail is not None
-    detail["import"] = {"version": version, "created": created, "unchanged": unchanged,
-                        **{k: summary[k] for k in ("added", "changed", "removed", "notes")},
-                        "unchanged_count": len(summary["unchanged"])}
+    detail["import"] = {
+        "version": version,
+        "created": created,
+        "unchanged": unchanged,
+        **{k: summary[k] for k in ("added", "changed", "removed", "notes")},
+        "unchanged_count": len(summary["unchanged"]),
+    }
     return detail
 
 
@@ -247,32 +351,56 @@ async def import_spec(
 
 def _spec_public(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "spec_id": row["spec_id"], "name": row["name"], "title": row["title"], "api_version": row["api_version"],
-        "version": row["current_version"], "source": row["source"], "doc_hash": row["doc_hash"],
-        "base_url": row["base_url"], "created_by": row["created_by"],
-        "created_at": row["created_at"].isoformat(), "updated_at": row["updated_at"].isoformat(),
-        "endpoint_count": row["endpoint_count"], "enabled_count": row["enabled_count"],
+        "spec_id": row["spec_id"],
+        "name": row["name"],
+        "title": row["title"],
+        "api_version": row["api_version"],
+        "version": row["current_version"],
+        "source": row["source"],
+        "doc_hash": row["doc_hash"],
+        "base_url": row["base_url"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+        "endpoint_count": row["endpoint_count"],
+        "enabled_count": row["enabled_count"],
         "needs_review_count": row["needs_review_count"],
     }
 
 
 def _audit_public(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"actor": row["actor"], "action": row["action"], "changes": row["changes"], "note": row["note"],
-            "at": row["at"].isoformat()}
+    return {
+        "actor": row["actor"],
+        "action": row["action"],
+        "changes": row["changes"],
+        "note": row["note"],
+        "at": row["at"].isoformat(),
+    }
 
 
 def _endpoint_public(row: Mapping[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
     definition = row["definition"]
     return {
-        "operation_id": row["operation_id"], "method": row["method"], "path": row["path"],
-        "summary": row["summary"], "description": row["description"],
-        "risk": row["risk"], "approver": row["approver"], "agent": row["agent"], "enabled": row["enabled"],
-        "needs_review": row["needs_review"], "removed": row["removed"], "reasons": row["reasons"],
+        "operation_id": row["operation_id"],
+        "method": row["method"],
+        "path": row["path"],
+        "summary": row["summary"],
+        "description": row["description"],
+        "risk": row["risk"],
+        "approver": row["approver"],
+        "agent": row["agent"],
+        "enabled": row["enabled"],
+        "needs_review": row["needs_review"],
+        "removed": row["removed"],
+        "reasons": row["reasons"],
         "reviewed_by": row["reviewed_by"],
         "reviewed_at": row["reviewed_at"].isoformat() if row["reviewed_at"] else None,
-        "added_in": row["added_in"], "changed_in": row["changed_in"],
-        "tags": definition.get("tags", []), "args_schema": definition.get("args_schema", {}),
-        "base_url": definition.get("base_url", ""), "notes": definition.get("notes", []),
+        "added_in": row["added_in"],
+        "changed_in": row["changed_in"],
+        "tags": definition.get("tags", []),
+        "args_schema": definition.get("args_schema", {}),
+        "base_url": definition.get("base_url", ""),
+        "notes": definition.get("notes", []),
         "history": history,
     }
 
@@ -284,13 +412,23 @@ async def _spec_detail(conn: Any, spec_id: str) -> dict[str, Any] | None:
     history: dict[str, list[dict[str, Any]]] = {}
     for audit in await store.list_audit(conn, spec_id):
         history.setdefault(audit["operation_id"], []).append(_audit_public(audit))
-    endpoints = [_endpoint_public(op, history.get(op["operation_id"], []))
-                 for op in await store.list_operations(conn, spec_id)]
-    versions = [{"version": v["version"], "api_version": v["api_version"], "openapi_version": v["openapi_version"],
-                 "source": v["source"], "doc_hash": v["doc_hash"], "imported_by": v["imported_by"],
-                 "created_at": v["created_at"].isoformat(),
-                 "summary": {k: v["summary"].get(k) for k in ("added", "changed", "removed", "notes")}}
-                for v in await store.list_versions(conn, spec_id)]
+    endpoints = [
+        _endpoint_public(op, history.get(op["operation_id"], []))
+        for op in await store.list_operations(conn, spec_id)
+    ]
+    versions = [
+        {
+            "version": v["version"],
+            "api_version": v["api_version"],
+            "openapi_version": v["openapi_version"],
+            "source": v["source"],
+            "doc_hash": v["doc_hash"],
+            "imported_by": v["imported_by"],
+            "created_at": v["created_at"].isoformat(),
+            "summary": {k: v["summary"].get(k) for k in ("added", "changed", "removed", "notes")},
+        }
+        for v in await store.list_versions(conn, spec_id)
+    ]
     return {**_spec_public(row), "endpoints": endpoints, "versions": versions}
 
 
@@ -304,7 +442,9 @@ async def get_spec(pool: AsyncConnectionPool, spec_id: str) -> dict[str, Any]:
     async with pool.connection() as conn:
         detail = await _spec_detail(conn, spec_id)
     if detail is None:
-        raise NotFound(f"spec {spec_id!r} not found; GET /api/openapi/specs lists the imported ones")
+        raise NotFound(
+            f"spec {spec_id!r} not found; GET /api/openapi/specs lists the imported ones"
+        )
     return detail
 
 
@@ -317,14 +457,20 @@ def validate_review(payload: Any) -> dict[str, Any]:
         raise BadRequest(f"the body must be a JSON object with any of {', '.join(REVIEW_FIELDS)}")
     unknown = [k for k in payload if k not in REVIEW_FIELDS]
     if unknown:
-        raise BadRequest(f"unknown field {unknown[0]!r}: a review may change {', '.join(REVIEW_FIELDS)}")
+        raise BadRequest(
+            f"unknown field {unknown[0]!r}: a review may change {', '.join(REVIEW_FIELDS)}"
+        )
     if not payload:
         raise BadRequest(f"nothing to change: give any of {', '.join(REVIEW_FIELDS)}")
     if "risk" in payload and payload["risk"] not in RISKS:
         raise BadRequest(f"risk must be one of {', '.join(RISKS)}, got {payload['risk']!r}")
     if "approver" in payload and payload["approver"] not in APPROVERS:
-        raise BadRequest(f"approver must be one of {', '.join(APPROVERS)}, got {payload['approver']!r}")
-    if "agent" in payload and (not isinstance(payload["agent"], str) or not AGENT_RE.match(payload["agent"])):
+        raise BadRequest(
+            f"approver must be one of {', '.join(APPROVERS)}, got {payload['approver']!r}"
+        )
+    if "agent" in payload and (
+        not isinstance(payload["agent"], str) or not AGENT_RE.match(payload["agent"])
+    ):
         raise BadRequest(
             f"agent must be an agent name (1-64 lower-case letters, digits, '-' or '_'), got {payload['agent']!r}"
         )
@@ -340,10 +486,14 @@ async def review_endpoint(
     changes_in = validate_review(payload)
     async with pool.connection() as conn, conn.transaction():
         if await store.get_spec(conn, spec_id) is None:
-            raise NotFound(f"spec {spec_id!r} not found; GET /api/openapi/specs lists the imported ones")
+            raise NotFound(
+                f"spec {spec_id!r} not found; GET /api/openapi/specs lists the imported ones"
+            )
         row = await store.get_operation(conn, spec_id, operation_id, for_update=True)
         if row is None:
-            raise NotFound(f"endpoint {operation_id!r} not found in spec {spec_id!r}; GET /api/openapi/specs/{spec_id} lists them")
+            raise NotFound(
+                f"endpoint {operation_id!r} not found in spec {spec_id!r}; GET /api/openapi/specs/{spec_id} lists them"
+            )
         if row["removed"] and changes_in.get("enabled") is True:
             raise BadRequest(
                 f"enabled: endpoint {operation_id!r} was removed from the spec in version {row['changed_in']}, "
@@ -353,12 +503,27 @@ async def review_endpoint(
         changes = {f: {"old": row[f], "new": new[f]} for f in REVIEW_FIELDS if row[f] != new[f]}
         if row["needs_review"]:
             changes["needs_review"] = {"old": True, "new": False}
-        await store.update_review(conn, spec_id=spec_id, operation_id=operation_id, actor=actor, **new)
+        await store.update_review(
+            conn, spec_id=spec_id, operation_id=operation_id, actor=actor, **new
+        )
         note = "" if changes else "reviewed without changes"
-        if new["approver"] == "none" and row["method"] not in SAFE_METHODS and "approver" in changes:
-            note = f"approver none on a {row['method']}: the agent may call it without asking anyone"
-        await store.insert_audit(conn, spec_id=spec_id, operation_id=operation_id, actor=actor, action="review",
-                                 changes=changes, note=note)
+        if (
+            new["approver"] == "none"
+            and row["method"] not in SAFE_METHODS
+            and "approver" in changes
+        ):
+            note = (
+                f"approver none on a {row['method']}: the agent may call it without asking anyone"
+            )
+        await store.insert_audit(
+            conn,
+            spec_id=spec_id,
+            operation_id=operation_id,
+            actor=actor,
+            action="review",
+            changes=changes,
+            note=note,
+        )
         detail = await _spec_detail(conn, spec_id)
     assert detail is not None
     return next(e for e in detail["endpoints"] if e["operation_id"] == operation_id)
@@ -385,23 +550,33 @@ async def enabled_tool_specs(pool: AsyncConnectionPool) -> list[Any]:
         name = row["operation_id"]
         if name in names:
             name = f"{slugify(row['spec_name'])}__{name}"[:64]
-            log.warning("openapi tool %s of spec %s renamed %s: the name is taken", row["operation_id"], row["spec_name"], name)
+            log.warning(
+                "openapi tool %s of spec %s renamed %s: the name is taken",
+                row["operation_id"],
+                row["spec_name"],
+                name,
+            )
         names.add(name)
-        text = " ".join(p for p in (row["summary"], row["description"]) if p) or f"{row['method']} {row['path']}"
+        text = (
+            " ".join(p for p in (row["summary"], row["description"]) if p)
+            or f"{row['method']} {row['path']}"
+        )
         base = d.get("base_url") or ""
-        tools.append(ToolSpec(
-            name=name,
-            method=row["method"],
-            path=row["path"],
-            description=text[:TOOL_DESCRIPTION_CHARS],
-            args_schema=d.get("args_schema") or {"type": "object", "properties": {}},
-            arg_locations=d.get("arg_locations") or {},
-            body_arg=d.get("body_arg"),
-            base_url=base if base.startswith(("http://", "https://")) else None,
-            risk=row["risk"],
-            approver=row["approver"],
-            agent=row["agent"],
-        ))
+        tools.append(
+            ToolSpec(
+                name=name,
+                method=row["method"],
+                path=row["path"],
+                description=text[:TOOL_DESCRIPTION_CHARS],
+                args_schema=d.get("args_schema") or {"type": "object", "properties": {}},
+                arg_locations=d.get("arg_locations") or {},
+                body_arg=d.get("body_arg"),
+                base_url=base if base.startswith(("http://", "https://")) else None,
+                risk=row["risk"],
+                approver=row["approver"],
+                agent=row["agent"],
+            )
+        )
     return tools
 
 
@@ -425,7 +600,9 @@ Answer with one JSON object only: {{"risk": "low|medium|high|critical", "approve
 def make_llm_classifier(settings: Settings) -> Classifier | None:
     """The LLM pass for `OPENAPI_LLM_CLASSIFY=true`, over the configured chat model; None for the demo model."""
     if settings.llm_provider == "demo":
-        log.warning("OPENAPI_LLM_CLASSIFY is on but LLM_PROVIDER is demo: classifying with the rules only")
+        log.warning(
+            "OPENAPI_LLM_CLASSIFY is on but LLM_PROVIDER is demo: classifying with the rules only"
+        )
         return None
 
     from graphs.models.providers import load_chat_model_from_settings
@@ -433,15 +610,21 @@ def make_llm_classifier(settings: Settings) -> Classifier | None:
     try:
         model = load_chat_model_from_settings(settings)
     except Exception as exc:  # a misconfigured model must not block imports: the rules still apply
-        log.warning("OPENAPI_LLM_CLASSIFY is on but the model cannot be loaded (%s): rules only", exc)
+        log.warning(
+            "OPENAPI_LLM_CLASSIFY is on but the model cannot be loaded (%s): rules only", exc
+        )
         return None
 
     async def classify_with_llm(op: Operation) -> LLMVerdict | None:
         import json
 
         prompt = LLM_PROMPT.format(
-            method=op.method, path=op.path, operation_id=op.operation_id, summary=op.summary[:300],
-            description=op.description[:1500], arguments=", ".join(sorted(op.args_schema.get("properties", {})))[:500],
+            method=op.method,
+            path=op.path,
+            operation_id=op.operation_id,
+            summary=op.summary[:300],
+            description=op.description[:1500],
+            arguments=", ".join(sorted(op.args_schema.get("properties", {})))[:500],
         )
         answer = await model.ainvoke(prompt)
         text = str(getattr(answer, "content", answer))
@@ -449,7 +632,11 @@ def make_llm_classifier(settings: Settings) -> Classifier | None:
         if not match:
             return None
         data = json.loads(match.group(0))
-        return LLMVerdict(risk=str(data.get("risk", "")), approver=data.get("approver"), reason=str(data.get("reason", "")))
+        return LLMVerdict(
+            risk=str(data.get("risk", "")),
+            approver=data.get("approver"),
+            reason=str(data.get("reason", "")),
+        )
 
     return classify_with_llm
 
@@ -458,11 +645,26 @@ def make_llm_classifier(settings: Settings) -> Classifier | None:
 
 
 def _table(detail: Mapping[str, Any]) -> str:
-    columns = ("operation_id", "method", "path", "risk", "approver", "agent", "enabled", "needs_review")
-    rows = [[str(e[c]).lower() if isinstance(e[c], bool) else str(e[c]) for c in columns]
-            for e in detail["endpoints"] if not e["removed"]]
+    columns = (
+        "operation_id",
+        "method",
+        "path",
+        "risk",
+        "approver",
+        "agent",
+        "enabled",
+        "needs_review",
+    )
+    rows = [
+        [str(e[c]).lower() if isinstance(e[c], bool) else str(e[c]) for c in columns]
+        for e in detail["endpoints"]
+        if not e["removed"]
+    ]
     headers = [c.upper() for c in columns]
-    widths = [min(48, max(len(h), *(len(r[i]) for r in rows))) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        min(48, max(len(h), *(len(r[i]) for r in rows))) if rows else len(h)
+        for i, h in enumerate(headers)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
     lines += ["  ".join(v[:w].ljust(w) for v, w in zip(r, widths)) for r in rows]
     return "\n".join(line.rstrip() for line in lines)
@@ -472,12 +674,20 @@ async def _migrate(url: str, settings: Settings) -> None:
     from app.core.db import CONNECTION_KWARGS, apply_migrations
 
     # Migration scripts hold several statements, which cannot run prepared.
-    async with AsyncConnectionPool(url, min_size=1, max_size=1, open=False, name="import-spec-migrate",
-                                   kwargs={**CONNECTION_KWARGS, "prepare_threshold": None}) as migrator:
+    async with AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=1,
+        open=False,
+        name="import-spec-migrate",
+        kwargs={**CONNECTION_KWARGS, "prepare_threshold": None},
+    ) as migrator:
         await apply_migrations(migrator)
 
 
-async def _import_from_cli(source: str, settings: Settings, out: TextIO, name: str | None, base_url: str | None) -> int:
+async def _import_from_cli(
+    source: str, settings: Settings, out: TextIO, name: str | None, base_url: str | None
+) -> int:
     from app.core.db import open_pool, resolve_database_url, wait_for_pool
 
     is_url = source.startswith(("http://", "https://"))
@@ -486,12 +696,16 @@ async def _import_from_cli(source: str, settings: Settings, out: TextIO, name: s
     if not is_url:
         path = Path(source)
         try:
-            content = path.read_bytes() if path.stat().st_size <= settings.openapi_max_bytes else None
+            content = (
+                path.read_bytes() if path.stat().st_size <= settings.openapi_max_bytes else None
+            )
         except OSError as exc:
             out.write(f"error: cannot read {source}: {exc.strerror or exc}\n")
             return 2
         if content is None:
-            out.write(f"error: {source} is over the limit of {settings.openapi_max_bytes:,} bytes (OPENAPI_MAX_BYTES)\n")
+            out.write(
+                f"error: {source} is over the limit of {settings.openapi_max_bytes:,} bytes (OPENAPI_MAX_BYTES)\n"
+            )
             return 1
         content_type = "application/json" if path.suffix.lower() == ".json" else "application/yaml"
     try:
@@ -504,8 +718,14 @@ async def _import_from_cli(source: str, settings: Settings, out: TextIO, name: s
         await wait_for_pool(pool, url, settings.db_connect_timeout_s)
         await _migrate(url, settings)
         detail = await import_spec(
-            pool, settings, actor=f"cli:{getpass.getuser()}", content=content, content_type=content_type,
-            url=source if is_url else None, name=name, base_url=base_url,
+            pool,
+            settings,
+            actor=f"cli:{getpass.getuser()}",
+            content=content,
+            content_type=content_type,
+            url=source if is_url else None,
+            name=name,
+            base_url=base_url,
             source=source if is_url else str(Path(source).resolve()),
         )
     except AppError as exc:
@@ -517,8 +737,10 @@ async def _import_from_cli(source: str, settings: Settings, out: TextIO, name: s
             embedded.stop()
     summary = detail["import"]
     if summary["unchanged"]:
-        out.write(f"{detail['title']!r} ({detail['name']}, {detail['spec_id']}) is unchanged since version "
-                  f"{detail['version']}; nothing imported.\n")
+        out.write(
+            f"{detail['title']!r} ({detail['name']}, {detail['spec_id']}) is unchanged since version "
+            f"{detail['version']}; nothing imported.\n"
+        )
     else:
         out.write(
             f"Imported {detail['title']!r} as {detail['name']} ({detail['spec_id']}), version {detail['version']}: "
@@ -530,13 +752,19 @@ async def _import_from_cli(source: str, settings: Settings, out: TextIO, name: s
     out.write(_table(detail) + "\n")
     waiting = detail["needs_review_count"]
     if waiting:
-        out.write(f"{waiting} endpoint(s) wait for review; agents cannot call them until an admin enables them "
-                  f"(PATCH /api/openapi/specs/{detail['spec_id']}/endpoints/<operation_id>).\n")
+        out.write(
+            f"{waiting} endpoint(s) wait for review; agents cannot call them until an admin enables them "
+            f"(PATCH /api/openapi/specs/{detail['spec_id']}/endpoints/<operation_id>).\n"
+        )
     return 0
 
 
 def import_spec_command(
-    source: str, settings: Settings, *, out: TextIO | None = None, name: str | None = None,
+    source: str,
+    settings: Settings,
+    *,
+    out: TextIO | None = None,
+    name: str | None = None,
     base_url: str | None = None,
 ) -> int:
     """`support-agent import-spec FILE|URL`: import, print a summary table, return the exit code.

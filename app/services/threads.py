@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, Remove
 
 from app.core.errors import BadRequest, NotFound, RunActive
 from app.core.security import Principal
+from app.services.graph_runtime import TERMINAL_NODE
 from app.services.runs import check_access
 from app.storage import interrupts as interrupt_store
 from app.storage import threads as thread_store
@@ -160,7 +161,8 @@ async def _edit_transcript(services: Any, principal: Principal, thread_id: str, 
             removed = messages[index:]
             if removed:
                 await services.graph.aupdate_state(
-                    _config(thread_id), {"messages": [RemoveMessage(id=m.id) for m in removed if m.id]})
+                    _config(thread_id), {"messages": [RemoveMessage(id=m.id) for m in removed if m.id]},
+                    as_node=TERMINAL_NODE)
             # an approval waiting on removed messages can no longer be honoured
             await conn.execute("UPDATE interrupts SET status = 'superseded', decided_at = now(), "
                                "decided_by = %s, reason = 'transcript edited' WHERE thread_id = %s "

@@ -311,10 +311,16 @@ CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
 DELETE_CHECKPOINTS = "DELETE FROM {table} WHERE thread_id = ANY(%(ids)s)"
 CHECKPOINTS_PRESENT = "SELECT to_regclass('checkpoints') IS NOT NULL AS present"
 
-# Old events of threads that are still alive: the conversation record keeps their totals.
+# Old events of threads that are still alive: the conversation record keeps their
+# totals. A thread that is running or waiting on an approval keeps all of its events.
 DELETE_OLD_EVENTS = """
 DELETE FROM events
-WHERE ctid = ANY(ARRAY(SELECT ctid FROM events WHERE ts < %(cutoff)s LIMIT %(limit)s))
+WHERE ctid = ANY(ARRAY(
+    SELECT e.ctid FROM events e
+    WHERE e.ts < %(cutoff)s
+      AND NOT EXISTS (SELECT 1 FROM threads t
+                      WHERE t.thread_id = e.thread_id AND t.status IN ('running', 'interrupted'))
+    LIMIT %(limit)s))
 """
 
 # Live threads that began before the cutoff and still hold a superseded checkpoint

@@ -46,8 +46,12 @@ SPEC_COUNTS = """
     (SELECT count(*) FROM openapi_operations o WHERE o.spec_id = s.spec_id AND NOT o.removed AND o.needs_review)
         AS needs_review_count"""
 
-SELECT_SPEC = f"SELECT {SPEC_COLUMNS}, {SPEC_COUNTS} FROM openapi_specs s WHERE s.spec_id = %(spec_id)s"
-SELECT_SPEC_BY_NAME = f"SELECT {SPEC_COLUMNS}, {SPEC_COUNTS} FROM openapi_specs s WHERE s.name = %(name)s"
+SELECT_SPEC = (
+    f"SELECT {SPEC_COLUMNS}, {SPEC_COUNTS} FROM openapi_specs s WHERE s.spec_id = %(spec_id)s"
+)
+SELECT_SPEC_BY_NAME = (
+    f"SELECT {SPEC_COLUMNS}, {SPEC_COUNTS} FROM openapi_specs s WHERE s.name = %(name)s"
+)
 LIST_SPECS = f"SELECT {SPEC_COLUMNS}, {SPEC_COUNTS} FROM openapi_specs s ORDER BY s.updated_at DESC, s.spec_id"
 
 INSERT_SPEC = """
@@ -151,29 +155,85 @@ async def list_specs(conn: Conn) -> list[dict[str, Any]]:
     return await (await conn.execute(LIST_SPECS)).fetchall()
 
 
-async def insert_spec(conn: Conn, *, spec_id: str, name: str, title: str, api_version: str, source: str,
-                      doc_hash: str, base_url: str, actor: str) -> None:
-    await conn.execute(INSERT_SPEC, {
-        "spec_id": spec_id, "name": name, "title": title, "api_version": api_version, "source": source,
-        "doc_hash": doc_hash, "base_url": base_url, "actor": actor,
-    })
+async def insert_spec(
+    conn: Conn,
+    *,
+    spec_id: str,
+    name: str,
+    title: str,
+    api_version: str,
+    source: str,
+    doc_hash: str,
+    base_url: str,
+    actor: str,
+) -> None:
+    await conn.execute(
+        INSERT_SPEC,
+        {
+            "spec_id": spec_id,
+            "name": name,
+            "title": title,
+            "api_version": api_version,
+            "source": source,
+            "doc_hash": doc_hash,
+            "base_url": base_url,
+            "actor": actor,
+        },
+    )
 
 
-async def update_spec(conn: Conn, *, spec_id: str, version: int, title: str, api_version: str, source: str,
-                      doc_hash: str, base_url: str) -> None:
-    await conn.execute(UPDATE_SPEC, {
-        "spec_id": spec_id, "version": version, "title": title, "api_version": api_version, "source": source,
-        "doc_hash": doc_hash, "base_url": base_url,
-    })
+async def update_spec(
+    conn: Conn,
+    *,
+    spec_id: str,
+    version: int,
+    title: str,
+    api_version: str,
+    source: str,
+    doc_hash: str,
+    base_url: str,
+) -> None:
+    await conn.execute(
+        UPDATE_SPEC,
+        {
+            "spec_id": spec_id,
+            "version": version,
+            "title": title,
+            "api_version": api_version,
+            "source": source,
+            "doc_hash": doc_hash,
+            "base_url": base_url,
+        },
+    )
 
 
-async def insert_version(conn: Conn, *, spec_id: str, version: int, api_version: str, openapi_version: str,
-                         source: str, doc_hash: str, document: Any, summary: dict[str, Any], actor: str) -> None:
-    await conn.execute(INSERT_VERSION, {
-        "spec_id": spec_id, "version": version, "api_version": api_version, "openapi_version": openapi_version,
-        "source": source, "doc_hash": doc_hash, "document": Jsonb(document), "summary": Jsonb(summary),
-        "actor": actor,
-    })
+async def insert_version(
+    conn: Conn,
+    *,
+    spec_id: str,
+    version: int,
+    api_version: str,
+    openapi_version: str,
+    source: str,
+    doc_hash: str,
+    document: Any,
+    summary: dict[str, Any],
+    actor: str,
+) -> None:
+    await conn.execute(
+        INSERT_VERSION,
+        {
+            "spec_id": spec_id,
+            "version": version,
+            "api_version": api_version,
+            "openapi_version": openapi_version,
+            "source": source,
+            "doc_hash": doc_hash,
+            "document": Jsonb(document),
+            "summary": Jsonb(summary),
+            "actor": actor,
+        },
+    )
 
 
 async def list_versions(conn: Conn, spec_id: str) -> list[dict[str, Any]]:
@@ -184,17 +244,30 @@ async def list_operations(conn: Conn, spec_id: str) -> list[dict[str, Any]]:
     return await (await conn.execute(LIST_OPERATIONS, {"spec_id": spec_id})).fetchall()
 
 
-async def get_operation(conn: Conn, spec_id: str, operation_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+async def get_operation(
+    conn: Conn, spec_id: str, operation_id: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
     query = LOCK_OPERATION if for_update else SELECT_OPERATION
-    return await (await conn.execute(query, {"spec_id": spec_id, "operation_id": operation_id})).fetchone()
+    return await (
+        await conn.execute(query, {"spec_id": spec_id, "operation_id": operation_id})
+    ).fetchone()
 
 
 def _operation_params(spec_id: str, version: int, op: dict[str, Any]) -> dict[str, Any]:
     return {
-        "spec_id": spec_id, "version": version, "operation_id": op["operation_id"], "method": op["method"],
-        "path": op["path"], "summary": op["summary"], "description": op["description"],
-        "definition": Jsonb(op["definition"]), "change_hash": op["change_hash"], "risk": op["risk"],
-        "approver": op["approver"], "agent": op["agent"], "reasons": Jsonb(op["reasons"]),
+        "spec_id": spec_id,
+        "version": version,
+        "operation_id": op["operation_id"],
+        "method": op["method"],
+        "path": op["path"],
+        "summary": op["summary"],
+        "description": op["description"],
+        "definition": Jsonb(op["definition"]),
+        "change_hash": op["change_hash"],
+        "risk": op["risk"],
+        "approver": op["approver"],
+        "agent": op["agent"],
+        "reasons": Jsonb(op["reasons"]),
     }
 
 
@@ -202,29 +275,65 @@ async def insert_operation(conn: Conn, *, spec_id: str, version: int, op: dict[s
     await conn.execute(INSERT_OPERATION, _operation_params(spec_id, version, op))
 
 
-async def update_operation_definition(conn: Conn, *, spec_id: str, version: int, op: dict[str, Any]) -> None:
+async def update_operation_definition(
+    conn: Conn, *, spec_id: str, version: int, op: dict[str, Any]
+) -> None:
     await conn.execute(UPDATE_OPERATION_DEFINITION, _operation_params(spec_id, version, op))
 
 
 async def mark_removed(conn: Conn, *, spec_id: str, version: int, operation_ids: list[str]) -> None:
     if operation_ids:
-        await conn.execute(MARK_REMOVED, {"spec_id": spec_id, "version": version, "operation_ids": operation_ids})
+        await conn.execute(
+            MARK_REMOVED, {"spec_id": spec_id, "version": version, "operation_ids": operation_ids}
+        )
 
 
-async def update_review(conn: Conn, *, spec_id: str, operation_id: str, risk: str, approver: str, agent: str,
-                        enabled: bool, actor: str) -> None:
-    await conn.execute(UPDATE_REVIEW, {
-        "spec_id": spec_id, "operation_id": operation_id, "risk": risk, "approver": approver, "agent": agent,
-        "enabled": enabled, "actor": actor,
-    })
+async def update_review(
+    conn: Conn,
+    *,
+    spec_id: str,
+    operation_id: str,
+    risk: str,
+    approver: str,
+    agent: str,
+    enabled: bool,
+    actor: str,
+) -> None:
+    await conn.execute(
+        UPDATE_REVIEW,
+        {
+            "spec_id": spec_id,
+            "operation_id": operation_id,
+            "risk": risk,
+            "approver": approver,
+            "agent": agent,
+            "enabled": enabled,
+            "actor": actor,
+        },
+    )
 
 
-async def insert_audit(conn: Conn, *, spec_id: str, operation_id: str, actor: str, action: str,
-                       changes: dict[str, Any], note: str = "") -> None:
-    await conn.execute(INSERT_AUDIT, {
-        "spec_id": spec_id, "operation_id": operation_id, "actor": actor, "action": action,
-        "changes": Jsonb(changes), "note": note,
-    })
+async def insert_audit(
+    conn: Conn,
+    *,
+    spec_id: str,
+    operation_id: str,
+    actor: str,
+    action: str,
+    changes: dict[str, Any],
+    note: str = "",
+) -> None:
+    await conn.execute(
+        INSERT_AUDIT,
+        {
+            "spec_id": spec_id,
+            "operation_id": operation_id,
+            "actor": actor,
+            "action": action,
+            "changes": Jsonb(changes),
+            "note": note,
+        },
+    )
 
 
 async def list_audit(conn: Conn, spec_id: str) -> list[dict[str, Any]]:

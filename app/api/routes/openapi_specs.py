@@ -23,24 +23,40 @@ router = APIRouter(prefix="/openapi/specs", tags=["openapi"])
 
 REVIEW_BODY_SCHEMA = {
     "required": True,
-    "content": {"application/json": {"schema": {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            "risk": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
-            "approver": {"type": "string", "enum": ["none", "customer", "operator"]},
-            "agent": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
-            "enabled": {"type": "boolean"},
-        },
-    }}},
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "risk": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+                    "approver": {"type": "string", "enum": ["none", "customer", "operator"]},
+                    "agent": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+                    "enabled": {"type": "boolean"},
+                },
+            }
+        }
+    },
 }
 IMPORT_BODY_SCHEMA = {
     "required": True,
     "content": {
-        "application/json": {"schema": {"oneOf": [
-            {"type": "object", "description": "An OpenAPI 3.0/3.1 or Swagger 2.0 document"},
-            {"type": "object", "required": ["url"], "properties": {
-                "url": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": "string"}}},
-        ]}},
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"type": "object", "description": "An OpenAPI 3.0/3.1 or Swagger 2.0 document"},
+                    {
+                        "type": "object",
+                        "required": ["url"],
+                        "properties": {
+                            "url": {"type": "string"},
+                            "name": {"type": "string"},
+                            "base_url": {"type": "string"},
+                        },
+                    },
+                ]
+            }
+        },
         "application/yaml": {"schema": {"type": "string"}},
     },
 }
@@ -49,13 +65,17 @@ IMPORT_BODY_SCHEMA = {
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(f"the body is {int(declared):,} bytes, over the limit of {limit:,} (OPENAPI_MAX_BYTES)")
+        raise BadRequest(
+            f"the body is {int(declared):,} bytes, over the limit of {limit:,} (OPENAPI_MAX_BYTES)"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BadRequest(f"the body is over the limit of {limit:,} bytes (OPENAPI_MAX_BYTES); stopped reading")
+            raise BadRequest(
+                f"the body is over the limit of {limit:,} bytes (OPENAPI_MAX_BYTES); stopped reading"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -65,8 +85,12 @@ async def import_spec(
     request: Request,
     services: ServicesDep,
     admin: AdminDep,
-    name: str | None = Query(None, description="Spec name re-imports match on; default: the title's slug."),
-    base_url: str | None = Query(None, description="Server URL the tools call; default: the spec's first server."),
+    name: str | None = Query(
+        None, description="Spec name re-imports match on; default: the title's slug."
+    ),
+    base_url: str | None = Query(
+        None, description="Server URL the tools call; default: the spec's first server."
+    ),
 ) -> JSONResponse:
     settings = services.settings
     body = await _read_body(request, settings.openapi_max_bytes)
@@ -78,20 +102,37 @@ async def import_spec(
             small = json.loads(body)
         except ValueError:
             small = None
-        if isinstance(small, dict) and "url" in small and not {"openapi", "swagger", "paths"} & set(small):
+        if (
+            isinstance(small, dict)
+            and "url" in small
+            and not {"openapi", "swagger", "paths"} & set(small)
+        ):
             unknown = set(small) - {"url", "name", "base_url"}
             if unknown:
-                raise BadRequest(f"unknown field {sorted(unknown)[0]!r}: a URL import takes url, name and base_url")
+                raise BadRequest(
+                    f"unknown field {sorted(unknown)[0]!r}: a URL import takes url, name and base_url"
+                )
             for key in ("url", "name", "base_url"):
                 if key in small and not isinstance(small[key], str):
                     raise BadRequest(f"{key} must be a string")
-            url, name, base_url = small["url"], small.get("name", name), small.get("base_url", base_url)
+            url, name, base_url = (
+                small["url"],
+                small.get("name", name),
+                small.get("base_url", base_url),
+            )
     if url is None and not body.strip():
-        raise BadRequest('the body is empty: send an OpenAPI document (JSON or YAML) or {"url": "https://..."}')
+        raise BadRequest(
+            'the body is empty: send an OpenAPI document (JSON or YAML) or {"url": "https://..."}'
+        )
     detail = await service.import_spec(
-        services.pool, settings, actor=admin.user_id,
-        content=None if url is not None else body, content_type=content_type,
-        url=url, name=name, base_url=base_url,
+        services.pool,
+        settings,
+        actor=admin.user_id,
+        content=None if url is not None else body,
+        content_type=content_type,
+        url=url,
+        name=name,
+        base_url=base_url,
     )
     return JSONResponse(detail, status_code=200 if detail["import"]["unchanged"] else 201)
 
@@ -106,15 +147,25 @@ async def get_spec(services: ServicesDep, admin: AdminDep, spec_id: str) -> dict
     return await service.get_spec(services.pool, spec_id)
 
 
-@router.patch("/{spec_id}/endpoints/{operation_id}", openapi_extra={"requestBody": REVIEW_BODY_SCHEMA})
+@router.patch(
+    "/{spec_id}/endpoints/{operation_id}", openapi_extra={"requestBody": REVIEW_BODY_SCHEMA}
+)
 async def review_endpoint(
     request: Request, services: ServicesDep, admin: AdminDep, spec_id: str, operation_id: str
 ) -> dict[str, Any]:
     raw = await _read_body(request, 64 * 1024)
     try:
-        payload = load_document(raw, "application/json", max_bytes=64 * 1024, max_nodes=1000) if raw.strip() else None
+        payload = (
+            load_document(raw, "application/json", max_bytes=64 * 1024, max_nodes=1000)
+            if raw.strip()
+            else None
+        )
     except BadRequest as exc:
         raise BadRequest(f"the body must be a JSON object: {exc.message}") from None
     return await service.review_endpoint(
-        services.pool, spec_id=spec_id, operation_id=operation_id, payload=payload, actor=admin.user_id
+        services.pool,
+        spec_id=spec_id,
+        operation_id=operation_id,
+        payload=payload,
+        actor=admin.user_id,
     )
