@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +44,11 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _preflight(settings: Settings, url: str) -> None:
-    from app.core.db import apply_migrations, open_pool, wait_for_pool
+    from app.core.db import apply_migrations, open_pool, wait_for_database
 
+    await wait_for_database(url, settings.db_connect_timeout_s)
     pool = open_pool(url, settings, name="preflight")
-    await wait_for_pool(pool, url, settings.db_connect_timeout_s)
+    await pool.open()
     try:
         await apply_migrations(pool)
     finally:
@@ -120,6 +123,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 class GracefulServer(uvicorn.Server):
     """Stops accepting, lets runs reach a checkpoint and closes sockets with 1001, then shuts down."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises the signal after a graceful stop; a clean stop exits 0 here
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
 
     async def shutdown(self, sockets: Any = None) -> None:
         for srv in self.servers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import health, interrupts, threads
+from app.api.routes import health, interrupts, openapi_specs, threads
 
 __all__ = ["api_router"]
 
@@ -12,3 +12,4 @@ api_router = APIRouter(prefix="/api")
 api_router.include_router(health.router)
 api_router.include_router(threads.router)
 api_router.include_router(interrupts.router)
+api_router.include_router(openapi_specs.router)

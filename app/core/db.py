@@ -56,6 +56,10 @@ def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | No
     """Return the URL to use and, when we started one, the embedded server."""
     if settings.database_url:
         return settings.database_url, None
+    import warnings
+
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver copes
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver  # imported lazily: only the embedded mode needs it
 
     pgdata = Path(settings.data_dir).resolve() / "pg"
@@ -97,6 +101,28 @@ async def wait_for_pool(pool: AsyncConnectionPool, url: str, timeout_s: float) -
             f"could not connect to Postgres at {redact(url)} within {timeout_s:g}s ({type(exc).__name__}: {exc}). "
             "Check DATABASE_URL and that the server is running."
         ) from None
+
+
+async def wait_for_database(url: str, timeout_s: float) -> None:
+    """Connect once (retrying until `timeout_s`), or raise DatabaseUnavailable saying why."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    last: Exception | None = None
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            break
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(1, int(left)))
+            await conn.close()
+            return
+        except psycopg.Error as exc:
+            last = exc
+            await asyncio.sleep(min(0.25, max(0.0, left)))
+    reason = str(last).strip().splitlines()[0] if last else "timed out"
+    raise DatabaseUnavailable(
+        f"could not connect to Postgres at {redact(url)} within {timeout_s:g}s ({reason}). "
+        "Check DATABASE_URL and that the server is running."
+    )
 
 
 def redact(url: str) -> str:

@@ -9,7 +9,7 @@ order starts out cancelled.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = ["FIRST_ORDER", "LAST_ORDER", "seed_articles", "seed_customers", "seed_orders"]
@@ -35,7 +35,7 @@ _PRODUCTS = (
 _STREETS = ("Baker St", "Elm Rd", "Harbour Ln", "Station Ave", "Mill St", "Oak Ct")
 _NAMES = ("Ada Byrne", "Ben Okafor", "Chloe Martin", "Dev Patel", "Eva Novak",
           "Femi Adeyemi", "Greta Lund", "Hugo Silva", "Ines Costa", "Jon Park")
-_EPOCH = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
+_EPOCH = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
 def seed_customers() -> dict[str, dict[str, Any]]:

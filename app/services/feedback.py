@@ -32,11 +32,13 @@ async def record_feedback(
     rating: Any,
     comment: Any = None,
     score: Any = None,
+    is_staff: bool = False,
 ) -> dict[str, Any]:
     """Store a rating of one answer; returns the stored row as JSON-ready data.
 
     Raises BadRequest for a malformed field (naming it), NotFound for an unknown
-    thread, Forbidden for another user's thread.
+    thread, Forbidden for another user's thread (operators and admins may rate any,
+    e.g. the local admin trying the widget; the rating is stored under their id).
     """
     if not isinstance(thread_id, str) or not THREAD_ID_RE.match(thread_id):
         raise BadRequest("thread_id must match ^[A-Za-z0-9_-]{1,64}$", thread_id=None)
@@ -55,7 +57,7 @@ async def record_feedback(
     owner = await store.thread_owner(pool, thread_id)
     if owner is None:
         raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
-    if owner != user_id:
+    if owner != user_id and not is_staff:
         raise Forbidden("you can rate only answers in your own conversations", thread_id=thread_id)
     if not await store.message_exists(pool, thread_id, message_id):
         raise BadRequest(f"message_id {message_id!r} is not an answer in thread {thread_id}",

@@ -26,7 +26,7 @@ import logging
 import re
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -52,6 +52,7 @@ from app.storage import specs as store
 __all__ = [
     "Classifier",
     "REVIEW_FIELDS",
+    "configured_agents",
     "enabled_tool_specs",
     "get_spec",
     "import_spec",
@@ -59,6 +60,7 @@ __all__ = [
     "list_specs",
     "make_llm_classifier",
     "review_endpoint",
+    "run_tool_registry",
     "validate_review",
 ]
 
@@ -109,7 +111,11 @@ def _spec_name(name: str | None, title: str) -> str:
 
 
 async def _classify_all(
-    operations: list[Operation], *, agent_map: Mapping[str, str], classifier: Classifier | None
+    operations: list[Operation],
+    *,
+    agent_map: Mapping[str, str],
+    classifier: Classifier | None,
+    known_agents: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     semaphore = asyncio.Semaphore(LLM_CONCURRENCY)
 
@@ -130,6 +136,11 @@ async def _classify_all(
             else:
                 result = merge_llm(result, verdict, unsafe=op.method not in SAFE_METHODS)
         agent, agent_reason = assign_agent(op, agent_map)
+        if known_agents is not None and agent not in known_agents:
+            agent_reason += (
+                f"; no configured agent is called {agent!r}, so no agent is offered this tool "
+                f"until a review assigns one of: {', '.join(sorted(known_agents))}"
+            )
         definition = {
             **op.definition(),
             "notes": op.notes,
@@ -170,6 +181,7 @@ async def import_spec(
     source: str | None = None,
     classifier: Classifier | None = None,
     agent_map: Mapping[str, str] | None = None,
+    known_agents: Collection[str] | None = None,
     resolver: Resolver | None = None,
 ) -> dict[str, Any]:
     """Import a document (`content`) or fetch one (`url`); answers the spec with its endpoints and `import` summary."""
@@ -197,6 +209,7 @@ async def import_spec(
         parsed.operations,
         agent_map=agent_map if agent_map is not None else settings.openapi_agent_map,
         classifier=classifier,
+        known_agents=known_agents,
     )
     doc_hash = hashlib.sha256(content).hexdigest()
     summary: dict[str, Any] = {
@@ -480,10 +493,27 @@ def validate_review(payload: Any) -> dict[str, Any]:
 
 
 async def review_endpoint(
-    pool: AsyncConnectionPool, *, spec_id: str, operation_id: str, payload: Any, actor: str
+    pool: AsyncConnectionPool,
+    *,
+    spec_id: str,
+    operation_id: str,
+    payload: Any,
+    actor: str,
+    known_agents: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """Apply an admin's review to one endpoint; answers the endpoint with its history."""
+    """Apply an admin's review to one endpoint; answers the endpoint with its history.
+
+    `known_agents`: the configured agent names; when given, `agent` must be one of them.
+    """
     changes_in = validate_review(payload)
+    if (
+        known_agents is not None
+        and "agent" in changes_in
+        and changes_in["agent"] not in known_agents
+    ):
+        raise BadRequest(
+            f"agent {changes_in['agent']!r} is not a configured agent; use one of {', '.join(sorted(known_agents))}"
+        )
     async with pool.connection() as conn, conn.transaction():
         if await store.get_spec(conn, spec_id) is None:
             raise NotFound(
@@ -532,11 +562,44 @@ async def review_endpoint(
 # --------------------------------------------------------------------------- tools for runs
 
 
-async def enabled_tool_specs(pool: AsyncConnectionPool) -> list[Any]:
+def configured_agents() -> list[str] | None:
+    """The agent names of the packaged agents.yaml, or None when it cannot be read."""
+    try:
+        from graphs.agents import load_agents
+
+        return load_agents().names
+    except Exception as exc:  # the check is a convenience; without it any agent slug is accepted
+        log.warning("agents.yaml unavailable for the OpenAPI review (%s): agents not checked", exc)
+        return None
+
+
+async def run_tool_registry(services: Any) -> Any:
+    """The registry for one run: `services.tools` plus the reviewed, enabled imports.
+
+    A new registry each run, so a review takes effect on the next run without a
+    restart. An import never replaces a built-in tool: one with the same name is
+    renamed `<spec name>__<operation id>`.
+    """
+    base = services.tools
+    reserved = set(base.names) if base is not None else set()
+    specs = await enabled_tool_specs(services.pool, reserved=reserved)
+    if not specs:
+        return base
+    if base is None:
+        from graphs.tools import ToolRegistry, ToolRuntimeConfig
+
+        return ToolRegistry(specs, runtime=ToolRuntimeConfig.from_settings(services.settings))
+    return base.with_specs(specs)
+
+
+async def enabled_tool_specs(
+    pool: AsyncConnectionPool, *, reserved: Collection[str] = ()
+) -> list[Any]:
     """The reviewed, enabled operations of every spec as `graphs.tools.ToolSpec`s; called once per run.
 
-    Tool names are operation ids; when two specs enable the same id, the later
-    spec's tool is named `<spec name>__<operation id>` so neither hides the other.
+    Tool names are operation ids; when two specs enable the same id, or the id is
+    in `reserved` (the built-in tools), the tool is named `<spec name>__<operation id>`
+    so none hides another.
     A relative server URL gives `base_url=None`, which the tool layer resolves per run.
     """
     from graphs.tools.spec import ToolSpec  # the graph package owns the type; imported when used
@@ -544,7 +607,7 @@ async def enabled_tool_specs(pool: AsyncConnectionPool) -> list[Any]:
     async with pool.connection() as conn:
         rows = await store.enabled_operations(conn)
     tools: list[Any] = []
-    names: set[str] = set()
+    names: set[str] = set(reserved)
     for row in rows:
         d = row["definition"]
         name = row["operation_id"]

@@ -31,14 +31,27 @@ def settings() -> Settings:
     return Settings(database_url=None)
 
 
+POOL_KWARGS = {
+    "autocommit": True,
+    "row_factory": dict_row,
+    "prepare_threshold": 0,
+}  # as app.core.db
+
+
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = AsyncConnectionPool(
-        database_url, min_size=1, max_size=4, open=False,
-        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
-    )
+    # Multi-statement migrations cannot be prepared (psycopg 3.3 with prepare_threshold=0),
+    # so they run on an unprepared pool; the tests then use the server's pool settings.
+    async with AsyncConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=1,
+        open=False,
+        kwargs={**POOL_KWARGS, "prepare_threshold": None},
+    ) as migrator:
+        await apply_migrations(migrator)
+    p = AsyncConnectionPool(database_url, min_size=1, max_size=4, open=False, kwargs=POOL_KWARGS)
     await p.open(wait=True)
-    await apply_migrations(p)
     try:
         yield p
     finally:

@@ -41,6 +41,7 @@ class PgCluster:
     def __init__(self, root: Path | None = None) -> None:
         self.bin = _pg_bin()
         self.root = Path(root or tempfile.mkdtemp(prefix="sa-pg-"))
+        self.root.mkdir(parents=True, exist_ok=True)
         self.data = self.root / "data"
         self.port = free_port()
         self.as_root = os.geteuid() == 0

@@ -133,6 +133,7 @@ async def import_spec(
         url=url,
         name=name,
         base_url=base_url,
+        known_agents=service.configured_agents(),
     )
     return JSONResponse(detail, status_code=200 if detail["import"]["unchanged"] else 201)
 
@@ -168,4 +169,5 @@ async def review_endpoint(
         operation_id=operation_id,
         payload=payload,
         actor=admin.user_id,
+        known_agents=service.configured_agents(),
     )
