@@ -102,6 +102,7 @@ def create_app(settings: Settings, database_url: str, *, shop_base_url: str | No
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        METRICS.asyncio_tasks.set(len(asyncio.all_tasks()))
         return Response(generate_latest(METRICS.registry), media_type=CONTENT_TYPE_LATEST)
 
     if settings.demo_mode:

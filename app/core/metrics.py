@@ -20,6 +20,7 @@ class Metrics:
     events_sent: Counter
     interrupts: Counter
     http_requests: Counter
+    asyncio_tasks: Gauge
 
 
 def _build() -> Metrics:
@@ -36,6 +37,7 @@ def _build() -> Metrics:
         events_sent=Counter("support_agent_events_sent", "Event frames sent to sockets", registry=reg),
         interrupts=Counter("support_agent_interrupts", "Interrupts by outcome", ["outcome"], registry=reg),
         http_requests=Counter("support_agent_http_requests", "HTTP requests", ["method", "status"], registry=reg),
+        asyncio_tasks=Gauge("support_agent_asyncio_tasks", "Live asyncio tasks in the server process", registry=reg),
     )
 
 
