@@ -27,15 +27,15 @@ from typing import Any
 import yaml
 
 __all__ = [
-    "AgentConfigError",
-    "AgentSpec",
-    "AgentsConfig",
-    "ToolPolicy",
     "APPROVERS",
     "BUILTIN_INTENTS",
     "DEFAULT_AGENTS_PATH",
     "RESERVED_NODE_NAMES",
     "RISKS",
+    "AgentConfigError",
+    "AgentSpec",
+    "AgentsConfig",
+    "ToolPolicy",
     "load_agents",
     "parse_agents",
 ]

@@ -14,7 +14,7 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-__all__ = ["InputState", "SupportState", "update_dialog_stack", "POP"]
+__all__ = ["POP", "InputState", "SupportState", "update_dialog_stack"]
 
 POP = "pop"
 """Update value for `dialog_stack` that removes the top agent."""
@@ -51,5 +51,7 @@ class SupportState(InputState, total=False):
     """Assessed tool calls of the latest AI message: call_id, tool, args, risk, approver, message..."""
     decisions: dict[str, dict[str, Any]]
     """call_id -> {"outcome", "args", "reason"} from the approval gate, for the tool node."""
+    escalation_reason: str
+    """Why the router sent the thread to the escalation node."""
     handoff: dict[str, Any] | None
     """Set when the thread waits for a human: {"reason", "queue"}. Clear it to give the thread back to the bot."""

@@ -32,7 +32,14 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
@@ -54,7 +61,7 @@ _ADDRESS = re.compile(r"\baddress\b.*?\bto\s+(.+?)[\s.!?]*$", re.IGNORECASE | re
 _INTENT_LINE = re.compile(r"^- (\w+) \(agent (\w+)\):.*?Examples:\s*(.+)$", re.MULTILINE)
 
 _ESCALATION = re.compile(
-    r"\b(human|real person|live (agent|person|chat)|representative|operator|someone real|"
+    r"\b(human|real person|live (agent|person|chat)|representative|someone real|"
     r"(talk|speak|chat)\s+(to|with)\s+(a |an |the )?(person|somebody|someone|agent|support agent|staff|manager))\b",
     re.IGNORECASE,
 )
@@ -95,7 +102,7 @@ def classify_intent(text: str) -> tuple[str, float]:
         return "faq", 0.9
     if _REFUND.search(text):
         return "refund", 0.93
-    if _CANCEL.search(text) or (_ADDRESS_CHANGE.search(text) and re.search(r"\b(change|update|new|wrong|to)\b", text, re.I)):
+    if _CANCEL.search(text) or (_ADDRESS_CHANGE.search(text) and re.search(r"\b(change|update|new|wrong|to)\b", text, re.IGNORECASE)):
         return "order_change", 0.92
     if _STATUS.search(text):
         return "order_status", 0.9
@@ -189,10 +196,8 @@ class DemoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         for i, chunk in enumerate(self._chunks(messages, kwargs.get("tools") or [])):
-            if i and self.token_delay_ms:
+            if i and self.token_delay_ms and chunk.message.content:
                 time.sleep(self.token_delay_ms / 1000)
-            if run_manager and chunk.text:
-                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
 
     async def _astream(
@@ -203,10 +208,8 @@ class DemoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         for i, chunk in enumerate(self._chunks(messages, kwargs.get("tools") or [])):
-            if i and self.token_delay_ms:
+            if i and self.token_delay_ms and chunk.message.content:
                 await asyncio.sleep(self.token_delay_ms / 1000)
-            if run_manager and chunk.text:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
 
     def _chunks(self, messages: list[BaseMessage], tools: list[dict[str, Any]]) -> Iterator[ChatGenerationChunk]:
@@ -253,7 +256,7 @@ class DemoChatModel(BaseChatModel):
         if GUARDRAIL_VERDICT_TOOL in names:
             verdict, reason = screen(said)
             return "", [_call(GUARDRAIL_VERDICT_TOOL, {"verdict": verdict, "reason": reason or "on topic"})]
-        return self._specialist(messages, said, names)
+        return self._specialist(messages, said, names, tools)
 
     def _route(self, said: str, messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any]:
         tool = next(t for t in tools if t["function"]["name"] == ROUTE_DECISION_TOOL)
@@ -264,8 +267,8 @@ class DemoChatModel(BaseChatModel):
         decision: dict[str, Any] = {"intent": intent, "confidence": confidence}
         if intent == "unclear":
             decision["clarifying_question"] = (
-                "Could you tell me a bit more about what you need? I can check an order's status, "
-                "cancel or change an order, arrange a refund, or answer questions about our policies."
+                "I'm not sure I understood. I can check an order's status, cancel or change an order, "
+                "arrange a refund, or answer questions about our policies. Which of these do you need?"
             )
         return decision
 
@@ -284,7 +287,29 @@ class DemoChatModel(BaseChatModel):
                     best, best_score = intent, score
         return (best, 0.8) if best_score >= 0.5 else ("unclear", 0.2)
 
-    def _specialist(self, messages: list[BaseMessage], said: str, names: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    @staticmethod
+    def _generic_call(said: str, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """For an agent added by configuration: call its only tool when the message fills every required argument."""
+        if len(tools) != 1:
+            return None
+        function = tools[0]["function"]
+        params = function.get("parameters") or {}
+        args: dict[str, Any] = {}
+        for name in params.get("required", []):
+            if name.endswith("id"):
+                match = re.search(r"\b(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]+\b", said)
+                if not match:
+                    return None
+                args[name] = match.group(0)
+            elif name in ("query", "q", "text", "question"):
+                args[name] = said
+            else:
+                return None
+        return _call(function["name"], args)
+
+    def _specialist(
+        self, messages: list[BaseMessage], said: str, names: list[str], tools: list[dict[str, Any]]
+    ) -> tuple[str, list[dict[str, Any]]]:
         bench = _BENCHMARK.search(said)
         results = _latest_results(messages)
         if results:
@@ -301,6 +326,10 @@ class DemoChatModel(BaseChatModel):
         }.get(intent)
         if intent == "order_change":
             need = "cancel_order" if _CANCEL.search(said) else "update_shipping_address"
+        if need is None and intent == "unclear":
+            generic = self._generic_call(said, [t for t in tools if t["function"]["name"] != TRANSFER_TOOL_NAME])
+            if generic is not None:
+                return "", [generic]
         if need is None or need not in names:
             if TRANSFER_TOOL_NAME in names:
                 reason = f"the customer's request ({intent.replace('_', ' ')}) is not something I handle"

@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 from graphs.context import RunContext
 from graphs.tools.registry import ToolRegistry
 
-__all__ = ["INTERNAL_TAGS", "context_of", "emit", "last_ai_with_calls", "last_human_text", "model_view", "tools_of"]
+__all__ = ["INTERNAL_TAGS", "context_of", "emit", "last_ai_with_calls", "last_human_text", "model_view", "text_of", "tools_of"]
 
 INTERNAL_TAGS = ["nostream", "internal"]
 """Tags of model calls whose output the customer never sees (guardrail, router): LangGraph's

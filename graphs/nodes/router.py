@@ -21,14 +21,19 @@ from langgraph.types import Command
 from graphs.agents import AgentsConfig
 from graphs.context import RunContext
 from graphs.nodes.common import INTERNAL_TAGS, emit, model_view
-from graphs.prompts import ROUTE_DECISION_TOOL, ROUTER_PROMPT, TRANSFER_TOOL_NAME, route_decision_schema
+from graphs.prompts import (
+    ROUTE_DECISION_TOOL,
+    ROUTER_PROMPT,
+    TRANSFER_TOOL_NAME,
+    route_decision_schema,
+)
 from graphs.state import SupportState
 
 __all__ = ["DEFAULT_CLARIFYING_QUESTION", "make_router", "router_prompt"]
 
 DEFAULT_CLARIFYING_QUESTION = (
-    "Could you tell me a bit more about what you need? I can check an order's status, cancel or change an "
-    "order, arrange a refund, or answer questions about our policies."
+    "I'm not sure I understood. I can check an order's status, cancel or change an order, arrange a "
+    "refund, or answer questions about our policies. Which of these do you need?"
 )
 
 

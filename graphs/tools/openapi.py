@@ -24,7 +24,7 @@ import jsonschema
 
 from graphs.tools.spec import ToolSpec
 
-__all__ = ["HttpTool", "ToolOutcome", "ToolRuntimeConfig", "args_error"]
+__all__ = ["HttpTool", "ToolOutcome", "ToolRuntimeConfig", "args_error", "schema_error"]
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
 
@@ -44,7 +44,7 @@ class ToolRuntimeConfig:
     """First retry waits this long, then twice as long each time."""
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "ToolRuntimeConfig":
+    def from_settings(cls, settings: Any) -> ToolRuntimeConfig:
         """From any object with the `app.core.config.Settings` tool fields (read by name)."""
         return cls(
             timeout_s=float(getattr(settings, "tool_timeout_s", cls.timeout_s)),
@@ -66,15 +66,20 @@ class ToolOutcome:
 
 def args_error(spec: ToolSpec, args: Any) -> str | None:
     """Why `args` do not fit the tool's schema, or None when they do."""
+    return schema_error(spec.args_schema, args, spec.name)
+
+
+def schema_error(schema: dict[str, Any], args: Any, tool: str) -> str | None:
+    """Why `args` do not fit `schema` (the JSON schema of `tool`'s arguments), or None."""
     if not isinstance(args, dict):
-        return f"arguments for {spec.name} must be an object, got {type(args).__name__}"
-    validator = jsonschema.Draft202012Validator(spec.args_schema)
+        return f"arguments for {tool} must be an object, got {type(args).__name__}"
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(args), key=lambda e: list(e.path))
     if not errors:
         return None
     first = errors[0]
     where = ".".join(str(p) for p in first.path) or "arguments"
-    return f"invalid arguments for {spec.name}: {where}: {first.message}"
+    return f"invalid arguments for {tool}: {where}: {first.message}"
 
 
 class HttpTool:

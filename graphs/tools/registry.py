@@ -65,14 +65,14 @@ class ToolRegistry:
         runtime: ToolRuntimeConfig | None = None,
         document: Mapping[str, Any] | None = None,
         callables: Mapping[str, ToolCallable] | None = None,
-    ) -> "ToolRegistry":
+    ) -> ToolRegistry:
         """The tools agents.yaml grants, from its OpenAPI document (or `document`)."""
         config = config or load_agents()
         specs = build_tool_specs(config, document)
         grants = {a.name: [t.operation for t in a.tools] for a in config.agents}
         return cls(specs, runtime=runtime, grants=grants, callables=callables)
 
-    def with_specs(self, specs: Iterable[ToolSpec], *, grants: Mapping[str, Iterable[str]] | None = None) -> "ToolRegistry":
+    def with_specs(self, specs: Iterable[ToolSpec], *, grants: Mapping[str, Iterable[str]] | None = None) -> ToolRegistry:
         """A new registry with `specs` added (replacing same-named ones); this one is unchanged."""
         new_specs = {s.name: s for s in specs}
         merged = {name: t.spec for name, t in self._tools.items() if name not in new_specs} | new_specs

@@ -1,0 +1,208 @@
+"""Risk assessment and the approval gate.
+
+`assess` looks at the latest AI message's tool calls and works out, per call, the
+risk, the approver (evaluating agents.yaml rules, which may read the order through
+a GET operation) and the question to ask. It writes `pending_actions`.
+
+`approval_gate` is its own node and only calls `interrupt()`: one interrupt per
+call that needs an approver, one after another, in the order the model made them.
+On resume the node runs again from the top; answered interrupts return their
+stored decisions, so nothing here may have side effects. Decisions go to the tool
+node in `decisions`.
+
+The interrupt payload is the protocol's `interrupt` event (without stamps). The
+resume value is `ApprovalResponse`; anything else raises (a ValueError naming the
+problem) before LangGraph stores it, so the interrupt stays pending.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NotRequired
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+from pydantic import BaseModel, ConfigDict, model_validator
+from typing_extensions import TypedDict
+
+from graphs.context import RunContext
+from graphs.nodes.common import context_of, last_ai_with_calls, tools_of
+from graphs.state import SupportState
+from graphs.tools.openapi import schema_error
+from graphs.tools.policy import confirm_message, resolve_approver
+from graphs.tools.registry import ToolRegistry
+
+__all__ = [
+    "ApprovalRequest",
+    "ApprovalResponse",
+    "ApprovalResumeError",
+    "approval_gate",
+    "interrupt_id_for",
+    "make_assess",
+    "parse_decision",
+    "route_after_assess",
+]
+
+
+class ApprovalRequest(TypedDict):
+    """The `interrupt()` payload: the fields of the protocol's `interrupt` event."""
+
+    interrupt_id: str
+    agent: str
+    action: str
+    args: dict[str, Any]
+    risk: Literal["low", "medium", "high", "critical"]
+    approver: Literal["customer", "operator"]
+    message: str
+    expires_at: str
+    args_schema: dict[str, Any]
+
+
+class ApprovalResponse(TypedDict):
+    """What `Command(resume=...)` must carry for an approval."""
+
+    approved: bool
+    interrupt_id: NotRequired[str]
+    args: NotRequired[dict[str, Any]]
+    """Edited arguments (approve only); they replace the proposed ones entirely."""
+    reason: NotRequired[str]
+    outcome: NotRequired[Literal["approved", "edited", "rejected", "expired", "superseded"]]
+    decided_by: NotRequired[str]
+
+
+class ApprovalResumeError(ValueError):
+    """A resume value that is not an `ApprovalResponse` for the pending interrupt."""
+
+
+_RESPONSE_KEYS = frozenset(ApprovalResponse.__annotations__)
+
+
+def interrupt_id_for(call_id: str) -> str:
+    """Deterministic, so a re-run of the gate raises the same interrupt id."""
+    return f"intr_{call_id}"
+
+
+def make_assess(default_tools: ToolRegistry):
+    async def assess(state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        ai = last_ai_with_calls(state["messages"])
+        registry = tools_of(runtime, default_tools)
+        ctx = context_of(runtime)
+        pending = []
+        for call in ai.tool_calls if ai else []:
+            tool = registry.get(call["name"])
+            if tool is None:  # a tool the model made up: the tool node answers with an error
+                pending.append({"call_id": call["id"], "tool": call["name"], "args": call["args"], "approver": "none"})
+                continue
+            spec = tool.spec
+            approver = await resolve_approver(spec, call["args"], registry=registry, context=ctx, call_id=call["id"])
+            pending.append(
+                {
+                    "call_id": call["id"],
+                    "tool": spec.name,
+                    "args": dict(call["args"]),
+                    "agent": ai.name or spec.agent or state.get("agent", ""),
+                    "risk": spec.risk,
+                    "approver": approver,
+                    "message": confirm_message(spec, call["args"]),
+                    "args_schema": spec.args_schema,
+                }
+            )
+        return {"pending_actions": pending, "decisions": {}}
+
+    return assess
+
+
+def route_after_assess(state: SupportState) -> Literal["approval", "tools"]:
+    if any(action["approver"] != "none" for action in state.get("pending_actions") or []):
+        return "approval"
+    return "tools"
+
+
+def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ttl = context_of(runtime).interrupt_ttl_s
+    decisions: dict[str, dict[str, Any]] = {}
+    for action in state.get("pending_actions") or []:
+        if action["approver"] == "none":
+            continue
+        request: ApprovalRequest = {
+            "interrupt_id": interrupt_id_for(action["call_id"]),
+            "agent": action["agent"],
+            "action": action["tool"],
+            "args": action["args"],
+            "risk": action["risk"],
+            "approver": action["approver"],
+            "message": action["message"],
+            "expires_at": (datetime.now(UTC) + timedelta(seconds=ttl)).isoformat().replace("+00:00", "Z"),
+            "args_schema": action["args_schema"],
+        }
+        answer = interrupt(request, response_schema=_response_model(request))
+        decisions[action["call_id"]] = parse_decision(answer.model_dump(exclude_none=True), request)
+    return {"decisions": decisions}
+
+
+def _response_model(request: ApprovalRequest) -> type[BaseModel]:
+    """The resume schema for one interrupt.
+
+    LangGraph validates a resume value against it before storing anything, so a bad
+    value raises (a pydantic `ValidationError`, a ValueError, carrying the
+    `ApprovalResumeError` text) and leaves the interrupt pending and answerable,
+    instead of being replayed on every later resume.
+    """
+    iid = request["interrupt_id"]
+
+    class ApprovalResponseModel(BaseModel):
+        model_config = ConfigDict(extra="forbid", title="ApprovalResponse")
+
+        approved: bool
+        interrupt_id: Literal[iid] | None = None  # type: ignore[valid-type]
+        args: dict[str, Any] | None = None
+        reason: str | None = None
+        outcome: Literal["approved", "edited", "rejected", "expired", "superseded"] | None = None
+        decided_by: str | None = None
+
+        @model_validator(mode="before")
+        @classmethod
+        def _known_shape(cls, value: Any) -> Any:
+            parse_decision(value, request)
+            return value
+
+    return ApprovalResponseModel
+
+
+def parse_decision(answer: Any, request: ApprovalRequest) -> dict[str, Any]:
+    """The stored decision {"outcome", "args", "reason"} for a resume value, or ApprovalResumeError.
+
+    Edited arguments that do not fit the tool's schema reject the call (the server
+    validates them before resuming, with `validate_tool_args`, so this is a backstop).
+    """
+    iid = request["interrupt_id"]
+    if not isinstance(answer, dict) or not isinstance(answer.get("approved"), bool):
+        raise ApprovalResumeError(
+            f"resuming interrupt {iid} needs {{'approved': bool, 'interrupt_id'?, 'args'?, 'reason'?, 'outcome'?}}, "
+            f"got {answer!r}"
+        )
+    unknown = set(answer) - _RESPONSE_KEYS
+    if unknown:
+        raise ApprovalResumeError(f"resuming interrupt {iid}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_RESPONSE_KEYS)}")
+    if answer.get("interrupt_id") not in (None, iid):
+        raise ApprovalResumeError(
+            f"the resume value is for interrupt {answer['interrupt_id']!r} but the pending interrupt is {iid!r}"
+        )
+    reason = answer.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ApprovalResumeError(f"resuming interrupt {iid}: `reason` must be a string, got {reason!r}")
+    outcome = answer.get("outcome")
+    original = request["args"]
+    if not answer["approved"]:
+        if outcome not in (None, "rejected", "expired", "superseded"):
+            raise ApprovalResumeError(f"resuming interrupt {iid}: approved=false cannot have outcome {outcome!r}")
+        return {"outcome": outcome or "rejected", "args": original, "reason": reason}
+    if outcome not in (None, "approved", "edited"):
+        raise ApprovalResumeError(f"resuming interrupt {iid}: approved=true cannot have outcome {outcome!r}")
+    edited = answer.get("args")
+    if edited is None or edited == original:
+        return {"outcome": "approved", "args": original, "reason": reason}
+    problem = schema_error(request["args_schema"], edited, request["action"])
+    if problem:
+        return {"outcome": "rejected", "args": original, "reason": f"the edited arguments were invalid: {problem}"}
+    return {"outcome": "edited", "args": edited, "reason": reason}
