@@ -40,9 +40,9 @@ class Settings(BaseSettings):
         description="Postgres URL. Unset: an embedded Postgres (pgserver) in DATA_DIR/pg.",
     )
     data_dir: Path = Field(default=Path(".support-agent"), description="Where local state lives.")
-    db_pool_min: int = Field(default=2, ge=1, le=100)
-    db_pool_max: int = Field(default=20, ge=1, le=500)
-    db_connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    db_pool_min: int = Field(default=2, ge=1, le=100, description="Connections the pool keeps open.")
+    db_pool_max: int = Field(default=20, ge=1, le=500, description="Most connections the pool opens.")
+    db_connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="How long start-up waits for Postgres.")
 
     # Auth
     auth_secret: str | None = Field(default=None, description="HS256 secret for JWTs; unset = local mode.")
@@ -52,38 +52,38 @@ class Settings(BaseSettings):
     )
 
     # Model
-    llm_provider: LLMProvider = "demo"
-    llm_model: str | None = None
-    llm_base_url: str | None = None
-    llm_api_key: str | None = None
+    llm_provider: LLMProvider = Field(default="demo", description="demo, openai, anthropic, ollama or openai_compatible.")
+    llm_model: str | None = Field(default=None, description="The model name for the provider, e.g. gpt-4o-mini.")
+    llm_base_url: str | None = Field(default=None, description="Endpoint for ollama or openai_compatible servers.")
+    llm_api_key: str | None = Field(default=None, description="The provider's API key (or its usual variable, e.g. OPENAI_API_KEY).")
     demo_token_delay_ms: int = Field(default=20, ge=0, le=10_000, description="Pause between the demo model's tokens.")
     demo_reply_tokens: int = Field(default=100, ge=1, le=100_000,
                                    description='Length of a demo "benchmark reply" that names no token count.')
 
     # Runs, sessions, interrupts
-    session_ttl_s: int = Field(default=1800, ge=1)
-    interrupt_ttl_s: int = Field(default=1800, ge=1)
+    session_ttl_s: int = Field(default=1800, ge=1, description="A thread idle this long is expired (a pending approval keeps it alive).")
+    interrupt_ttl_s: int = Field(default=1800, ge=1, description="How long an approval waits before it expires as rejected.")
     interrupt_warning_s: int = Field(default=60, ge=0, description="Warn this long before expiry.")
-    sweeper_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    sweeper_interval_s: float = Field(default=1.0, gt=0, le=3600, description="How often expiry, warnings and run recovery are checked.")
     run_lease_s: float = Field(default=15.0, gt=0, description="A run whose owner stops renewing is orphaned after this.")
-    run_timeout_s: float = Field(default=300.0, gt=0)
-    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    run_timeout_s: float = Field(default=300.0, gt=0, description="A run longer than this stops with run_error.")
+    shutdown_grace_s: float = Field(default=10.0, ge=0, description="On SIGTERM, how long active runs may take to finish.")
 
     # Rate limits and sizes
-    rate_limit_messages: int = Field(default=10, ge=1)
-    rate_limit_window_s: float = Field(default=10.0, gt=0)
-    max_frame_bytes: int = Field(default=32 * 1024, ge=256)
-    max_content_chars: int = Field(default=10_000, ge=1)
-    heartbeat_interval_s: float = Field(default=30.0, gt=0)
+    rate_limit_messages: int = Field(default=10, ge=1, description="Messages one user may send per window.")
+    rate_limit_window_s: float = Field(default=10.0, gt=0, description="The rate limit's sliding window.")
+    max_frame_bytes: int = Field(default=32 * 1024, ge=256, description="Largest WebSocket frame accepted.")
+    max_content_chars: int = Field(default=10_000, ge=1, description="Longest message content accepted.")
+    heartbeat_interval_s: float = Field(default=30.0, gt=0, description="WebSocket ping interval; a peer silent for two is dropped.")
     socket_queue_max: int = Field(default=10_000, ge=10, description="Frames queued for one slow socket before it is dropped.")
     event_flush_ms: int = Field(default=20, ge=0, description="How long token events may wait to be batched into Postgres.")
 
     # Tools
-    tool_timeout_s: float = Field(default=10.0, gt=0)
-    tool_max_retries: int = Field(default=2, ge=0, le=10)
-    tool_max_response_bytes: int = Field(default=256 * 1024, ge=1024)
+    tool_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one tool HTTP call.")
+    tool_max_retries: int = Field(default=2, ge=0, le=10, description="Retries (with backoff) of idempotent tool calls.")
+    tool_max_response_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest tool response read.")
     shop_api_url: str | None = Field(default=None, description="Base URL of the demo shop; default: this server's /demo-shop.")
-    shop_api_token: str | None = None
+    shop_api_token: str | None = Field(default=None, description="Bearer token the tools send to the shop API.")
 
     # OpenAPI import (app/openapi, app/services/openapi_import.py)
     openapi_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest spec accepted, uploaded or fetched.")
@@ -116,14 +116,16 @@ class Settings(BaseSettings):
         default=500, ge=1, le=100_000, description="Rows (threads or events) one retention statement deletes.",
     )
     model_prices: dict[str, ModelPrice] = Field(
-        default_factory=lambda: {"demo": ModelPrice(input_per_1k=0.0005, output_per_1k=0.0015)},
+        default={"demo": {"input_per_1k": 0.0005, "output_per_1k": 0.0015}},
+        validate_default=True,
         description='USD per 1,000 tokens by model, as JSON: {"gpt-4o-mini": {"input_per_1k": 0.00015, '
-        '"output_per_1k": 0.0006}}. "*" prices any model not listed; unpriced models cost 0.',
+        '"output_per_1k": 0.0006}}. A run\'s model is looked up by full name, last part, provider, '
+        'then "default"; unpriced models cost 0. The demo model\'s price is nominal.',
     )
 
     # Server
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log verbosity.")
+    log_format: Literal["auto", "json", "console"] = Field(default="auto", description="json, console, or auto (console on a terminal).")
     demo_mode: bool = Field(default=True, description="Mount the demo shop API.")
     frontend_dir: Path | None = Field(default=None, description="Built frontend to serve; default: the packaged one.")
 
