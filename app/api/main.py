@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import health, interrupts, openapi_specs, threads
+from app.api.routes import analytics, health, interrupts, openapi_specs, replay, threads
 
 __all__ = ["api_router"]
 
@@ -13,3 +13,5 @@ api_router.include_router(health.router)
 api_router.include_router(threads.router)
 api_router.include_router(interrupts.router)
 api_router.include_router(openapi_specs.router)
+api_router.include_router(replay.router)
+api_router.include_router(analytics.router)

@@ -1,8 +1,10 @@
 """The dashboard summary: `GET /api/analytics/summary`.
 
 Turns a range (`24h`, `7d`, `30d`, or `from`/`to`) into a half-open UTC interval
-and a bucket size, reads the rows behind each figure (`app/storage/analytics.py`)
-and computes rates, percentiles and costs. Every figure is defined in
+and a bucket size, reads the hourly rollup of the conversation records (the whole
+hours) plus the partial hours at either end (`app/storage/analytics.py`), and
+adds them up into totals, mixes, series, rates and costs; percentiles (time to
+first token, time to decide) are computed from the rows themselves. Every figure is defined in
 `docs/analytics.md`; in short, conversation figures cover conversations *started*
 in the range, approvals those *requested* in it, time to first token the runs
 *started* in it, CSAT the ratings *given* in it.
@@ -65,12 +67,27 @@ def _rate(num: float, den: float) -> float:
     return round(num / den, 4) if den else 0.0
 
 
-def _cost_by_bucket(usage_rows: list[Mapping[str, Any]], prices: Mapping[str, Any]) -> dict[datetime, float]:
-    costs: dict[datetime, float] = {}
-    for r in usage_rows:
-        cost = estimate_cost(prices, r["model"], int(r["input_tokens"] or 0), int(r["output_tokens"] or 0))
-        costs[r["bucket"]] = costs.get(r["bucket"], 0.0) + cost
-    return costs
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+COUNTS = ("conversations", "user_messages", "agent_messages", "automated", "assisted", "escalated", "abandoned",
+          "open", "tool_calls", "tool_results", "tool_errors", "input_tokens", "output_tokens")
+
+
+def _floor(value: datetime, unit: str) -> datetime:
+    value = value.replace(minute=0, second=0, microsecond=0)
+    return value.replace(hour=0) if unit == "day" else value
+
+
+def _split_hours(start: datetime, end: datetime) -> tuple[datetime, datetime, list[datetime]]:
+    """The whole hours inside [start, end) as (first, stop), and the partial hours at the ends."""
+    full_from = _floor(start, "hour") + (HOUR if start != _floor(start, "hour") else timedelta(0))
+    full_to = _floor(end, "hour")
+    edges = []
+    if start < min(full_from, end):
+        edges.append(_floor(start, "hour"))
+    if full_to >= full_from and full_to < end and full_to not in edges:
+        edges.append(full_to)
+    return full_from, max(full_to, full_from), edges
 
 
 async def summary(
@@ -84,13 +101,33 @@ async def summary(
 ) -> dict[str, Any]:
     """Every dashboard figure for one range; the keys are the API's."""
     label, start, end, unit = resolve_range(range_, start, end, now=now)
-    rows = await store.fetch_summary_rows(pool, start=start, end=end, unit=unit)
-    t = rows["totals"][0]
-    conversations = int(t["conversations"])
-    tokens = int(t["input_tokens"]) + int(t["output_tokens"])
-    bucket_costs = _cost_by_bucket(rows["usage"], prices)
-    total_cost = sum(bucket_costs.values())
+    full_from, full_to, edges = _split_hours(start, end)
+    rows = await store.fetch_summary_rows(pool, start=start, end=end, full_from=full_from, full_to=full_to,
+                                          edge_hours=edges, unit=unit)
 
+    step = HOUR if unit == "hour" else DAY
+    buckets: dict[datetime, dict[str, Any]] = {}
+    b = _floor(start, unit)
+    while b < end:
+        buckets[b] = {k: 0 for k in COUNTS} | {"cost_usd": 0.0}
+        b += step
+    totals: dict[str, Any] = {k: 0 for k in COUNTS}
+    total_cost = 0.0
+    for r in rows["buckets"]:
+        point = buckets[_floor(r["bucket"].astimezone(UTC), unit)]
+        for k in COUNTS:
+            point[k] += int(r[k])
+            totals[k] += int(r[k])
+        cost = sum(estimate_cost(prices, model, int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0))
+                   for model, u in r["usage"].items())
+        point["cost_usd"] += cost
+        total_cost += cost
+    mix = rows["buckets"][0]["mix"] if rows["buckets"] else {}
+    intents = {k: int(v) for k, v in mix.get("intents", {}).items()}
+    agents = {k: int(v) for k, v in mix.get("agents", {}).items()}
+
+    conversations = totals["conversations"]
+    tokens = totals["input_tokens"] + totals["output_tokens"]
     approvals = {
         r["tool"]: {
             "approved": r["approved"], "edited": r["edited"], "rejected": r["rejected"],
@@ -99,26 +136,23 @@ async def summary(
         }
         for r in rows["approvals"]
     }
-    intents = {r["name"]: r["n"] for r in rows["mix"] if r["kind"] == "intent"}
-    agents = {r["name"]: r["n"] for r in rows["mix"] if r["kind"] == "agent"}
     ttft = rows["ttft"][0]
     fb = rows["feedback"][0]
     rated = fb["up"] + fb["down"]
-
     series = [
         {
-            "bucket": _iso(r["bucket"]),
-            "conversations": r["conversations"],
-            "messages": r["messages"],
-            "automated": r["automated"],
-            "assisted": r["assisted"],
-            "escalations": r["escalations"],
-            "abandoned": r["abandoned"],
-            "tool_errors": r["tool_errors"],
-            "tokens": r["tokens"],
-            "cost_usd": round(bucket_costs.get(r["bucket"], 0.0), 6),
+            "bucket": _iso(b),
+            "conversations": p["conversations"],
+            "messages": p["user_messages"] + p["agent_messages"],
+            "automated": p["automated"],
+            "assisted": p["assisted"],
+            "escalations": p["escalated"],
+            "abandoned": p["abandoned"],
+            "tool_errors": p["tool_errors"],
+            "tokens": p["input_tokens"] + p["output_tokens"],
+            "cost_usd": round(p["cost_usd"], 6),
         }
-        for r in rows["series"]
+        for b, p in buckets.items()
     ]
     return {
         "range": label,
@@ -126,18 +160,18 @@ async def summary(
         "to": _iso(end),
         "bucket": unit,
         "conversations": conversations,
-        "messages": int(t["messages"]),
-        "user_messages": int(t["user_messages"]),
-        "agent_messages": int(t["agent_messages"]),
-        "resolutions": {k: int(t[k]) for k in ("automated", "assisted", "escalated", "abandoned", "open")},
-        "automated_resolution_rate": _rate(t["automated"], conversations),
-        "escalation_rate": _rate(t["escalated"], conversations),
+        "messages": totals["user_messages"] + totals["agent_messages"],
+        "user_messages": totals["user_messages"],
+        "agent_messages": totals["agent_messages"],
+        "resolutions": {k: totals[k] for k in ("automated", "assisted", "escalated", "abandoned", "open")},
+        "automated_resolution_rate": _rate(totals["automated"], conversations),
+        "escalation_rate": _rate(totals["escalated"], conversations),
         "approvals": approvals,
         "intents": intents,
         "agents": agents,
-        "tool_calls": int(t["tool_calls"]),
-        "tool_errors": int(t["tool_errors"]),
-        "tool_error_rate": _rate(t["tool_errors"], t["tool_results"]),
+        "tool_calls": totals["tool_calls"],
+        "tool_errors": totals["tool_errors"],
+        "tool_error_rate": _rate(totals["tool_errors"], totals["tool_results"]),
         "ttft_ms": {
             "p50": round(ttft["p50"], 1) if ttft["p50"] is not None else None,
             "p95": round(ttft["p95"], 1) if ttft["p95"] is not None else None,

@@ -29,83 +29,75 @@ __all__ = [
     "message_exists",
     "live_threads_with_old_checkpoints",
     "read_timeline",
+    "refresh_rollup",
     "thread_owner",
     "upsert_feedback",
 ]
 
 # ---- summary ----------------------------------------------------------------
-# Every query takes %(from)s and %(to)s: a half-open range [from, to).
+# Conversation figures come from `analytics_hourly`, one row per UTC hour, kept
+# fresh by `refresh_rollup()`; the partial hours at either end of a range are
+# aggregated from `conversations` directly by the same SQL function.
 
-SUMMARY_TOTALS = """
-SELECT count(*) AS conversations,
-       coalesce(sum(user_messages + agent_messages), 0) AS messages,
-       coalesce(sum(user_messages), 0) AS user_messages,
-       coalesce(sum(agent_messages), 0) AS agent_messages,
-       count(*) FILTER (WHERE resolution = 'automated') AS automated,
-       count(*) FILTER (WHERE resolution = 'assisted') AS assisted,
-       count(*) FILTER (WHERE resolution = 'escalated') AS escalated,
-       count(*) FILTER (WHERE resolution = 'abandoned') AS abandoned,
-       count(*) FILTER (WHERE resolution = 'open') AS open,
-       coalesce(sum(tool_calls), 0) AS tool_calls,
-       coalesce(sum(tool_results), 0) AS tool_results,
-       coalesce(sum(tool_errors), 0) AS tool_errors,
-       coalesce(sum(input_tokens), 0) AS input_tokens,
-       coalesce(sum(output_tokens), 0) AS output_tokens
-FROM conversations
-WHERE started_at >= %(from)s AND started_at < %(to)s
+ROLLUP_LOCK_KEY = 0x5A_A6E7 + 7
+ROLLUP_LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
+# Every transaction the previous refresh could not see has an xid at or above the
+# xmin of that refresh's first snapshot, the watermark; so the hours to recompute are
+# those of rows written by such transactions, and nothing committed late is missed.
+ROLLUP_STATE = """
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin FROM analytics_rollup_state WHERE id = 1 FOR UPDATE
 """
-
-SUMMARY_MIX = """
-SELECT 'intent' AS kind, i AS name, count(*) AS n
-FROM conversations, unnest(intents) AS i
-WHERE started_at >= %(from)s AND started_at < %(to)s
-GROUP BY i
-UNION ALL
-SELECT 'agent', a, count(*)
-FROM conversations, unnest(agents) AS a
-WHERE started_at >= %(from)s AND started_at < %(to)s
-GROUP BY a
+PRUNE_STALE = """
+DELETE FROM analytics_stale WHERE marked_xid < (SELECT watermark FROM analytics_rollup_state WHERE id = 1)
 """
+DIRTY_HOURS = """
+SELECT date_trunc('hour', started_at, 'UTC') AS bucket FROM conversations
+WHERE touched_xid >= (SELECT watermark FROM analytics_rollup_state WHERE id = 1)
+UNION
+SELECT bucket FROM analytics_stale
+"""
+DELETE_HOURS = "DELETE FROM analytics_hourly WHERE bucket = ANY(%(hours)s)"
+INSERT_HOURS = """
+INSERT INTO analytics_hourly SELECT * FROM analytics_hour_rows(%(hours)s, '-infinity', 'infinity')
+"""
+SAVE_WATERMARK = "UPDATE analytics_rollup_state SET watermark = %(xmin)s::xid8 WHERE id = 1"
 
-# Buckets are aligned in UTC; %(unit)s is 'hour' or 'day'. Usage comes per model so
-# the caller can price it; a bucket with no conversations still appears, with zeros.
-SUMMARY_SERIES = """
-WITH buckets AS (
-    SELECT generate_series(date_trunc(%(unit)s, %(from)s::timestamptz, 'UTC'),
-                           %(to)s::timestamptz - interval '1 microsecond',
-                           ('1 ' || %(unit)s)::interval) AS bucket
-), agg AS (
-    SELECT date_trunc(%(unit)s, started_at, 'UTC') AS bucket,
-           count(*) AS conversations,
-           sum(user_messages + agent_messages) AS messages,
-           count(*) FILTER (WHERE resolution = 'automated') AS automated,
-           count(*) FILTER (WHERE resolution = 'assisted') AS assisted,
-           count(*) FILTER (WHERE resolution = 'escalated') AS escalations,
-           count(*) FILTER (WHERE resolution = 'abandoned') AS abandoned,
-           sum(tool_results) AS tool_results,
-           sum(tool_errors) AS tool_errors,
-           sum(input_tokens + output_tokens) AS tokens
-    FROM conversations
-    WHERE started_at >= %(from)s AND started_at < %(to)s
-    GROUP BY 1
+# The range's hour rows (%(full_from)s..%(full_to)s are the whole hours inside it,
+# %(edge_hours)s the partial ones, cut to [from, to)) added up per chart bucket, with
+# each bucket's usage per model; `mix` (intent and agent counts over the whole range)
+# rides along on every row.
+SUMMARY_BUCKETS = """
+WITH h AS MATERIALIZED (
+    SELECT * FROM analytics_hourly WHERE bucket >= %(full_from)s AND bucket < %(full_to)s
+    UNION ALL
+    SELECT * FROM analytics_hour_rows(%(edge_hours)s::timestamptz[], %(from)s, %(to)s)
+), b AS (
+    SELECT date_trunc(%(unit)s, bucket, 'UTC') AS bucket,
+           sum(conversations)::bigint AS conversations, sum(user_messages)::bigint AS user_messages,
+           sum(agent_messages)::bigint AS agent_messages, sum(automated)::bigint AS automated,
+           sum(assisted)::bigint AS assisted, sum(escalated)::bigint AS escalated,
+           sum(abandoned)::bigint AS abandoned, sum(open)::bigint AS open,
+           sum(tool_calls)::bigint AS tool_calls, sum(tool_results)::bigint AS tool_results,
+           sum(tool_errors)::bigint AS tool_errors, sum(input_tokens)::bigint AS input_tokens,
+           sum(output_tokens)::bigint AS output_tokens
+    FROM h GROUP BY 1
+), u AS (
+    SELECT bucket, jsonb_object_agg(model, jsonb_build_object('input_tokens', i, 'output_tokens', o)) AS usage
+    FROM (SELECT date_trunc(%(unit)s, h.bucket, 'UTC') AS bucket, x.key AS model,
+                 sum((x.value ->> 'input_tokens')::bigint) AS i, sum((x.value ->> 'output_tokens')::bigint) AS o
+          FROM h, jsonb_each(h.usage) AS x GROUP BY 1, 2) y
+    GROUP BY bucket
+), mix AS (
+    SELECT jsonb_build_object(
+        'intents', (SELECT coalesce(jsonb_object_agg(name, n), '{}') FROM
+                       (SELECT key AS name, sum(value::bigint) AS n FROM h, jsonb_each_text(h.intents) GROUP BY key) i),
+        'agents', (SELECT coalesce(jsonb_object_agg(name, n), '{}') FROM
+                       (SELECT key AS name, sum(value::bigint) AS n FROM h, jsonb_each_text(h.agents) GROUP BY key) a)
+    ) AS mix
 )
-SELECT b.bucket,
-       coalesce(a.conversations, 0) AS conversations, coalesce(a.messages, 0) AS messages,
-       coalesce(a.automated, 0) AS automated, coalesce(a.assisted, 0) AS assisted,
-       coalesce(a.escalations, 0) AS escalations, coalesce(a.abandoned, 0) AS abandoned,
-       coalesce(a.tool_results, 0) AS tool_results, coalesce(a.tool_errors, 0) AS tool_errors,
-       coalesce(a.tokens, 0) AS tokens
-FROM buckets b LEFT JOIN agg a USING (bucket)
+SELECT b.*, coalesce(u.usage, '{}') AS usage, (SELECT mix FROM mix) AS mix
+FROM b LEFT JOIN u USING (bucket)
 ORDER BY b.bucket
-"""
-
-SUMMARY_USAGE = """
-SELECT date_trunc(%(unit)s, c.started_at, 'UTC') AS bucket, u.key AS model,
-       sum((u.value ->> 'input_tokens')::bigint) AS input_tokens,
-       sum((u.value ->> 'output_tokens')::bigint) AS output_tokens
-FROM conversations c CROSS JOIN LATERAL jsonb_each(c.usage) AS u
-WHERE c.started_at >= %(from)s AND c.started_at < %(to)s
-GROUP BY 1, 2
 """
 
 # Approvals requested in the range, per action. "edited" is an approval whose
@@ -144,18 +136,40 @@ WHERE created_at >= %(from)s AND created_at < %(to)s
 """
 
 
+async def refresh_rollup(pool: AsyncConnectionPool) -> int:
+    """Recompute the hours that changed since the last refresh; returns how many.
+
+    Refreshes are serialised (an advisory lock), so two dashboards asking at once
+    do the work once; the event write path never waits on this.
+    """
+    async with pool.connection() as conn:
+        async with conn.transaction():
+            await conn.execute(ROLLUP_LOCK, {"key": ROLLUP_LOCK_KEY})
+            cur = await conn.execute(ROLLUP_STATE)
+            state = await cur.fetchone()
+            assert state is not None, "analytics_rollup_state is empty: migration 3 did not run"
+            await conn.execute(PRUNE_STALE)
+            cur = await conn.execute(DIRTY_HOURS)
+            hours = [r["bucket"] for r in await cur.fetchall()]
+            if hours:
+                await conn.execute(DELETE_HOURS, {"hours": hours})
+                await conn.execute(INSERT_HOURS, {"hours": hours})
+            await conn.execute(SAVE_WATERMARK, {"xmin": state["xmin"]})
+    return len(hours)
+
+
 async def fetch_summary_rows(
-    pool: AsyncConnectionPool, *, start: datetime, end: datetime, unit: str
+    pool: AsyncConnectionPool, *, start: datetime, end: datetime, full_from: datetime, full_to: datetime,
+    edge_hours: list[datetime], unit: str,
 ) -> dict[str, Any]:
-    """The raw rows behind the dashboard, one query per figure family."""
-    params = {"from": start, "to": end, "unit": unit}
+    """The range's figures per chart bucket, and the rows behind approvals, TTFT and CSAT."""
+    await refresh_rollup(pool)
+    params = {"from": start, "to": end, "full_from": full_from, "full_to": full_to, "edge_hours": edge_hours,
+              "unit": unit}
     out: dict[str, Any] = {}
     async with pool.connection() as conn:
-        for name, query in (
-            ("totals", SUMMARY_TOTALS), ("mix", SUMMARY_MIX), ("series", SUMMARY_SERIES),
-            ("usage", SUMMARY_USAGE), ("approvals", SUMMARY_APPROVALS), ("ttft", SUMMARY_TTFT),
-            ("feedback", SUMMARY_FEEDBACK),
-        ):
+        for name, query in (("buckets", SUMMARY_BUCKETS), ("approvals", SUMMARY_APPROVALS), ("ttft", SUMMARY_TTFT),
+                            ("feedback", SUMMARY_FEEDBACK)):
             cur = await conn.execute(query, params)
             out[name] = await cur.fetchall()
     return out

@@ -383,4 +383,113 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX openapi_operation_audit_op_idx ON openapi_operation_audit (spec_id, operation_id, audit_id);
     """,
+    # analytics rollup (issue 6): hourly aggregates of the conversation records, so the
+    # dashboard reads one row per hour; an hour is recomputed when a transaction the
+    # last refresh could not see changed one of its conversations (touched_xid) or
+    # deleted one (analytics_stale)
+    """
+    ALTER TABLE conversations ADD COLUMN touched_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+    CREATE INDEX conversations_touched_idx ON conversations (touched_xid);
+    -- retention finds idle threads through threads.last_activity_at; every index here
+    -- is written on each event the trigger folds in
+    DROP INDEX conversations_activity_idx;
+
+    CREATE TABLE analytics_stale (
+        bucket     timestamptz PRIMARY KEY,
+        marked_xid xid8 NOT NULL DEFAULT pg_current_xact_id()
+    );
+    CREATE INDEX analytics_stale_marked_idx ON analytics_stale (marked_xid);
+
+    CREATE FUNCTION conversations_touch() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        NEW.touched_xid := pg_current_xact_id();
+        IF date_trunc('hour', OLD.started_at, 'UTC') <> date_trunc('hour', NEW.started_at, 'UTC') THEN
+            INSERT INTO analytics_stale (bucket) VALUES (date_trunc('hour', OLD.started_at, 'UTC'))
+            ON CONFLICT (bucket) DO UPDATE SET marked_xid = pg_current_xact_id();
+        END IF;
+        RETURN NEW;
+    END
+    $fn$;
+    CREATE TRIGGER conversations_touch BEFORE UPDATE ON conversations
+        FOR EACH ROW EXECUTE FUNCTION conversations_touch();
+
+    CREATE FUNCTION conversations_mark_stale() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        INSERT INTO analytics_stale (bucket) VALUES (date_trunc('hour', OLD.started_at, 'UTC'))
+        ON CONFLICT (bucket) DO UPDATE SET marked_xid = pg_current_xact_id();
+        RETURN NULL;
+    END
+    $fn$;
+    CREATE TRIGGER conversations_mark_stale AFTER DELETE ON conversations
+        FOR EACH ROW EXECUTE FUNCTION conversations_mark_stale();
+
+    CREATE TABLE analytics_hourly (
+        bucket         timestamptz PRIMARY KEY,   -- the UTC hour the conversations started in
+        conversations  integer NOT NULL,
+        user_messages  bigint NOT NULL,
+        agent_messages bigint NOT NULL,
+        automated      integer NOT NULL,
+        assisted       integer NOT NULL,
+        escalated      integer NOT NULL,
+        abandoned      integer NOT NULL,
+        open           integer NOT NULL,
+        tool_calls     bigint NOT NULL,
+        tool_results   bigint NOT NULL,
+        tool_errors    bigint NOT NULL,
+        input_tokens   bigint NOT NULL,
+        output_tokens  bigint NOT NULL,
+        intents        jsonb NOT NULL,            -- intent -> conversations
+        agents         jsonb NOT NULL,            -- agent -> conversations
+        usage          jsonb NOT NULL             -- model -> {input_tokens, output_tokens}
+    );
+    CREATE TABLE analytics_rollup_state (
+        id        integer PRIMARY KEY CHECK (id = 1),
+        watermark xid8 NOT NULL                   -- xmin of the last refresh's first snapshot
+    );
+    INSERT INTO analytics_rollup_state VALUES (1, '0');
+
+    -- The aggregates of the given hours, counting conversations started in [p_from, p_to).
+    CREATE FUNCTION analytics_hour_rows(p_hours timestamptz[], p_from timestamptz, p_to timestamptz)
+    RETURNS SETOF analytics_hourly LANGUAGE sql STABLE AS $fn$
+        WITH conv AS (
+            -- LATERAL: one index range scan per hour
+            SELECT h AS hour, c.* FROM unnest(p_hours) AS h
+            CROSS JOIN LATERAL (
+                SELECT * FROM conversations
+                WHERE started_at >= greatest(h, p_from) AND started_at < least(h + interval '1 hour', p_to)
+            ) AS c
+        ), base AS (
+            SELECT hour, count(*)::int AS conversations,
+                   sum(user_messages)::bigint AS user_messages, sum(agent_messages)::bigint AS agent_messages,
+                   count(*) FILTER (WHERE resolution = 'automated')::int AS automated,
+                   count(*) FILTER (WHERE resolution = 'assisted')::int AS assisted,
+                   count(*) FILTER (WHERE resolution = 'escalated')::int AS escalated,
+                   count(*) FILTER (WHERE resolution = 'abandoned')::int AS abandoned,
+                   count(*) FILTER (WHERE resolution = 'open')::int AS open,
+                   sum(tool_calls)::bigint AS tool_calls, sum(tool_results)::bigint AS tool_results,
+                   sum(tool_errors)::bigint AS tool_errors,
+                   sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens
+            FROM conv GROUP BY hour
+        ), it AS (
+            SELECT hour, jsonb_object_agg(name, n) AS intents
+            FROM (SELECT hour, i AS name, count(*) AS n FROM conv, unnest(conv.intents) AS i GROUP BY 1, 2) x
+            GROUP BY hour
+        ), ag AS (
+            SELECT hour, jsonb_object_agg(name, n) AS agents
+            FROM (SELECT hour, a AS name, count(*) AS n FROM conv, unnest(conv.agents) AS a GROUP BY 1, 2) x
+            GROUP BY hour
+        ), us AS (
+            SELECT hour, jsonb_object_agg(model, jsonb_build_object('input_tokens', i, 'output_tokens', o)) AS usage
+            FROM (SELECT hour, u.key AS model, sum((u.value ->> 'input_tokens')::bigint) AS i,
+                         sum((u.value ->> 'output_tokens')::bigint) AS o
+                  FROM conv, jsonb_each(conv.usage) AS u GROUP BY 1, 2) x
+            GROUP BY hour
+        )
+        SELECT b.hour, b.conversations, b.user_messages, b.agent_messages, b.automated, b.assisted,
+               b.escalated, b.abandoned, b.open, b.tool_calls, b.tool_results, b.tool_errors,
+               b.input_tokens, b.output_tokens, coalesce(it.intents, '{}'), coalesce(ag.agents, '{}'),
+               coalesce(us.usage, '{}')
+        FROM base b LEFT JOIN it USING (hour) LEFT JOIN ag USING (hour) LEFT JOIN us USING (hour)
+    $fn$;
+    """,
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from app.core.errors import AppError, InterruptExpired, Unauthorized
+from app.core.errors import AppError, BadRequest, FrameError, InterruptExpired, Unauthorized
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal, authenticate, bearer_token
@@ -124,9 +124,13 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
         elif frame.type == "feedback":
             from app.services.feedback import record_feedback
 
-            await record_feedback(services.pool, user_id=principal.user_id, thread_id=thread_id,
-                                  message_id=data["message_id"], rating=data["rating"], comment=data.get("comment"),
-                                  is_staff=principal.is_staff)
+            try:
+                await record_feedback(services.pool, user_id=principal.user_id, thread_id=thread_id,
+                                      message_id=data["message_id"], rating=data["rating"],
+                                      comment=data.get("comment"), score=data.get("score"),
+                                      is_staff=principal.is_staff)
+            except BadRequest as exc:  # a malformed field: named in the message
+                raise FrameError("missing_field", exc.message, thread_id=thread_id) from None
     except InterruptExpired as exc:
         await _send_expired(services, conn, exc)
     except AppError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.errors import FrameError
+from app.services.feedback import MAX_COMMENT_CHARS as FEEDBACK_COMMENT_CHARS
 
 __all__ = ["ClientFrame", "parse_frame"]
 
@@ -102,8 +103,9 @@ def parse_frame(raw: str | bytes, *, max_frame_bytes: int, max_content_chars: in
         if rating not in ("up", "down"):
             raise FrameError("missing_field", "field 'rating' must be 'up' or 'down'", thread_id=thread_id)
         comment = _require(data, "comment", str, optional=True)
-        if comment is not None and len(comment) > max_content_chars:
-            raise FrameError("content_too_long", "comment too long", thread_id=thread_id)
+        if comment is not None and len(comment) > FEEDBACK_COMMENT_CHARS:
+            raise FrameError("content_too_long", f"comment too long: the limit is {FEEDBACK_COMMENT_CHARS} characters",
+                             thread_id=thread_id)
     return ClientFrame(kind, data)
 
 

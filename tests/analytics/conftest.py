@@ -14,11 +14,8 @@ from app.core.db import apply_migrations, setup_checkpointer
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     p = AsyncConnectionPool(
-        database_url,
-        min_size=1,
-        max_size=4,
+        database_url, min_size=1, max_size=4, open=False,
         kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
-        open=False,
     )
     await p.open(wait=True)
     await apply_migrations(p)
