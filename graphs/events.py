@@ -53,6 +53,9 @@ class Usage(BaseModel):
 class RunStart(_EventBase):
     type: Literal["run_start"] = "run_start"
     trigger: Literal["message", "form_submit", "resume", "retry"]
+    content: str | None = Field(default=None, description="The user's message that started the run, so the "
+                                                           "event log alone tells the whole conversation.")
+    client_msg_id: str | None = None
 
 
 class IntentEvent(_EventBase):

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log verbosity.")
     log_format: Literal["auto", "json", "console"] = Field(default="auto", description="json, console, or auto (console on a terminal).")
     demo_mode: bool = Field(default=True, description="Mount the demo shop API.")
+    cors_allow_origins: list[str] = Field(
+        default=["*"],
+        description='Origins whose pages may call the REST API (the embeddable widget), as a JSON list. '
+                    'Tokens travel in headers, never cookies, so "*" exposes nothing by itself.')
     frontend_dir: Path | None = Field(default=None, description="Built frontend to serve; default: the packaged one.")
 
     @field_validator("log_level", mode="before")

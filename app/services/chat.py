@@ -33,10 +33,12 @@ async def _start_user_run(services: Any, principal: Principal, thread_id: str, m
     resume = Resume(decision={"approved": False, "args": None, "outcome": "superseded",
                               "reason": "the customer sent a new message instead"},
                     then={"messages": [message]})
+    hidden = bool(message.additional_kwargs.get("hidden"))
+    start_fields = {} if hidden else {"content": message.content,
+                                      "client_msg_id": message.additional_kwargs.get("client_msg_id")}
     run = await services.runs.start(
         principal=principal, thread_id=thread_id, trigger=trigger, graph_input=resume, create=True, title=title,
-        new_messages=0 if message.additional_kwargs.get("hidden") else 1,
-        prepare=supersede_prepare(principal, box))
+        new_messages=0 if hidden else 1, prepare=supersede_prepare(principal, box), start_fields=start_fields)
     if "interrupt_id" not in box:  # nothing was pending: just the message
         resume.decision = {}
     else:

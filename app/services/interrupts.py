@@ -21,6 +21,7 @@ from app.core.security import Principal
 from app.storage import interrupts as store
 from app.storage import threads as thread_store
 from app.storage.event_log import append_locked
+from graphs.tools.openapi import schema_error
 
 __all__ = ["Resume", "decide", "expire_due", "supersede_prepare", "sweeper_loop"]
 
@@ -85,7 +86,10 @@ async def decide(
             raise InterruptExpired(f"interrupt {pending['interrupt_id']} has expired", thread_id=thread_id,
                                    interrupt_id=pending["interrupt_id"], action=pending["action"])
         if args is not None:
-            problem = services.validate_tool_args(pending["action"], args)
+            # the interrupt carries the schema of the very tool the run would call (imported ones too)
+            schema = (pending["event"] or {}).get("args_schema")
+            problem = (schema_error(schema, args, pending["action"]) if schema
+                       else services.validate_tool_args(pending["action"], args))
             if problem:
                 raise FrameError("missing_field", f"args: {problem}", thread_id=thread_id)
         await store.decide(conn, interrupt_id=pending["interrupt_id"], status="approved" if approved else "rejected",

@@ -458,6 +458,8 @@ async def get_spec(pool: AsyncConnectionPool, spec_id: str) -> dict[str, Any]:
         raise NotFound(
             f"spec {spec_id!r} not found; GET /api/openapi/specs lists the imported ones"
         )
+    # the review page offers these as the agents an endpoint may be assigned to
+    detail["configured_agents"] = configured_agents() or []
     return detail
 
 
@@ -620,10 +622,7 @@ async def enabled_tool_specs(
                 name,
             )
         names.add(name)
-        text = (
-            " ".join(p for p in (row["summary"], row["description"]) if p)
-            or f"{row['method']} {row['path']}"
-        )
+        text = _tool_description(row)
         base = d.get("base_url") or ""
         tools.append(
             ToolSpec(
@@ -641,6 +640,15 @@ async def enabled_tool_specs(
             )
         )
     return tools
+
+
+def _tool_description(row: Mapping[str, Any]) -> str:
+    """The summary as the first sentence, then the description; `METHOD /path` when both are empty."""
+    summary = (row["summary"] or "").strip()
+    description = (row["description"] or "").strip()
+    if summary and description and not summary.endswith((".", "!", "?", ":")):
+        summary += "."
+    return " ".join(p for p in (summary, description) if p) or f"{row['method']} {row['path']}"
 
 
 # --------------------------------------------------------------------------- LLM pass

@@ -104,6 +104,7 @@ class RunManager:
         new_messages: int = 0,
         prepare: Prepare | None = None,
         check_session: bool = True,
+        start_fields: dict[str, Any] | None = None,
     ) -> ActiveRun:
         """Take the thread's run guard, write run_start, and launch the run task."""
         s = self.s
@@ -137,7 +138,7 @@ class RunManager:
                 pre = await prepare(conn, row) if prepare else []
                 if row["retry_pending"] and trigger == "message":
                     trigger = "retry"
-                events = [*pre, {"type": "run_start", "trigger": trigger, "run_id": run_id}]
+                events = [*pre, {"type": "run_start", "trigger": trigger, "run_id": run_id, **(start_fields or {})}]
                 stamped = await append_locked(
                     conn, thread_id=thread_id, last_seq=row["last_seq"], run_id=None, events=events, origin=s.origin
                 )

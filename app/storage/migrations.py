@@ -452,11 +452,13 @@ MIGRATIONS: list[str] = [
     CREATE FUNCTION analytics_hour_rows(p_hours timestamptz[], p_from timestamptz, p_to timestamptz)
     RETURNS SETOF analytics_hourly LANGUAGE sql STABLE AS $fn$
         WITH conv AS (
-            -- LATERAL: one index range scan per hour
+            -- one index range scan per hour (OFFSET 0 keeps the planner from
+            -- flattening this into a join over the whole table)
             SELECT h AS hour, c.* FROM unnest(p_hours) AS h
             CROSS JOIN LATERAL (
                 SELECT * FROM conversations
                 WHERE started_at >= greatest(h, p_from) AND started_at < least(h + interval '1 hour', p_to)
+                OFFSET 0
             ) AS c
         ), base AS (
             SELECT hour, count(*)::int AS conversations,

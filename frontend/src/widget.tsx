@@ -14,6 +14,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { createRoot, type Root } from "react-dom/client";
 import { ChatPanel } from "./components/chat/ChatPanel";
+import { ChatIcon, CloseIcon } from "./components/chat/icons";
 import { startThread } from "./hooks/useThread";
 import { newThreadId } from "./lib/ids";
 import { SocketProvider } from "./providers/SocketProvider";
@@ -91,7 +92,7 @@ function Widget({ server, token, title = "Support", open: openAtStart = false }:
             }}
           >
             <button type="button" className="widget__close icon-btn" aria-label="Close the chat" onClick={() => toggle(false)}>
-              ×
+              <CloseIcon />
             </button>
             <ChatPanel
               title={title}
@@ -114,7 +115,7 @@ function Widget({ server, token, title = "Support", open: openAtStart = false }:
         onClick={() => toggle(!open)}
         data-testid="widget-launcher"
       >
-        <span aria-hidden="true">{open ? "×" : "💬"}</span>
+        {open ? <CloseIcon /> : <ChatIcon />}
         <span className="visually-hidden">{open ? "Close the support chat" : "Open the support chat"}</span>
       </button>
     </div>

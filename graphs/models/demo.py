@@ -15,6 +15,17 @@ decides by reading the conversation, like a model would:
   that tool is bound (one call per order number), calls `transfer_to_router` when
   it is not, or asks for a missing order number or address.
 
+Any other bound tool (an imported OpenAPI operation, a tool of an agent added by
+configuration) is called when the customer names it, see `_named_tool_call`:
+every word of its name (`redeemLoyaltyPoints`, `redeem_loyalty_points` ->
+redeem loyalty points; a leading get/list/fetch/read/show/find/retrieve is
+optional), or every content word of its description's first sentence, appears in
+the message. The most specific match wins. Its arguments come only from its
+schema: `key value`, `key=value` or `key: value` (the key with `_` or spaces, and
+its stem for an `_id` argument: `customer c42`), `N key` ("200 points") and, for required numbers,
+the message's bare numbers in order; optional arguments only from `key=value` /
+`key: value`. When a required argument is missing it asks for it by name.
+
 Benchmarks: a message containing "benchmark reply N tokens" is answered with exactly
 N tokens of text (and routed to `faq`); "benchmark reply" without a number uses
 `reply_tokens` (DEMO_REPLY_TOKENS, default 100). `token_delay_ms` paces streaming.
@@ -317,6 +328,10 @@ class DemoChatModel(BaseChatModel):
         if bench:
             return _benchmark_text(int(bench.group(1)) if bench.group(1) else self.reply_tokens), []
 
+        named = _named_tool_call(said, tools)
+        if named is not None:
+            return named
+
         intent, _ = classify_intent(said)
         ids = _order_ids(said)
         need: str | None = {
@@ -393,7 +408,7 @@ def _word_result(call: dict[str, Any], result: ToolMessage) -> str:
             "cancel_order": f" Order {order} remains active.",
             "update_shipping_address": f" The shipping address of order {order} stays as it was.",
             "create_refund": f" No refund was issued for order {order}.",
-        }.get(tool, f" {tool.replace('_', ' ')} was not carried out.")
+        }.get(tool, f" {_humanize(tool)} was not carried out.")
         return lead + tail
     try:
         data = json.loads(content)
@@ -404,7 +419,7 @@ def _word_result(call: dict[str, Any], result: ToolMessage) -> str:
             return f"I couldn't find order {order}: {content}. Please check the order number." if order else f"Not found: {content}."
         verb = {"cancel_order": "cancel order", "update_shipping_address": "change the address of order",
                 "create_refund": "refund order", "get_order_status": "look up order"}.get(tool)
-        return f"I couldn't {verb} {order}: {content}." if verb else f"{tool} failed: {content}."
+        return f"I couldn't {verb} {order}: {content}." if verb else f"{_humanize(tool)} failed: {content}."
     if tool == "get_order_status" and isinstance(data, dict):
         text = f"Order {data.get('order_id', order)} is {str(data.get('status', 'unknown')).replace('_', ' ')}."
         if data.get("tracking_number") and data.get("status") in ("shipped", "out_for_delivery"):
@@ -425,4 +440,163 @@ def _word_result(call: dict[str, Any], result: ToolMessage) -> str:
         if not hits:
             return "I couldn't find a help-center article about that."
         return f'Here is what our help center says in "{hits[0]["title"]}": "{hits[0]["body"]}"'
-    return f"{tool.replace('_', ' ')} succeeded: {content[:300]}"
+    return f"{_humanize(tool)} succeeded: {content[:300]}"
+
+
+# -- named tools: imported operations and tools of configured agents ---------------------
+
+_BUILTIN_TOOLS = frozenset(
+    {"get_order_status", "cancel_order", "update_shipping_address", "create_refund", "search_help_center"}
+)
+"""The demo shop's tools, called by the intent rules above; the named-tool rule leaves them alone."""
+_READ_VERBS = frozenset({"get", "list", "fetch", "read", "show", "find", "retrieve"})
+_STOPWORDS = frozenset(
+    {
+        "a", "an", "the", "of", "for", "to", "from", "in", "on", "at", "by", "with", "and", "or", "my",
+        "your", "our", "their", "its", "this", "that", "these", "those", "is", "are", "be", "as", "it",
+        "me", "i", "we", "you", "s",
+    }
+)
+_WORD = re.compile(r"[a-z0-9]+")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+_VALUE = r"([A-Za-z0-9][\w.@+-]*)"
+_DESCRIPTION_WORDS_MAX = 8
+
+
+def _split_name(name: str) -> list[str]:
+    """`redeemLoyaltyPoints`, `redeem_loyalty_points`, `spec__redeem-points` -> lower-case words."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", name)
+    return _WORD.findall(spaced.lower())
+
+
+def _humanize(name: str) -> str:
+    return " ".join(_split_name(name)) or name
+
+
+def _has_word(words: set[str], word: str) -> bool:
+    """`word` among `words`, a trailing plural `s` either way ignored."""
+    return word in words or word + "s" in words or (word.endswith("s") and word[:-1] in words)
+
+
+def _name_words(name: str) -> list[str]:
+    words = _split_name(name)
+    if len(words) > 1 and words[0] in _READ_VERBS:
+        words = words[1:]
+    return words
+
+
+def _description_words(description: str) -> list[str]:
+    first = re.split(r"[.\n!?]", description.strip(), maxsplit=1)[0]
+    words = [w for w in _WORD.findall(first.lower()) if w not in _STOPWORDS and w not in _READ_VERBS]
+    return words if 0 < len(words) <= _DESCRIPTION_WORDS_MAX else []
+
+
+def _tool_match(said_words: set[str], function: dict[str, Any]) -> int:
+    """How specifically the message names this tool: matched words (0: not named)."""
+    best = 0
+    for words in (_name_words(function["name"]), _description_words(function.get("description") or "")):
+        if words and all(_has_word(said_words, w) for w in words):
+            best = max(best, len(words))
+    return best
+
+
+def _key_pattern(arg: str) -> str:
+    """The ways a customer writes the argument's name: `customer_id`, `customer id`, `customerId`, `customer`."""
+    words = _split_name(arg)
+    forms = {re.escape(arg), r"[\s_-]*".join(map(re.escape, words))}
+    if len(words) > 1 and words[-1] == "id":
+        forms.add(r"[\s_-]*".join(map(re.escape, words[:-1])))
+    return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
+
+
+def _coerce(value: str, schema: dict[str, Any], arg: str, *, explicit: bool = False) -> Any:
+    """The value as the schema's type, or None when it does not fit.
+
+    Without an explicit `=` or `:`, a string must not be a stop word and an id must contain a digit.
+    """
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "integer":
+        return int(value) if re.fullmatch(r"-?\d+", value) else None
+    if kind == "number":
+        return float(value) if re.fullmatch(r"-?\d+(?:\.\d+)?", value) else None
+    if kind == "boolean":
+        return {"true": True, "yes": True, "false": False, "no": False}.get(value.lower())
+    if kind not in (None, "string"):
+        return None
+    enum = schema.get("enum")
+    if enum:
+        return next((e for e in enum if str(e).lower() == value.lower()), None)
+    if explicit:
+        return value
+    if value.lower() in _STOPWORDS:
+        return None
+    if _split_name(arg)[-1:] == ["id"] and not re.search(r"\d", value):
+        return None
+    return value
+
+
+def _fill_args(said: str, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(arguments found in the message, required ones missing), from the schema's properties only."""
+    properties: dict[str, Any] = params.get("properties") or {}
+    required = [r for r in params.get("required") or [] if r in properties]
+    args: dict[str, Any] = {}
+    used: list[tuple[int, int]] = []
+    for arg, schema in properties.items():
+        schema = schema if isinstance(schema, dict) else {}
+        key = _key_pattern(arg)
+        explicit = rf"(?<![\w-]){key}\s*[=:]\s*[\"']?{_VALUE}"
+        patterns = [(explicit, True)]
+        if arg in required:
+            patterns.append((rf"(?<![\w-]){key}(?:\s+is)?\s+{_VALUE}", False))
+            if schema.get("type") in ("integer", "number"):
+                patterns.append((rf"{_NUMBER.pattern}\s+{key}\b", False))
+        for pattern, is_explicit in patterns:
+            for match in re.finditer(pattern, said, re.IGNORECASE):
+                raw = (match.group(1) if match.lastindex else match.group(0).split()[0]).rstrip(".-")
+                value = _coerce(raw, schema, arg, explicit=is_explicit)
+                if value is not None:
+                    args[arg] = value
+                    used.append(match.span())
+                    break
+            if arg in args:
+                break
+    numbers = [
+        m.group(0) for m in _NUMBER.finditer(said)
+        if not any(start <= m.start() < end for start, end in used)
+    ]
+    for arg in required:
+        schema = properties[arg] if isinstance(properties[arg], dict) else {}
+        if arg not in args and schema.get("type") in ("integer", "number"):
+            while numbers and arg not in args:
+                value = _coerce(numbers.pop(0), schema, arg)
+                if value is not None:
+                    args[arg] = value
+    return args, [r for r in required if r not in args]
+
+
+def _named_tool_call(said: str, tools: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]] | None:
+    """(text, calls) when the message names a bound tool other than the demo shop's; else None."""
+    said_words = set(_WORD.findall(said.lower()))
+    best: tuple[int, dict[str, Any]] | None = None
+    for tool in tools:
+        function = tool.get("function") or {}
+        name = function.get("name")
+        if not name or name in _BUILTIN_TOOLS or name == TRANSFER_TOOL_NAME:
+            continue
+        score = _tool_match(said_words, function)
+        if score and (best is None or score > best[0]):
+            best = (score, function)
+    if best is None:
+        return None
+    function = best[1]
+    args, missing = _fill_args(said, function.get("parameters") or {})
+    if missing:
+        example = " ".join(f"{m} ..." for m in missing)
+        question = (
+            f"To {_humanize(function['name'])} I need {', '.join(missing)}. "
+            f"Please write {'it' if len(missing) == 1 else 'them'} like this: {example}"
+        )
+        return question, []
+    return "", [_call(function["name"], args)]

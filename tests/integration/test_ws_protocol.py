@@ -107,6 +107,7 @@ async def test_order_status_run_streams_tokens_then_complete(customer: WsClient)
     frames = await customer.ask(tid, "What is the status of order 1042?")
     kinds = types(frames)
     assert kinds[0] == "run_start" and kinds[-1] == "message_complete"
+    assert frames[0]["content"] == "What is the status of order 1042?", "the log alone tells the conversation"
     assert "intent" in kinds and "tool_call" in kinds and "tool_result" in kinds and "token" in kinds
     assert kinds.index("tool_call") < kinds.index("tool_result") < kinds.index("message_complete")
     intent = next(f for f in frames if f["type"] == "intent")

@@ -16,7 +16,8 @@ router = APIRouter(tags=["health"])
 async def health(services: ServicesDep) -> JSONResponse:
     problem = await check_database(services.pool)
     if problem is None:
-        return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
+        return JSONResponse({"status": "ok", "version": __version__, "database": "ok",
+                             "auth_required": services.settings.auth_enabled})
     return JSONResponse(
         {"status": "error", "version": __version__, "database": f"unavailable: {problem}",
          "error": f"database unavailable: {problem}"},

@@ -9,6 +9,7 @@
  */
 import { useCallback, useEffect, useReducer } from "react";
 import { newClientMsgId } from "../lib/ids";
+import { logSent, readSent } from "../lib/sentLog";
 import { emptyThread, threadReducer, type ThreadView } from "../lib/threadReducer";
 import { useSocket } from "../providers/SocketProvider";
 
@@ -54,6 +55,7 @@ export function useThread(threadId: string | null): [ThreadView, ThreadActions] 
     if (first !== undefined) {
       const id = newClientMsgId();
       dispatch({ type: "local/send", id, content: first });
+      logSent(threadId, first);
       socket.sendMessage(threadId, first, id);
     } else {
       api
@@ -61,7 +63,10 @@ export function useThread(threadId: string | null): [ThreadView, ThreadActions] 
         .then((t) => {
           if (alive && Array.isArray(t?.messages)) dispatch({ type: "local/transcript", messages: t.messages });
         })
-        .catch(() => undefined);
+        .catch(() => {
+          const mine = readSent(threadId);
+          if (alive && mine.length) dispatch({ type: "local/transcript", messages: mine.map((content) => ({ role: "user", content })) });
+        });
     }
     return () => {
       alive = false;
@@ -82,6 +87,7 @@ export function useThread(threadId: string | null): [ThreadView, ThreadActions] 
       if (!threadId) return;
       const id = newClientMsgId();
       dispatch({ type: "local/send", id, content });
+      logSent(threadId, content);
       socket.sendMessage(threadId, content, id);
     },
     [socket, threadId],

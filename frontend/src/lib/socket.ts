@@ -426,7 +426,7 @@ export class SupportSocket {
           if (entry) for (const l of [...entry.listeners]) l.onError?.(frame);
           // a refused subscribe gets no session_sync: stop waiting for it
           const i = this.pendingSubscribes.indexOf(frame.thread_id);
-          if (i >= 0 && (frame.code === "forbidden" || frame.code === "session_expired" || frame.code === "invalid_thread_id"))
+          if (i >= 0 && ["forbidden", "not_found", "session_expired", "invalid_thread_id"].includes(frame.code))
             this.pendingSubscribes.splice(i, 1);
         }
         this.emit(frame);

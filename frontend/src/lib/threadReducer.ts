@@ -350,7 +350,10 @@ export function threadReducer(view: ThreadView, action: ThreadAction): ThreadVie
       if (!action.error) return { ...view, error: null };
       // A refused decision puts the card back so it can be decided again.
       let items = view.items;
-      if (action.error.code !== "no_pending_interrupt")
+      const code = action.error.code;
+      if (code === "interrupt_expired")
+        items = items.map((it) => (it.kind === "interrupt" && it.status === "deciding" ? { ...it, status: "expired" } : it));
+      else if (code !== "no_pending_interrupt")
         items = items.map((it) => (it.kind === "interrupt" && it.status === "deciding" ? { ...it, status: "pending" } : it));
       // A refused message drops its optimistic bubble.
       const refused = ["run_active", "rate_limited", "content_too_long", "session_expired", "forbidden"].includes(action.error.code);

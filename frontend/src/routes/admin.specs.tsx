@@ -18,6 +18,22 @@ export interface SpecSummary {
 }
 interface SpecDetail extends SpecSummary {
   endpoints?: Endpoint[];
+  /** The agents configured on the server (agents.yaml), when the server sends them. */
+  configured_agents?: string[];
+  agents?: string[];
+}
+
+/** Configured agent names: from the spec detail, else from the classifier's reasons ("… one of: a, b"). */
+export function configuredAgents(detail: SpecDetail | null, endpoints: Endpoint[]): string[] | null {
+  const listed = detail?.configured_agents ?? detail?.agents;
+  if (Array.isArray(listed) && listed.length) return [...listed].sort();
+  const found = new Set<string>();
+  for (const e of endpoints)
+    for (const r of e.reasons ?? []) {
+      const m = /one of: ([a-z0-9_, -]+)$/i.exec(r);
+      if (m) m[1].split(",").forEach((a) => a.trim() && found.add(a.trim()));
+    }
+  return found.size ? [...found].sort() : null;
 }
 
 function SpecsPage() {
@@ -43,7 +59,11 @@ function SpecsPage() {
     }
     return [...m.entries()].sort(([a], [b]) => (a === "" ? 1 : b === "" ? -1 : a.localeCompare(b)));
   }, [endpoints]);
-  const agents = useMemo(() => Array.from(new Set(endpoints.map((e) => e.agent).filter((a): a is string => !!a))).sort(), [endpoints]);
+  const configured = useMemo(() => configuredAgents(detail.data, endpoints), [detail.data, endpoints]);
+  const agents = useMemo(
+    () => Array.from(new Set([...(configured ?? []), ...endpoints.map((e) => e.agent).filter((a): a is string => !!a)])).sort(),
+    [configured, endpoints],
+  );
 
   async function change(operationId: string, patch: EndpointPatch) {
     if (!specId) return;
@@ -104,6 +124,11 @@ function SpecsPage() {
       {groups.map(([agent, eps]) => (
         <section key={agent || "none"} className="card" aria-labelledby={`agent-${agent || "none"}`} data-testid="agent-group">
           <h2 id={`agent-${agent || "none"}`}>{agent ? humanize(agent) : "Not assigned to an agent"}</h2>
+          {agent && configured && !configured.includes(agent) ? (
+            <p className="muted small">
+              “{agent}” is not a configured agent, so no agent is offered these tools until you assign one ({configured.join(", ")}).
+            </p>
+          ) : null}
           <EndpointTable endpoints={eps} agents={agents} saving={saving} onChange={change} />
         </section>
       ))}

@@ -30,6 +30,8 @@ export interface Summary {
   tokens_per_conversation?: number | null;
   cost_per_conversation_usd?: number | null;
   csat?: number | { up?: number; down?: number; score?: number } | null;
+  feedback?: { up?: number; down?: number; score_avg?: number | null; scored?: number } | null;
+  resolutions?: Record<string, number> | null;
   series?: Record<string, unknown>[];
 }
 
@@ -39,8 +41,12 @@ const RANGES = [
   { value: "30d", label: "30 days" },
 ];
 
-function csatText(c: Summary["csat"]): string {
-  if (c == null) return DASH;
+function csatText(c: Summary["csat"], fb: Summary["feedback"]): string {
+  if (c == null) {
+    const up = fb?.up ?? 0;
+    const down = fb?.down ?? 0;
+    return up + down > 0 ? fmtPercent(up / (up + down)) : DASH;
+  }
   if (typeof c === "number") return fmtPercent(c);
   if (typeof c.score === "number") return fmtPercent(c.score);
   const up = c.up ?? 0;
@@ -93,7 +99,7 @@ function DashboardPage() {
         <MetricCard label="Time to first token" value={fmtMs(s.ttft_ms?.p50)} hint={`p95 ${fmtMs(s.ttft_ms?.p95)}`} />
         <MetricCard label="Tokens per conversation" value={fmtNumber(s.tokens_per_conversation)} />
         <MetricCard label="Cost per conversation" value={fmtUsd(s.cost_per_conversation_usd)} />
-        <MetricCard label="Satisfaction" value={csatText(s.csat)} hint="thumbs up share" />
+        <MetricCard label="Satisfaction" value={csatText(s.csat, s.feedback)} hint={s.feedback ? `${s.feedback.up ?? 0} up · ${s.feedback.down ?? 0} down` : "thumbs up share"} />
       </div>
       <div className="card">
         <LineChart
@@ -108,6 +114,7 @@ function DashboardPage() {
       <div className="grid grid--2">
         <BarList title="Intents" counts={s.intents} testId="intents" />
         <BarList title="Agents" counts={s.agents} testId="agents" />
+        <BarList title="Outcomes" counts={s.resolutions} testId="resolutions" />
       </div>
       <section className="card">
         <h2 className="chart__title">Approvals by action</h2>

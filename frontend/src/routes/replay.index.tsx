@@ -103,6 +103,7 @@ function ReplayListPage() {
           <select value={draft.outcome} onChange={(e) => setDraft({ ...draft, outcome: e.target.value })}>
             <option value="">Any</option>
             <option value="automated">Resolved automatically</option>
+            <option value="assisted">Resolved with help</option>
             <option value="escalated">Escalated</option>
             <option value="abandoned">Abandoned</option>
             <option value="open">Open</option>

@@ -6,11 +6,15 @@ export interface Endpoint {
   method: string;
   path: string;
   risk: Risk;
-  approver: Approver | null;
+  /** "none" (or null): runs without approval. */
+  approver: Approver | "none" | null;
   agent: string | null;
   enabled: boolean;
-  summary?: string;
+  summary?: string | null;
   reasons?: string[];
+  needs_review?: boolean;
+  removed?: boolean;
+  reviewed_by?: string | null;
 }
 
 export type EndpointPatch = Partial<Pick<Endpoint, "risk" | "approver" | "agent" | "enabled">>;
@@ -47,6 +51,8 @@ export function EndpointTable({
               <tr key={e.operation_id} data-testid="endpoint-row" data-operation-id={e.operation_id} aria-busy={!!saving[e.operation_id]}>
                 <th scope="row">
                   <span className={`method method--${e.method.toLowerCase()}`}>{e.method.toUpperCase()}</span> <code>{e.path}</code>
+                  {e.needs_review ? <span className="badge badge--risk-medium">needs review</span> : null}
+                  {e.removed ? <span className="badge">removed</span> : null}
                   <span className="block muted small">
                     {e.operation_id}
                     {e.summary ? ` — ${e.summary}` : ""}
@@ -65,17 +71,21 @@ export function EndpointTable({
                 <td>
                   <select
                     aria-label={`Approver of ${name}`}
-                    value={e.approver ?? ""}
-                    onChange={(ev) => onChange(e.operation_id, { approver: (ev.target.value || null) as Approver | null })}
+                    value={e.approver ?? "none"}
+                    onChange={(ev) => onChange(e.operation_id, { approver: ev.target.value as Endpoint["approver"] })}
                   >
-                    <option value="">none</option>
+                    <option value="none">none</option>
                     <option value="customer">customer</option>
                     <option value="operator">operator</option>
                   </select>
                 </td>
                 <td>
-                  <select aria-label={`Agent of ${name}`} value={e.agent ?? ""} onChange={(ev) => onChange(e.operation_id, { agent: ev.target.value || null })}>
-                    <option value="">unassigned</option>
+                  <select aria-label={`Agent of ${name}`} value={e.agent ?? ""} onChange={(ev) => ev.target.value && onChange(e.operation_id, { agent: ev.target.value })}>
+                    {e.agent ? null : (
+                      <option value="" disabled>
+                        unassigned
+                      </option>
+                    )}
                     {agents.map((a) => (
                       <option key={a} value={a}>
                         {a}

@@ -7,6 +7,7 @@ import { describeError } from "../../lib/errors";
 import { humanize } from "../../lib/format";
 import { isStaff } from "../../lib/auth";
 import { useThread } from "../../hooks/useThread";
+import type { ThreadView } from "../../lib/threadReducer";
 import { useSocket } from "../../providers/SocketProvider";
 import { useNow } from "../../hooks/useNow";
 import { Composer } from "./Composer";
@@ -20,6 +21,17 @@ export const SUGGESTIONS = [
   "What is your return policy?",
   "I want to talk to a human",
 ];
+
+/** What a screen reader hears: the last finished answer, or that one is being written. */
+function announcement(view: ThreadView): string {
+  if (view.replaying) return "";
+  const last = view.items[view.items.length - 1];
+  if (!last) return "";
+  if (last.kind === "assistant") return last.streaming ? "The assistant is answering…" : `${humanize(last.agent || "assistant")} says: ${last.content}`;
+  if (last.kind === "handoff") return "You are waiting for a human agent.";
+  if (last.kind === "notice") return last.text;
+  return "";
+}
 
 export interface ChatPanelProps {
   threadId: string | null;
@@ -114,6 +126,10 @@ export function ChatPanel({ threadId, onStartThread, onNewConversation, title = 
           </button>
         </div>
       ) : null}
+
+      <p className="visually-hidden" aria-live="polite" aria-atomic="true">
+        {announcement(view)}
+      </p>
 
       <Composer onSend={send} onStop={actions.cancel} running={running} />
     </section>

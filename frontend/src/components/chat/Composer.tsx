@@ -45,7 +45,7 @@ export function Composer({ onSend, onStop, running, disabled, placeholder }: Com
         value={text}
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKey}
-        placeholder={placeholder ?? "Ask about an order, a refund, returns…"}
+        placeholder={placeholder ?? "Write a message…"}
         aria-invalid={tooLong}
         aria-describedby={tooLong ? `${id}-err` : undefined}
         data-testid="composer-input"

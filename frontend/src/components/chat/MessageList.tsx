@@ -35,7 +35,9 @@ export function MessageList({ view, canDecide, onDecide, onFeedback, live = true
   }, [view.items.length, lastText]);
 
   return (
-    <div className="messages" ref={boxRef} role="log" aria-label="Conversation" aria-live="polite" aria-relevant="additions" data-testid="messages">
+    // Not a live region: streamed tokens would be read out one by one. ChatPanel
+    // announces each finished answer instead, and new approval cards take the focus.
+    <div className="messages" ref={boxRef} role="region" aria-label="Conversation" tabIndex={0} data-testid="messages">
       {view.items.map((item) => {
         switch (item.kind) {
           case "user":

@@ -16,10 +16,16 @@ export function LineChart({ data, series, title }: { data: Record<string, unknow
   const max = Math.max(1, ...series.flatMap((s) => vals(s.key)));
   const x = (i: number) => P.l + (data.length <= 1 ? (W - P.l - P.r) / 2 : (i * (W - P.l - P.r)) / (data.length - 1));
   const y = (v: number) => H - P.b - (v / max) * (H - P.t - P.b);
+  const t0 = Date.parse(String(data[0]?.bucket ?? ""));
+  const t1 = Date.parse(String(data[1]?.bucket ?? ""));
+  const hourly = !Number.isNaN(t0) && !Number.isNaN(t1) && t1 - t0 < 86_400_000;
   const label = (d: Record<string, unknown>) => {
     const b = String(d.bucket ?? "");
     const t = new Date(b);
-    return Number.isNaN(t.getTime()) ? b : t.toLocaleString(undefined, { month: "short", day: "numeric", hour: data.length > 8 ? undefined : "2-digit" });
+    if (Number.isNaN(t.getTime())) return b;
+    return hourly
+      ? t.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })
+      : t.toLocaleDateString(undefined, { month: "short", day: "numeric" });
   };
   if (data.length === 0) return <p className="muted">No data for this range yet.</p>;
   const ticks = [0, 0.5, 1].map((f) => Math.round(max * f));

@@ -12,11 +12,11 @@ export function Layout() {
         Skip to content
       </a>
       <header className="topbar">
-        <NavLink to="/" className="brand">
+        <NavLink to="/" className="brand" aria-label="Support home">
           <span className="brand__mark" aria-hidden="true">
             ◆
-          </span>{" "}
-          Support
+          </span>
+          <span className="brand__text"> Support</span>
         </NavLink>
         <nav aria-label="Main" className="topnav">
           <ul>

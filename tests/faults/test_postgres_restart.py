@@ -1,0 +1,80 @@
+"""Postgres goes away under load and comes back.
+
+While it is down, runs in flight end with `run_error` (code database_unavailable),
+new messages are refused with an `error` frame, health says 503: nothing hangs.
+Once it is back, health is ok again and every customer can finish a run on the same
+thread, with the thread's seq still contiguous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.faults.conftest import FAULT_ENV, Shop, connect, healthy, new_id, thread_events, wait_until
+from tests.support.pg import PgCluster
+from tests.support.server import END_TYPES, ServerProcess, WsClient
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.faults]
+
+CUSTOMERS = 20
+
+
+@pytest.fixture
+def own_pg(tmp_path: Path) -> Iterator[PgCluster]:
+    """A cluster of this test's own: stopping it must not touch other tests' databases."""
+    cluster = PgCluster(tmp_path / "pg").init()
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+async def _until_end_or_error(c: WsClient, tid: str, timeout: float) -> dict:
+    return await c.next(*END_TYPES, "error", thread_id=tid, timeout=timeout)
+
+
+async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_path: Path) -> None:
+    url = own_pg.create_database("pgr")
+    env = {**FAULT_ENV, "DATABASE_URL": url, "SHOP_API_URL": shop.url, "DEMO_TOKEN_DELAY_MS": "20",
+           "DB_CONNECT_TIMEOUT_S": "2"}
+    server = ServerProcess(env, data_dir=tmp_path / "srv").start()
+    try:
+        users = [new_id("pg") for _ in range(CUSTOMERS)]
+        tids = [new_id() for _ in range(CUSTOMERS)]
+        clients = await asyncio.gather(*(connect(server, u) for u in users))
+        for c, t in zip(clients, tids):
+            await c.send({"type": "message", "thread_id": t, "content": "benchmark reply 400 tokens"})
+        # every run is streaming when the database goes away
+        await asyncio.gather(*(c.next("token", thread_id=t, timeout=60) for c, t in zip(clients, tids)))
+        own_pg.stop("fast")
+
+        # nothing hangs: each run in flight ends, and it ends with run_error
+        ends = await asyncio.gather(*(_until_end_or_error(c, t, 60) for c, t in zip(clients, tids)))
+        assert all(e["type"] == "run_error" for e in ends), [(e["type"], e.get("code")) for e in ends]
+        assert all(e["code"] == "database_unavailable" for e in ends), [e.get("code") for e in ends]
+        wait_until(lambda: not healthy(server), 30, "health reports the database down")
+        assert httpx.get(server.base + "/api/health", timeout=5).status_code == 503
+        # a new message while it is down is refused, not left hanging
+        await clients[0].send({"type": "message", "thread_id": tids[0], "content": "hello?"})
+        refused = await _until_end_or_error(clients[0], tids[0], 60)
+        assert refused["type"] in ("error", "run_error"), refused
+
+        own_pg.start()
+        wait_until(lambda: healthy(server), 60, "health ok once Postgres is back")
+        # everything works again, on the same threads, over the same sockets
+        for c, t in zip(clients, tids):
+            await c.send({"type": "message", "thread_id": t, "content": "What is the status of order 1042?"})
+        done = await asyncio.gather(*(c.next("message_complete", "run_error", "error", thread_id=t, timeout=90)
+                                      for c, t in zip(clients, tids)))
+        assert all(d["type"] == "message_complete" for d in done), [(d["type"], d.get("code"), d.get("message"))
+                                                                      for d in done]
+        for u, t in zip(users[:5], tids[:5]):
+            log = thread_events(server, u, t)
+            assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
+        await asyncio.gather(*(c.close() for c in clients))
+    finally:
+        server.stop()
