@@ -12,8 +12,9 @@ in the range, approvals those *requested* in it, time to first token the runs
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -78,6 +79,27 @@ def _floor(value: datetime, unit: str) -> datetime:
     return value.replace(hour=0) if unit == "day" else value
 
 
+def _percentile(counts: list[tuple[int, int]], q: float) -> float | None:
+    """percentile_cont(q) of the values given as sorted (value, how many) pairs."""
+    total = sum(n for _, n in counts)
+    if total == 0:
+        return None
+    pos = q * (total - 1)
+    lo_i, frac = int(pos), pos - int(pos)
+
+    def nth(i: int) -> int:
+        seen = 0
+        for value, n in counts:
+            seen += n
+            if i < seen:
+                return value
+        return counts[-1][0]
+
+    lo = nth(lo_i)
+    hi = nth(lo_i + 1) if frac else lo
+    return round(lo + (hi - lo) * frac, 1)
+
+
 def _split_hours(start: datetime, end: datetime) -> tuple[datetime, datetime, list[datetime]]:
     """The whole hours inside [start, end) as (first, stop), and the partial hours at the ends."""
     full_from = _floor(start, "hour") + (HOUR if start != _floor(start, "hour") else timedelta(0))
@@ -136,7 +158,7 @@ async def summary(
         }
         for r in rows["approvals"]
     }
-    ttft = rows["ttft"][0]
+    ttft_counts = [(int(r["ms"]), int(r["n"])) for r in rows["ttft"]]
     fb = rows["feedback"][0]
     rated = fb["up"] + fb["down"]
     series = [
@@ -173,9 +195,9 @@ async def summary(
         "tool_errors": totals["tool_errors"],
         "tool_error_rate": _rate(totals["tool_errors"], totals["tool_results"]),
         "ttft_ms": {
-            "p50": round(ttft["p50"], 1) if ttft["p50"] is not None else None,
-            "p95": round(ttft["p95"], 1) if ttft["p95"] is not None else None,
-            "runs": ttft["runs"],
+            "p50": _percentile(ttft_counts, 0.5),
+            "p95": _percentile(ttft_counts, 0.95),
+            "runs": sum(n for _, n in ttft_counts),
         },
         "tokens": tokens,
         "tokens_per_conversation": round(tokens / conversations, 1) if conversations else 0.0,

@@ -8,8 +8,9 @@ stored record into the JSON that `GET /api/replay` lists.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from app.core.pii import mask_text
 

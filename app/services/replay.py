@@ -17,8 +17,9 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Mapping
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 

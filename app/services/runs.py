@@ -182,6 +182,9 @@ class RunManager:
 
     # executing
     def _emit(self, run: ActiveRun, event: dict[str, Any]) -> None:
+        lost = self.s.writer.failed(run.thread_id)
+        if lost is not None:  # an event of this run could not be written: end it rather than leave a hole
+            raise lost
         stamped = stamp(event, thread_id=run.thread_id, seq=run.next_seq, run_id=run.run_id)
         run.next_seq += 1
         run.last_write = self.s.writer.submit([stamped])
@@ -238,16 +241,41 @@ class RunManager:
             end, status = {"type": "run_error", "code": _error_code(exc),
                            "message": f"{_error_words(exc)} (correlation id {cid}); the thread is still usable"}, "error"
         try:
-            await self._finish(run, end, status)
-        except Exception as exc:
-            log.error("run_finish_failed", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
+            try:
+                await self._finish(run, end, status)
+            except Exception as exc:
+                log.error("run_finish_failed", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
+                await self._finish_later(run, end, status)
         finally:
             self._forget(run)
+
+    async def _finish_later(self, run: ActiveRun, end: dict[str, Any], status: str) -> None:
+        """The end event could not be written (the database is down): never leave the run's sockets
+        waiting. They get the end event now, numbered as it will be stored (the seq after the last one
+        written; this process still holds the lease, so nothing else numbers this thread's events), and
+        the run keeps its lease (it stays in `self.runs`, so renewals and the local sweeper leave it
+        alone) until the event is durable. Sockets that already have that seq skip the stored copy."""
+        if end["type"] == "run_error" and end.get("code") != "database_unavailable":
+            end = {**end, "code": "database_unavailable",
+                   "message": "the database is unavailable, so the run stopped; the thread is still usable"}
+        durable = self.s.writer.durable_seq(run.thread_id) or run.first_seq
+        self.s.hub.publish([stamp({**end, "run_id": run.run_id}, thread_id=run.thread_id, seq=durable + 1,
+                                  run_id=run.run_id)])
+        delay = 0.25
+        while not self.shutting_down:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            try:
+                await self._finish(run, end, status)
+                return
+            except Exception as exc:
+                log.warning("run_finish_retry", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
 
     def _forget(self, run: ActiveRun) -> None:
         self.runs.pop(run.run_id, None)
         if self.by_thread.get(run.thread_id) is run:
             del self.by_thread[run.thread_id]
+            self.s.writer.done(run.thread_id)
 
     async def _completion_from_state(self, run: ActiveRun, config: dict[str, Any]) -> dict[str, Any]:
         """A run whose graph had nothing left to do (a recovered run): answer with the last reply."""

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, Remove
 
 from app.core.errors import BadRequest, NotFound, RunActive
 from app.core.security import Principal
+from app.services.conversations import estimate_cost
 from app.services.graph_runtime import TERMINAL_NODE
 from app.services.runs import check_access
 from app.storage import interrupts as interrupt_store
@@ -133,28 +134,26 @@ async def get_usage(services: Any, principal: Principal, thread_id: str) -> dict
         rows = await cur.fetchall()
     i = sum(r["i"] for r in rows)
     o = sum(r["o"] for r in rows)
-    cost = sum(estimate_cost(services.settings, r["model"], r["i"], r["o"]) for r in rows)
+    cost = sum(estimate_cost(services.settings.model_prices, r["model"], r["i"], r["o"]) for r in rows)
     return {"input_tokens": i, "output_tokens": o, "total_tokens": i + o, "estimated_cost_usd": round(cost, 6)}
 
 
-def estimate_cost(settings: Any, model: str, input_tokens: int, output_tokens: int) -> float:
-    prices = getattr(settings, "model_prices", None) or {}
-    p = prices.get(model) or prices.get(model.split("/")[-1]) or prices.get("default") or {}
-    if hasattr(p, "model_dump"):
-        p = p.model_dump()
-    return (input_tokens * float(p.get("input_per_1k", 0)) + output_tokens * float(p.get("output_per_1k", 0))) / 1000
+async def _lock_idle_thread(conn: Any, services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+    """Hold the thread row for an edit: it must exist, be the caller's, and have no run."""
+    row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
+    if row is None:
+        raise NotFound(f"thread {thread_id} not found")
+    check_access(principal, row)
+    if row["run_live"]:
+        raise RunActive(f"a run is already running on thread {thread_id}; cancel it first")
+    return row
 
 
 async def _edit_transcript(services: Any, principal: Principal, thread_id: str, cut: Any) -> dict[str, Any]:
     """Remove a tail of the transcript under the thread lock; `cut` picks where."""
     async with services.pool.connection() as conn:
         async with conn.transaction():
-            row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
-            if row is None:
-                raise NotFound(f"thread {thread_id} not found")
-            check_access(principal, row)
-            if row["run_live"]:
-                raise RunActive(f"a run is already running on thread {thread_id}; cancel it first")
+            await _lock_idle_thread(conn, services, principal, thread_id)
             messages = await _state_messages(services, thread_id)
             visible = visible_messages(messages)
             index, result = cut(messages, visible)
@@ -232,12 +231,7 @@ async def import_thread(services: Any, principal: Principal, title: str, message
 async def delete_thread(services: Any, principal: Principal, thread_id: str) -> None:
     async with services.pool.connection() as conn:
         async with conn.transaction():
-            row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
-            if row is None:
-                raise NotFound(f"thread {thread_id} not found")
-            check_access(principal, row)
-            if row["run_live"]:
-                raise RunActive(f"a run is already running on thread {thread_id}; cancel it first")
+            await _lock_idle_thread(conn, services, principal, thread_id)
             await conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))
     await services.checkpointer.adelete_thread(thread_id)
     try:

@@ -122,7 +122,15 @@ Publish = Callable[[list[dict[str, Any]]], Awaitable[None] | None]
 
 
 class EventWriter:
-    """Group commit for run events: one INSERT per batch, publish after commit."""
+    """Group commit for run events: one INSERT per batch, publish after commit.
+
+    A batch that cannot be written (the database is down) is lost, so nothing queued
+    after it for the same threads may be written either: that would leave a hole in
+    the thread's seq. Such threads stay `failed` (their later events are dropped and
+    their futures fail) until the run owner ends the run with `done(thread_id)`,
+    after writing its end event at the log's real last seq. `durable_seq()` says
+    which seq of a thread was last written by this writer.
+    """
 
     def __init__(self, pool: AsyncConnectionPool, *, origin: str, publish: Publish, max_batch: int = 2000) -> None:
         self._pool = pool
@@ -134,6 +142,20 @@ class EventWriter:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._last: asyncio.Future[None] | None = None
+        self._failed: dict[str, BaseException] = {}
+        self._durable: dict[str, int] = {}
+
+    def failed(self, thread_id: str) -> BaseException | None:
+        """The write error that broke this thread's run, if one did."""
+        return self._failed.get(thread_id)
+
+    def durable_seq(self, thread_id: str) -> int | None:
+        return self._durable.get(thread_id)
+
+    def done(self, thread_id: str) -> None:
+        """The thread's run has ended: forget its write state."""
+        self._failed.pop(thread_id, None)
+        self._durable.pop(thread_id, None)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="event-writer")
@@ -173,6 +195,10 @@ class EventWriter:
                 await self._wakeup.wait()
                 continue
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            if self._failed:
+                batch = self._drop_failed(batch)
+                if not batch:
+                    continue
             events = [ev for ev, _ in batch]
             futures = [f for _, f in batch if f is not None]
             try:
@@ -183,10 +209,16 @@ class EventWriter:
                     )
             except Exception as exc:  # the runs waiting on these events fail with run_error
                 log.error("event_write_failed", error=str(exc), events=len(events))
+                for ev in events:
+                    self._failed.setdefault(ev["thread_id"], exc)
                 for f in futures:
                     if not f.done():
                         f.set_exception(exc)
+                        f.exception()  # retrieved: a run that awaits it still gets the error
                 continue
+            durable = self._durable
+            for ev in events:
+                durable[ev["thread_id"]] = ev["seq"]
             try:
                 res = self._publish(events)
                 if asyncio.iscoroutine(res):
@@ -196,3 +228,16 @@ class EventWriter:
             for f in futures:
                 if not f.done():
                     f.set_result(None)
+
+    def _drop_failed(
+        self, batch: list[tuple[dict[str, Any], asyncio.Future[None] | None]]
+    ) -> list[tuple[dict[str, Any], asyncio.Future[None] | None]]:
+        keep = []
+        for ev, fut in batch:
+            exc = self._failed.get(ev["thread_id"])
+            if exc is None:
+                keep.append((ev, fut))
+            elif fut is not None and not fut.done():
+                fut.set_exception(exc)
+                fut.exception()
+        return keep

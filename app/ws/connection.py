@@ -11,12 +11,16 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
+from app.core.logging import get_logger
 from app.core.security import Principal
+
+log = get_logger(__name__)
 
 __all__ = ["Connection", "Subscription", "encode"]
 
@@ -63,6 +67,7 @@ class Connection:
         self._sender: asyncio.Task[None] | None = None
         self.closed = False
         self.close_code: int | None = None
+        self.on_close: Callable[["Connection"], None] | None = None  # the hub: drop its subscriptions
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{self.id[:8]}")
@@ -85,10 +90,23 @@ class Connection:
         await self._queue.put(frame if isinstance(frame, str) else encode(frame))
 
     def close_soon(self, code: int, reason: str) -> None:
+        """Give up on this socket now: free what is queued for it and leave the hub at once.
+
+        The close frame itself waits behind whatever the transport still holds (a peer that
+        does not read never lets it drain), so only the close waits, holding nothing else:
+        a peer that reads again gets its buffered frames, then `code`; one that never does
+        is dropped by the heartbeat."""
         if self.closed:
             return
         self.closed = True
         self.close_code = code
+        if code == CLOSE_TOO_SLOW:
+            log.warning("socket_too_slow", connection_id=self.id, user_id=self.principal.user_id,
+                        queued=self._queue.qsize())
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        if self.on_close is not None:
+            self.on_close(self)
         asyncio.create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:

@@ -42,6 +42,7 @@ class Hub:
     # sockets
     def add_connection(self, conn: Connection) -> None:
         self.connections[conn.id] = conn
+        conn.on_close = self.remove_connection  # a socket given up on (4008) leaves every thread at once
 
     def remove_connection(self, conn: Connection) -> None:
         self.connections.pop(conn.id, None)

@@ -58,7 +58,7 @@ class ThreadScript:
         self.iid = ""
         """The interrupt_id of the last interrupt."""
 
-    async def create(self) -> "ThreadScript":
+    async def create(self) -> ThreadScript:
         async with self.pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO threads (thread_id, owner_id, title, model, created_at, updated_at, last_activity_at)"

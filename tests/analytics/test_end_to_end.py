@@ -20,12 +20,11 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from app.core.security import issue_token
+from app.core.config import Settings
+from app.core.security import Principal, issue_token
 from app.services.analytics import summary
-from app.core.security import Principal
 from app.services.conversations import estimate_cost
 from app.services.replay import list_conversations, timeline
-from app.core.config import Settings
 from tests.support.pg import PgCluster
 from tests.support.server import ServerProcess, WsClient
 

@@ -143,3 +143,13 @@ def test_split_hours() -> None:
     assert _split_hours(h + 30 * m, h + 3 * hour + 10 * m) == (h + hour, h + 3 * hour, [h, h + 3 * hour])
     assert _split_hours(h + 10 * m, h + 20 * m) == (h + hour, h + hour, [h])
     assert _split_hours(h + 10 * m, h + hour + 20 * m) == (h + hour, h + hour, [h, h + hour])
+
+
+def test_percentile_matches_percentile_cont() -> None:
+    from app.services.analytics import _percentile
+
+    values = [200, 300, 300, 400, 900, 1200, 1200, 1200, 5000]
+    counts = sorted({v: values.count(v) for v in values}.items())
+    assert _percentile(counts, 0.5) == 900.0
+    assert _percentile(counts, 0.95) == 1200 + (5000 - 1200) * 0.6  # position 7.6
+    assert _percentile([(42, 1)], 0.95) == 42.0 and _percentile([], 0.5) is None

@@ -61,7 +61,9 @@ def built_frontend() -> Path:
     return STATIC
 
 
-@pytest.fixture(scope="session")
+# package scope: Playwright's sync API holds an event loop on this thread while it runs,
+# which must be gone before any asyncio test runs
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")

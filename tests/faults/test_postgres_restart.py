@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.conftest import FAULT_ENV, Shop, connect, healthy, new_id, thread_events, wait_until
+from tests.faults.conftest import FAULT_ENV, Shop, connect, healthy, new_id, thread_events, token, wait_until
 from tests.support.pg import PgCluster
 from tests.support.server import END_TYPES, ServerProcess, WsClient
 
@@ -31,6 +31,12 @@ def own_pg(tmp_path: Path) -> Iterator[PgCluster]:
     cluster.start()
     yield cluster
     cluster.destroy()
+
+
+def _running(server: ServerProcess, user: str, thread_id: str) -> bool:
+    r = httpx.get(f"{server.base}/api/threads/{thread_id}/status", headers={"Authorization": f"Bearer {token(user)}"},
+                  timeout=5)
+    return r.status_code != 200 or bool(r.json()["agent_running"])
 
 
 async def _until_end_or_error(c: WsClient, tid: str, timeout: float) -> dict:
@@ -65,6 +71,9 @@ async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_pa
 
         own_pg.start()
         wait_until(lambda: healthy(server), 60, "health ok once Postgres is back")
+        # the failed runs' end events are written as soon as it is back, which frees each thread
+        for u, t in zip(users, tids):
+            wait_until(lambda: not _running(server, u, t), 30, f"thread {t} released")
         # everything works again, on the same threads, over the same sockets
         for c, t in zip(clients, tids):
             await c.send({"type": "message", "thread_id": t, "content": "What is the status of order 1042?"})
@@ -72,9 +81,17 @@ async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_pa
                                       for c, t in zip(clients, tids)))
         assert all(d["type"] == "message_complete" for d in done), [(d["type"], d.get("code"), d.get("message"))
                                                                       for d in done]
-        for u, t in zip(users[:5], tids[:5]):
+        for u, t, c in zip(users, tids, clients):
             log = thread_events(server, u, t)
-            assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
+            assert [e["seq"] for e in log] == list(range(1, len(log) + 1)), "no hole in the log"
+            assert sum(1 for e in log if e["type"] in END_TYPES) == 2, "one end event per run"
+            seen = [f["seq"] for f in c.frames if "seq" in f]
+            assert seen == list(range(1, len(seen) + 1)), "the live client saw every seq once, in order"
+            # what the client was told while the database was down is what the log now says
+            told = {f["seq"]: f for f in c.frames if "seq" in f}
+            for e in log:
+                if e["type"] in END_TYPES:
+                    assert told[e["seq"]]["type"] == e["type"] and told[e["seq"]].get("code") == e.get("code")
         await asyncio.gather(*(c.close() for c in clients))
     finally:
         server.stop()
