@@ -5,6 +5,7 @@
     │                            missing_field, invalid_thread_id, content_too_long
     ├── RunActive                run_active
     ├── NoPendingInterrupt       no_pending_interrupt
+    ├── NoActiveRun              no_active_run      (cancel with nothing running)
     ├── InterruptExpired         (answered with an interrupt_expired event)
     ├── Forbidden                forbidden          (REST 403)
     ├── NotFound                 (REST 404)
@@ -28,6 +29,7 @@ __all__ = [
     "Forbidden",
     "FrameError",
     "InterruptExpired",
+    "NoActiveRun",
     "NoPendingInterrupt",
     "NotFound",
     "RateLimited",
@@ -63,6 +65,11 @@ class RunActive(AppError):
 
 class NoPendingInterrupt(AppError):
     code = "no_pending_interrupt"
+    http_status = 409
+
+
+class NoActiveRun(AppError):
+    code = "no_active_run"
     http_status = 409
 
 

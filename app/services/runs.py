@@ -20,13 +20,13 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from app.core.errors import AppError, Forbidden, NotFound, RunActive, SessionExpired
+from app.core.errors import Forbidden, NoActiveRun, NotFound, RunActive, SessionExpired
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal
 from app.storage import interrupts as interrupt_store
 from app.storage import threads as thread_store
-from app.storage.event_log import EventWriter, append_locked, stamp
+from app.storage.event_log import append_locked, stamp
 from graphs.events import RUN_END_TYPES, dump_event
 
 __all__ = ["ActiveRun", "RunManager"]
@@ -172,7 +172,7 @@ class RunManager:
         if row["run_live"] and row["active_run_id"]:
             await self.s.hub.notify_cancel(row["active_run_id"])
             return
-        raise AppError(f"no run is active on thread {thread_id}; nothing to cancel", thread_id=thread_id)
+        raise NoActiveRun(f"no run is active on thread {thread_id}; nothing to cancel", thread_id=thread_id)
 
     def _cancel_local_run(self, run_id: str) -> None:
         run = self.runs.get(run_id)

@@ -18,6 +18,7 @@ from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal, authenticate, bearer_token
 from app.services import chat, interrupts
+from app.services.feedback import record_feedback
 from app.storage.interrupts import get_interrupt
 from app.ws.connection import Connection
 from app.ws.frames import ClientFrame, error_frame, parse_frame
@@ -122,8 +123,6 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
         elif frame.type == "unsubscribe":
             services.hub.unsubscribe(conn, thread_id)
         elif frame.type == "feedback":
-            from app.services.feedback import record_feedback
-
             try:
                 await record_feedback(services.pool, user_id=principal.user_id, thread_id=thread_id,
                                       message_id=data["message_id"], rating=data["rating"],
@@ -134,9 +133,6 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
     except InterruptExpired as exc:
         await _send_expired(services, conn, exc)
     except AppError as exc:
-        if exc.code == "internal" and type(exc) is AppError:
-            conn.send(error_frame("no_active_run", exc.message, thread_id=thread_id))
-            return
         extra = {"retry_after_s": exc.extra["retry_after_s"]} if "retry_after_s" in exc.extra else {}
         conn.send(error_frame(exc.code, exc.message, thread_id=exc.thread_id or thread_id, **extra))
     except asyncio.CancelledError:

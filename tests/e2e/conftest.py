@@ -54,7 +54,7 @@ def built_frontend() -> Path:
     if _frontend_is_stale():
         npm = shutil.which("npm")
         if npm is None:
-            pytest.skip("the frontend is not built and npm is not installed")
+            pytest.fail("the frontend is not built and npm is not installed: install Node 20+ (scripts/test builds it)")
         if not (FRONTEND / "node_modules").is_dir():
             subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=FRONTEND, check=True)
         subprocess.run([npm, "run", "build"], cwd=FRONTEND, check=True)
@@ -66,7 +66,7 @@ def built_frontend() -> Path:
 @pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test does it as root)")
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()

@@ -44,9 +44,9 @@ def api_get(server: ServerProcess, path: str, token: str | None = None, **params
 
 
 def require_api(server: ServerProcess, path: str, token: str | None = None) -> None:
-    """Skip when a REST route the page needs is not mounted in this server yet (a 404 for a list route)."""
+    """Fail clearly when a REST route the page needs is not mounted (a 404 for a list route)."""
     if api_get(server, path, token).status_code == 404:
-        pytest.skip(f"{path} is not served by this server yet")
+        pytest.fail(f"{path} is not served by this server")
 
 
 def record_stream(page: Page) -> None:
