@@ -24,6 +24,9 @@ async def test_interrupt_expires_on_its_own_and_late_decision_gets_expired(pg_cl
         tid = new_id()
         intr = (await c.ask(tid, "Cancel order 1030"))[-1]
         assert intr["type"] == "interrupt"
+        warning = await c.next("interrupt_warning", "interrupt_expired", thread_id=tid, timeout=20)
+        assert warning["type"] == "interrupt_warning", "a warning comes before the expiry"
+        assert warning["interrupt_id"] == intr["interrupt_id"] and warning["seconds_left"] <= 1
         expired = await c.next("interrupt_expired", thread_id=tid, timeout=20)
         assert expired["interrupt_id"] == intr["interrupt_id"] and expired["action"] == "cancel_order"
         assert "cancel order" in expired["message"].lower()
