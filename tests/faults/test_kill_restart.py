@@ -15,7 +15,16 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.faults.conftest import FAULT_ENV, Shop, assert_whole, connect, new_id, thread_events, wait_until, healthy
+from tests.faults.conftest import (
+    FAULT_ENV,
+    Shop,
+    assert_whole,
+    connect,
+    healthy,
+    new_id,
+    thread_events,
+    wait_until,
+)
 from tests.support.pg import PgCluster
 from tests.support.server import END_TYPES, ServerProcess, WsClient
 

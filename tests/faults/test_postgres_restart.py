@@ -15,7 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.conftest import FAULT_ENV, Shop, connect, healthy, new_id, thread_events, token, wait_until
+from tests.faults.conftest import (
+    FAULT_ENV,
+    Shop,
+    connect,
+    healthy,
+    new_id,
+    thread_events,
+    token,
+    wait_until,
+)
 from tests.support.pg import PgCluster
 from tests.support.server import END_TYPES, ServerProcess, WsClient
 
@@ -73,7 +82,7 @@ async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_pa
         wait_until(lambda: healthy(server), 60, "health ok once Postgres is back")
         # the failed runs' end events are written as soon as it is back, which frees each thread
         for u, t in zip(users, tids):
-            wait_until(lambda: not _running(server, u, t), 30, f"thread {t} released")
+            wait_until(lambda u=u, t=t: not _running(server, u, t), 30, f"thread {t} released")
         # everything works again, on the same threads, over the same sockets
         for c, t in zip(clients, tids):
             await c.send({"type": "message", "thread_id": t, "content": "What is the status of order 1042?"})

@@ -1,0 +1,489 @@
+"""The load generator: its own process, one asyncio loop, raw `websockets` / `httpx`.
+
+    python -m bench.client '<json config>'      -> one JSON result on stdout
+
+Modes (config["mode"]):
+- `ws_turns`: N customers, each on its own socket and thread, doing sequential turns
+  ("benchmark reply T tokens") until a deadline; time to first token and to
+  `message_complete` per turn, runs completed in the measured window, and every
+  thread's seq checked for gaps and doubles.
+- `ws_interrupt`: "Cancel order 10xx" -> `interrupt`, approve -> first token ->
+  `message_complete`, K times, each on a fresh thread.
+- `ws_bytes`: one run, counting the bytes of every frame and of the TCP stream.
+- `ws_idle`: open sockets in stages (e.g. 1000, then 5000), print a line after each
+  stage and wait for a line on stdin before the next.
+- `sse_turns` / `sse_interrupt` / `sse_bytes`: the same against LangGraph's Agent
+  Server (`POST /threads`, `POST /threads/{id}/runs/stream`, stream_mode
+  messages-tuple).
+
+Times are `time.perf_counter()` in this process; nothing here sleeps to wait for
+the server: every wait is on a frame, with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import resource
+import sys
+import time
+import uuid
+from typing import Any
+
+try:
+    import orjson
+
+    loads = orjson.loads
+except ImportError:  # pragma: no cover
+    loads = json.loads
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+END = {"message_complete", "interrupt", "run_cancelled", "run_error"}
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class CountingConnection(ClientConnection):
+    """A client connection that counts the raw bytes it receives from TCP."""
+
+    rx_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        CountingConnection.rx_bytes += len(data)
+        super().data_received(data)
+
+
+async def ws_connect(url: str, *, compression: str | None = None, counting: bool = False) -> Any:
+    return await websockets.connect(
+        url, max_size=None, compression=compression, proxy=None, open_timeout=60, ping_interval=None,
+        close_timeout=2, create_connection=CountingConnection if counting else None,
+    )
+
+
+class SeqBook:
+    """Every seq seen per thread, for the lost/doubled check."""
+
+    def __init__(self) -> None:
+        self.seqs: dict[str, list[int]] = {}
+
+    def add(self, frame: dict[str, Any]) -> None:
+        seq = frame.get("seq")
+        if seq is not None:
+            self.seqs.setdefault(frame["thread_id"], []).append(seq)
+
+    def check(self) -> dict[str, int]:
+        lost = doubled = out_of_order = 0
+        for seqs in self.seqs.values():
+            doubled += len(seqs) - len(set(seqs))
+            lost += max(seqs) - len(set(seqs))  # seq starts at 1 on every bench thread
+            out_of_order += sum(1 for a, b in zip(seqs, seqs[1:]) if b <= a)
+        return {"threads": len(self.seqs), "events": sum(len(s) for s in self.seqs.values()),
+                "lost": lost, "doubled": doubled, "out_of_order": out_of_order}
+
+
+async def ws_run_turn(ws: Any, book: SeqBook, thread_id: str, content: str, timeout: float = 120) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    await ws.send(json.dumps({"type": "message", "thread_id": thread_id, "content": content}))
+    first = None
+    text: list[str] = []
+    end = None
+    async with asyncio.timeout(timeout):
+        while end is None:
+            frame = loads(await ws.recv())
+            if frame.get("thread_id") != thread_id:
+                continue
+            book.add(frame)
+            kind = frame["type"]
+            if kind == "token":
+                if first is None:
+                    first = time.perf_counter()
+                text.append(frame["content"])
+            elif kind in END or kind == "error":
+                end = frame
+    t1 = time.perf_counter()
+    ok = end["type"] == "message_complete" and end["content"] == "".join(text)
+    return {"t0": t0, "ttft": (first - t0) if first else None, "total": t1 - t0, "ok": ok,
+            "tokens": len(text), "end": end["type"], "code": end.get("code")}
+
+
+async def ws_turns(cfg: dict[str, Any]) -> dict[str, Any]:
+    url, n, tokens = cfg["url"], cfg["clients"], cfg.get("tokens", 200)
+    duration, warmup, max_turns = cfg.get("duration", 10.0), cfg.get("warmup", 2.0), cfg.get("turns")
+    content = f"benchmark reply {tokens} tokens"
+    book = SeqBook()
+    prefix = cfg.get("prefix", "b") + uuid.uuid4().hex[:6]
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
+    sockets = []
+    sem = asyncio.Semaphore(50)
+
+    async def open_one() -> Any:
+        async with sem:
+            ws = await ws_connect(url)
+            loads(await ws.recv())  # connected
+            return ws
+
+    sockets = await asyncio.gather(*(open_one() for _ in range(n)))
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+    if max_turns is not None:  # a fixed number of turns: no deadline
+        stop_at = float("inf")
+
+    think = cfg.get("think_s")
+    rng = random.Random(cfg.get("seed", 1))
+
+    async def customer(i: int, ws: Any) -> None:
+        thread_id = f"{prefix}_{i}"
+        turns = 0
+        if think:  # paced customers: start spread out, then pause ~think_s between turns
+            await asyncio.sleep(rng.uniform(0, think))
+        while time.perf_counter() < stop_at and (max_turns is None or turns < max_turns):
+            try:
+                r = await ws_run_turn(ws, book, thread_id, content)
+            except Exception as exc:  # a stuck or broken run is a result, not a crash
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return
+            turns += 1
+            r["done"] = time.perf_counter()
+            results.append(r)
+            if think:
+                await asyncio.sleep(rng.expovariate(1 / think))
+
+    await asyncio.gather(*(customer(i, ws) for i, ws in enumerate(sockets)))
+    finished = time.perf_counter()
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    window_end = stop_at if max_turns is None else finished
+    window_start = measure_from if max_turns is None else start
+    measured = [r for r in results if r["t0"] >= window_start] if max_turns is None else results
+    completed = [r for r in results if window_start <= r["done"] <= window_end and r["end"] == "message_complete"]
+    return {
+        "clients": n, "tokens": tokens, "window_s": window_end - window_start,
+        "runs_per_s": len(completed) / max(1e-9, window_end - window_start),
+        "ttft_ms": [r["ttft"] * 1000 for r in measured if r["ttft"] is not None],
+        "total_ms": [r["total"] * 1000 for r in measured],
+        "turns": len(results), "bad_turns": sum(1 for r in results if not r["ok"] or r["tokens"] != tokens),
+        "ends": _count(r["end"] for r in results), "errors": errors[:5], "error_count": len(errors),
+        "seq": book.check(),
+    }
+
+
+async def ws_interrupt(cfg: dict[str, Any]) -> dict[str, Any]:
+    url, k = cfg["url"], cfg.get("iterations", 30)
+    book = SeqBook()
+    ws = await ws_connect(url)
+    loads(await ws.recv())
+    prefix = "i" + uuid.uuid4().hex[:8]
+    out: dict[str, list[float]] = {"request_to_interrupt_ms": [], "decision_to_first_token_ms": [],
+                                   "decision_to_complete_ms": []}
+    bad = 0
+    bad_frames: list[dict[str, Any]] = []
+    for i in range(k):
+        tid = f"{prefix}_{i}"
+        order = 1001 + (i % 50)
+        t0 = time.perf_counter()
+        await ws.send(json.dumps({"type": "message", "thread_id": tid, "content": f"Cancel order {order}"}))
+        intr = await _until(ws, book, tid, END)
+        t1 = time.perf_counter()
+        if intr["type"] != "interrupt":
+            bad += 1
+            bad_frames.append(intr)
+            continue
+        t2 = time.perf_counter()
+        await ws.send(json.dumps({"type": "interrupt_response", "thread_id": tid, "approved": True,
+                                  "interrupt_id": intr["interrupt_id"]}))
+        tok = await _until(ws, book, tid, END | {"token"})
+        t3 = time.perf_counter()
+        end = tok if tok["type"] in END else await _until(ws, book, tid, END)
+        t4 = time.perf_counter()
+        if end["type"] != "message_complete":
+            bad += 1
+            bad_frames.append(end)
+        out["request_to_interrupt_ms"].append((t1 - t0) * 1000)
+        out["decision_to_first_token_ms"].append((t3 - t2) * 1000)
+        out["decision_to_complete_ms"].append((t4 - t2) * 1000)
+    await ws.close()
+    return {**out, "iterations": k, "bad": bad, "bad_frames": bad_frames[:3], "seq": book.check()}
+
+
+async def _until(ws: Any, book: SeqBook, tid: str, types: set[str], timeout: float = 60) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = loads(await ws.recv())
+            if frame.get("thread_id") == tid:
+                book.add(frame)
+            if frame.get("thread_id") == tid and frame["type"] in types:
+                return frame
+            if frame["type"] == "error":
+                return frame
+
+
+async def ws_bytes(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Frame sizes of one run: payload bytes per token frame plus the WebSocket header."""
+    url, tokens = cfg["url"], cfg.get("tokens", 200)
+    out: dict[str, Any] = {}
+    for compression in (None, "deflate"):
+        ws = await ws_connect(url, compression=compression, counting=True)
+        loads(await ws.recv())
+        tid = "w" + uuid.uuid4().hex[:10]
+        CountingConnection.rx_bytes = 0
+        await ws.send(json.dumps({"type": "message", "thread_id": tid,
+                                  "content": f"benchmark reply {tokens} tokens"}))
+        sizes: dict[str, list[int]] = {}
+        while True:
+            raw = await asyncio.wait_for(ws.recv(), 60)
+            frame = loads(raw)
+            n = len(raw.encode() if isinstance(raw, str) else raw)
+            sizes.setdefault(frame["type"], []).append(n)
+            if frame["type"] in END:
+                break
+        wire = CountingConnection.rx_bytes
+        await ws.close()
+        tok = sizes.get("token", [])
+        key = "plain" if compression is None else "deflate"
+        out[key] = {
+            "token_payload_avg": sum(tok) / max(1, len(tok)),
+            "token_frame_avg": sum(_ws_frame(n) for n in tok) / max(1, len(tok)),
+            "token_frames": len(tok),
+            "run_wire_bytes": wire,
+            "run_wire_bytes_per_token": wire / max(1, len(tok)),
+            "other_frames": {k: sum(v) for k, v in sizes.items() if k != "token"},
+        }
+    return out
+
+
+def _ws_frame(payload: int) -> int:
+    """Server-to-client frame: 2-byte header, +2 or +8 for the extended length, no mask."""
+    return payload + (2 if payload < 126 else 4 if payload < 65536 else 10)
+
+
+async def ws_idle(cfg: dict[str, Any]) -> dict[str, Any]:
+    url, stages = cfg["url"], cfg["stages"]
+    sockets: list[Any] = []
+    sem = asyncio.Semaphore(100)
+    failures = 0
+
+    async def open_one() -> None:
+        nonlocal failures
+        async with sem:
+            try:
+                ws = await ws_connect(url)
+                frame = loads(await asyncio.wait_for(ws.recv(), 60))
+                assert frame["type"] == "connected"
+                sockets.append(ws)
+            except Exception:
+                failures += 1
+
+    for stage in stages:
+        await asyncio.gather(*(open_one() for _ in range(stage - len(sockets))))
+        print(json.dumps({"stage": stage, "open": len(sockets), "failures": failures}), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return {"open": len(sockets), "failures": failures}
+
+
+# LangGraph Agent Server (SSE)
+
+
+def _sse_payload(tokens: int) -> dict[str, Any]:
+    return {"assistant_id": "support",
+            "input": {"messages": [{"role": "human", "content": f"benchmark reply {tokens} tokens"}]},
+            "stream_mode": ["messages-tuple"]}
+
+
+async def _sse_stream(client: Any, path: str, body: dict[str, Any], on_event: Any) -> None:
+    async with client.stream("POST", path, json=body) as r:
+        r.raise_for_status()
+        event = None
+        size = 0
+        async for line in r.aiter_lines():
+            size += len(line.encode()) + 1
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data = line[5:].strip()
+                if on_event(event, data, size) is False:
+                    return
+            elif line == "":
+                size = 0
+
+
+async def sse_turn(client: Any, thread_id: str, tokens: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    first: list[float] = []
+    text: list[str] = []
+    errors: list[str] = []
+
+    def on_event(event: str | None, data: str, size: int) -> None:
+        if event == "messages":
+            chunk, _meta = loads(data)
+            content = chunk.get("content")
+            if content:
+                if not first:
+                    first.append(time.perf_counter())
+                text.append(content)
+        elif event == "error":
+            errors.append(data[:200])
+
+    await _sse_stream(client, f"/threads/{thread_id}/runs/stream", _sse_payload(tokens), on_event)
+    t1 = time.perf_counter()
+    return {"t0": t0, "ttft": (first[0] - t0) if first else None, "total": t1 - t0,
+            "ok": not errors and len(text) == tokens, "tokens": len(text), "end": "message_complete" if not errors else
+            "run_error", "code": errors[0] if errors else None}
+
+
+def _http(base: str, n: int) -> Any:
+    import httpx
+
+    return httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(300, connect=60),
+                             limits=httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10),
+                             trust_env=False)
+
+
+async def sse_turns(cfg: dict[str, Any]) -> dict[str, Any]:
+    base, n, tokens = cfg["url"], cfg["clients"], cfg.get("tokens", 200)
+    duration, warmup, max_turns = cfg.get("duration", 10.0), cfg.get("warmup", 2.0), cfg.get("turns")
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
+    async with _http(base, n) as client:
+        threads = []
+        for _ in range(n):
+            r = await client.post("/threads", json={})
+            threads.append(r.json()["thread_id"])
+        start = time.perf_counter()
+        measure_from, stop_at = start + warmup, start + warmup + duration
+        if max_turns is not None:  # a fixed number of turns: no deadline
+            stop_at = float("inf")
+
+        think = cfg.get("think_s")
+        rng = random.Random(cfg.get("seed", 1))
+
+        async def customer(tid: str) -> None:
+            turns = 0
+            if think:
+                await asyncio.sleep(rng.uniform(0, think))
+            while time.perf_counter() < stop_at and (max_turns is None or turns < max_turns):
+                try:
+                    r = await sse_turn(client, tid, tokens)
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    return
+                turns += 1
+                r["done"] = time.perf_counter()
+                results.append(r)
+                if think:
+                    await asyncio.sleep(rng.expovariate(1 / think))
+
+        await asyncio.gather(*(customer(t) for t in threads))
+        finished = time.perf_counter()
+    window_end = stop_at if max_turns is None else finished
+    window_start = measure_from if max_turns is None else start
+    measured = [r for r in results if r["t0"] >= window_start] if max_turns is None else results
+    completed = [r for r in results if window_start <= r["done"] <= window_end and r["ok"]]
+    return {
+        "clients": n, "tokens": tokens, "window_s": window_end - window_start,
+        "runs_per_s": len(completed) / max(1e-9, window_end - window_start),
+        "ttft_ms": [r["ttft"] * 1000 for r in measured if r["ttft"] is not None],
+        "total_ms": [r["total"] * 1000 for r in measured],
+        "turns": len(results), "bad_turns": sum(1 for r in results if not r["ok"]),
+        "errors": errors[:5], "error_count": len(errors),
+    }
+
+
+async def sse_interrupt(cfg: dict[str, Any]) -> dict[str, Any]:
+    base, k = cfg["url"], cfg.get("iterations", 30)
+    out: dict[str, list[float]] = {"request_to_interrupt_ms": [], "decision_to_first_token_ms": [],
+                                   "decision_to_complete_ms": []}
+    bad = 0
+    async with _http(base, 2) as client:
+        for i in range(k):
+            tid = (await client.post("/threads", json={})).json()["thread_id"]
+            order = 1001 + (i % 50)
+            seen: dict[str, Any] = {}
+
+            def on_req(event: str | None, data: str, size: int) -> None:
+                if event == "updates" and "__interrupt__" in data:
+                    seen["interrupt"] = time.perf_counter()
+
+            t0 = time.perf_counter()
+            await _sse_stream(client, f"/threads/{tid}/runs/stream", {
+                "assistant_id": "support",
+                "input": {"messages": [{"role": "human", "content": f"Cancel order {order}"}]},
+                "stream_mode": ["messages-tuple", "updates"]}, on_req)
+            if "interrupt" not in seen:
+                bad += 1
+                continue
+            t1 = seen["interrupt"]
+
+            def on_dec(event: str | None, data: str, size: int) -> None:
+                if event == "messages" and "first" not in seen:
+                    chunk, _ = loads(data)
+                    if chunk.get("content"):
+                        seen["first"] = time.perf_counter()
+
+            t2 = time.perf_counter()
+            await _sse_stream(client, f"/threads/{tid}/runs/stream", {
+                "assistant_id": "support",
+                "command": {"resume": {"approved": True, "args": None, "reason": None, "outcome": "approved"}},
+                "stream_mode": ["messages-tuple", "updates"]}, on_dec)
+            t4 = time.perf_counter()
+            if "first" not in seen:
+                bad += 1
+                continue
+            out["request_to_interrupt_ms"].append((t1 - t0) * 1000)
+            out["decision_to_first_token_ms"].append((seen["first"] - t2) * 1000)
+            out["decision_to_complete_ms"].append((t4 - t2) * 1000)
+    return {**out, "iterations": k, "bad": bad}
+
+
+async def sse_bytes(cfg: dict[str, Any]) -> dict[str, Any]:
+    base, tokens = cfg["url"], cfg.get("tokens", 200)
+    sizes: list[int] = []
+    total = [0]
+    async with _http(base, 2) as client:
+        tid = (await client.post("/threads", json={})).json()["thread_id"]
+
+        def on_event(event: str | None, data: str, size: int) -> None:
+            total[0] += size + 1
+            if event == "messages" and loads(data)[0].get("content"):
+                sizes.append(size + 1)  # "event: ...\ndata: ...\n" + the blank line
+
+        await _sse_stream(client, f"/threads/{tid}/runs/stream", _sse_payload(tokens), on_event)
+    return {"plain": {"token_payload_avg": sum(sizes) / max(1, len(sizes)),
+                      "token_frame_avg": sum(sizes) / max(1, len(sizes)), "token_frames": len(sizes),
+                      "run_wire_bytes": total[0], "run_wire_bytes_per_token": total[0] / max(1, len(sizes))}}
+
+
+def _count(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in items:
+        out[i] = out.get(i, 0) + 1
+    return out
+
+
+MODES = {"ws_turns": ws_turns, "ws_interrupt": ws_interrupt, "ws_bytes": ws_bytes, "ws_idle": ws_idle,
+         "sse_turns": sse_turns, "sse_interrupt": sse_interrupt, "sse_bytes": sse_bytes}
+
+
+def main() -> None:
+    raise_nofile()
+    cfg = json.loads(sys.argv[1])
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        result = runner.run(MODES[cfg["mode"]](cfg))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
