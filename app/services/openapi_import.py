@@ -20,6 +20,7 @@ Parsing runs in a worker thread, so a large document never stalls the event loop
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import hashlib
 import logging
@@ -564,8 +565,12 @@ async def review_endpoint(
 # --------------------------------------------------------------------------- tools for runs
 
 
+@functools.lru_cache(maxsize=1)
 def configured_agents() -> list[str] | None:
-    """The agent names of the packaged agents.yaml, or None when it cannot be read."""
+    """The agent names of the packaged agents.yaml, or None when it cannot be read.
+
+    Read once: the graph is built from the same file at start-up, so its agents only
+    change with a restart, and every review request need not parse it again."""
     try:
         from graphs.agents import load_agents
 

@@ -348,10 +348,9 @@ class RunManager:
                                              {"run_ids": run_ids, "lease_s": self.s.settings.run_lease_s})
                     held = {r["active_run_id"] for r in await cur.fetchall()}
                 for run_id in run_ids:
-                    if run_id not in held and run_id in self.runs:
-                        run = self.runs[run_id]
-                        if run.task and not run.task.done() and run.next_seq > 0:
-                            log.warning("run_lease_lost", run_id=run_id)
+                    run = self.runs.get(run_id)
+                    if run_id not in held and run and run.task and not run.task.done():
+                        log.warning("run_lease_lost", run_id=run_id)
             except Exception as exc:
                 log.warning("lease_renewal_failed", error=str(exc))
 
