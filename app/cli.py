@@ -1,7 +1,8 @@
 """The `support-agent` command: serve, token, migrate, chat, import-spec.
 
 Start-up problems (a bad setting, an unreachable database) print one line naming
-the cause and exit with code 2, never a traceback.
+the cause and exit with code 2, never a traceback. `serve --workers N` runs N server
+processes on one socket under uvicorn's supervisor (see `_serve_workers`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import multiprocess
 
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.errors import DatabaseUnavailable
@@ -88,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     try:
-        settings = load_settings()
+        settings = load_settings() if args.workers is None else load_settings(workers=args.workers)
     except SettingsError as exc:
         return _fail(str(exc))
     if not settings.auth_enabled and not _is_loopback(args.host) and not settings.allow_insecure_remote:
@@ -106,19 +108,82 @@ def cmd_serve(args: argparse.Namespace) -> int:
             asyncio.run(_preflight(settings, url))
         except DatabaseUnavailable as exc:
             return _fail(exc.message)
+        if settings.workers > 1:
+            return _serve_workers(settings, url, args)
         shop = f"http://127.0.0.1:{args.port}/demo-shop" if settings.demo_mode else None
         app = create_app(settings, url, shop_base_url=shop)
-        hb = settings.heartbeat_interval_s
-        config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                                ws_ping_interval=hb, ws_ping_timeout=2 * hb, ws_max_size=1024 * 1024,
-                                timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s) + 5),
-                                lifespan="on")
+        config = _uvicorn_config(app, settings, args)
         server = GracefulServer(config)
         server.run()
         return 0 if server.started else 1
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _uvicorn_config(app: Any, settings: Settings, args: argparse.Namespace, **extra: Any) -> uvicorn.Config:
+    hb = settings.heartbeat_interval_s
+    return uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                          ws_ping_interval=hb, ws_ping_timeout=2 * hb, ws_max_size=1024 * 1024,
+                          timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s) + 5),
+                          lifespan="on", **extra)
+
+
+def _serve_workers(settings: Settings, url: str, args: argparse.Namespace) -> int:
+    """Run `settings.workers` server processes on one listening socket until SIGTERM/SIGINT.
+
+    The workers are spawned interpreters that build the app with `create_app_from_env`;
+    they get the database this process resolved (and migrated) through DATABASE_URL. In
+    demo mode without SHOP_API_URL the demo shop runs once, in its own process, for all
+    of them (see app/demo/shared.py). On SIGTERM/SIGINT uvicorn's supervisor sends each
+    worker SIGTERM and waits for its graceful stop; the shop is stopped after them, and
+    the caller stops the embedded Postgres last. A worker that dies is replaced.
+    """
+    from uvicorn.main import STARTUP_FAILURE
+
+    from app.demo.shared import SharedShop, SharedShopError
+    from app.main import SHARED_SHOP_ENV
+
+    config = _uvicorn_config("app.main:create_app_from_env", settings, args, factory=True,
+                             workers=settings.workers)
+    sock = config.bind_socket()
+    shop: SharedShop | None = None
+    try:
+        # built first: it installs the signal handlers, so a SIGTERM from here on is a graceful stop
+        supervisor = _supervisor(config, sock)
+        if settings.demo_mode and not settings.shop_api_url:
+            try:
+                shop = SharedShop.start()
+            except SharedShopError as exc:
+                return _fail(str(exc))
+        handed_down = {"DATABASE_URL": url, **({SHARED_SHOP_ENV: shop.url} if shop else {})}
+        with _environ(handed_down):
+            supervisor.run()
+        # the supervisor gives up when a worker cannot start (uvicorn logged why)
+        return 1 if any(p.process.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
+    finally:
+        if shop is not None:
+            shop.stop()
+        sock.close()
+
+
+def _supervisor(config: uvicorn.Config, sock: Any) -> multiprocess.Multiprocess:
+    return _GracefulMultiprocess(config, sockets=[sock])
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for what this process spawns meanwhile, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class GracefulServer(uvicorn.Server):
@@ -136,13 +201,46 @@ class GracefulServer(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         for srv in self.servers:
             srv.close()
-        services = getattr(self.config.app.state, "services", None)
+        services = getattr(_app_state(self.config), "services", None)
         if services is not None:
             try:
                 await services.begin_shutdown()
             except Exception as exc:  # shutting down regardless
                 print(f"support-agent: shutdown: {exc}", file=sys.stderr)
         await super().shutdown(sockets)
+
+
+def _app_state(config: uvicorn.Config) -> Any:
+    """The served app's `state`: the app given, or the one a factory built under uvicorn's middleware."""
+    app = getattr(config, "loaded_app", None) if isinstance(config.app, str) else config.app
+    while app is not None and not hasattr(app, "state"):
+        app = getattr(app, "app", None)
+    return getattr(app, "state", None)
+
+
+class _GracefulWorker(multiprocess.Process):
+    """A worker process of uvicorn's supervisor that serves with GracefulServer."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = GracefulServer(config=self.config)
+        return self._server
+
+
+class _GracefulMultiprocess(multiprocess.Multiprocess):
+    """uvicorn's supervisor (restarts a worker that dies, SIGHUP, SIGTTIN/SIGTTOU) with GracefulServer workers."""
+
+    def run(self) -> None:
+        # The supervisor builds every worker (first start, replacement, SIGHUP, SIGTTIN) from its
+        # module's `Process`, whose server is a plain uvicorn.Server, and takes no other class:
+        # ours stands in for it while the supervisor runs.
+        original = multiprocess.Process
+        multiprocess.Process = _GracefulWorker  # type: ignore[misc]
+        try:
+            super().run()
+        finally:
+            multiprocess.Process = original  # type: ignore[misc]
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -195,6 +293,16 @@ def cmd_import_spec(args: argparse.Namespace) -> int:
     return int(import_spec_command(args.source, settings))
 
 
+def _worker_count(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="support-agent", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--no-frontend-build", action="store_true", help="do not build the frontend when stale")
+    p.add_argument("--workers", type=_worker_count, default=None, metavar="N",
+                   help="server processes sharing the port (default: WORKERS, else 1)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("token", help="print a JWT signed with AUTH_SECRET")
     p.add_argument("--user", required=True)

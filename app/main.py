@@ -3,17 +3,20 @@
 The lifespan opens the pool, applies migrations, sets up the checkpointer, the
 shared HTTP client, the graph, the hub, the event writer, the run manager and the
 sweeper; the app mounts the REST API, /ws, /metrics, the demo shop (demo mode)
-and the built frontend.
+and the built frontend. `create_app_from_env()` builds the same app in each worker
+process of `support-agent serve --workers N`, from what the parent hands down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 from fastapi import FastAPI, Request
@@ -26,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.main import api_router
-from app.core.config import Settings
+from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import apply_migrations, open_pool, setup_checkpointer, wait_for_pool
 from app.core.errors import AppError
 from app.core.logging import correlation_id, get_logger
@@ -34,11 +37,13 @@ from app.core.metrics import METRICS
 from app.services.container import Services
 from app.ws.endpoint import router as ws_router
 
-__all__ = ["create_app"]
+__all__ = ["SHARED_SHOP_ENV", "create_app", "create_app_from_env"]
 
 log = get_logger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+# How `serve --workers N` tells its workers where the demo shop it runs for them all is.
+SHARED_SHOP_ENV = "SUPPORT_AGENT_SHARED_SHOP_URL"
 
 
 async def open_services(settings: Settings, database_url: str, *, shop_base_url: str | None) -> Services:
@@ -57,6 +62,7 @@ async def open_services(settings: Settings, database_url: str, *, shop_base_url:
     services.shop_base_url = settings.shop_api_url or shop_base_url
     await build_runtime(services)
     services.hub = Hub(pool, origin=services.origin)
+    services.hub.on_tools_changed = services.tools_changed
     services.writer = EventWriter(pool, origin=services.origin, publish=services.hub.publish)
     services.writer.start()
     services.hub.start(database_url)
@@ -84,7 +90,15 @@ async def close_services(services: Services) -> None:
     await services.pool.close()
 
 
-def create_app(settings: Settings, database_url: str, *, shop_base_url: str | None = None) -> FastAPI:
+def create_app(settings: Settings, database_url: str, *, shop_base_url: str | None = None,
+               shared_shop_url: str | None = None) -> FastAPI:
+    """The app; `shared_shop_url`: in demo mode, /demo-shop passes through to that shop instead of mounting one."""
+    shop_proxy = None
+    if settings.demo_mode and shared_shop_url:
+        from app.demo.shared import ShopPassThrough
+
+        shop_proxy = ShopPassThrough(shared_shop_url, timeout_s=settings.tool_timeout_s)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await open_services(settings, database_url, shop_base_url=shop_base_url)
@@ -92,7 +106,11 @@ def create_app(settings: Settings, database_url: str, *, shop_base_url: str | No
         try:
             yield
         finally:
-            await close_services(services)
+            try:
+                await close_services(services)
+            finally:
+                if shop_proxy is not None:
+                    await shop_proxy.aclose()
 
     app = FastAPI(title="support-agent", version=__version__, lifespan=lifespan,
                   generate_unique_id_function=lambda r: f"{r.tags[0]}-{r.name}" if r.tags else r.name)
@@ -109,12 +127,43 @@ def create_app(settings: Settings, database_url: str, *, shop_base_url: str | No
         METRICS.asyncio_tasks.set(len(asyncio.all_tasks()))
         return Response(generate_latest(METRICS.registry), media_type=CONTENT_TYPE_LATEST)
 
-    if settings.demo_mode:
+    if shop_proxy is not None:
+        app.mount("/demo-shop", shop_proxy)
+    elif settings.demo_mode:
         from app.demo.shop import create_shop_app
 
         app.mount("/demo-shop", create_shop_app())
     _mount_frontend(app, settings.frontend_dir or STATIC_DIR)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one worker process of `serve --workers N` (an import string for uvicorn's supervisor).
+
+    Settings come from the environment the parent process set: DATABASE_URL is the
+    database it resolved (its embedded Postgres too, so a worker never starts one) and
+    SHARED_SHOP_ENV the demo shop it runs for all workers. Each worker opens its own
+    pool, hub, runs and sweeper.
+    """
+    from uvicorn.main import STARTUP_FAILURE
+
+    from app.core.logging import configure_logging
+
+    def give_up(message: str) -> NoReturn:
+        # uvicorn's supervisor stops on this exit code instead of restarting the worker forever
+        print(f"support-agent: error: {message}", file=sys.stderr)
+        sys.exit(STARTUP_FAILURE)
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        give_up(str(exc))
+    if not settings.database_url:
+        give_up("a worker needs DATABASE_URL and never starts its own Postgres: run workers with "
+                "`support-agent serve --workers N`, which hands down the database it resolved")
+    configure_logging(settings.log_level, settings.log_format)
+    shared_shop = os.environ.get(SHARED_SHOP_ENV) or None
+    return create_app(settings, settings.database_url, shop_base_url=shared_shop, shared_shop_url=shared_shop)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

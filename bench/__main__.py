@@ -246,30 +246,37 @@ def settle_rss(pid: int, timeout: float = 5) -> None:
 # contenders
 
 
-def bench_ours(shop: str, workdir: Path, quick: bool) -> dict[str, Any]:
+def bench_ours(shop: str, workdir: Path, quick: bool, workers: int) -> dict[str, Any]:
     pg = None
     url = os.environ.get("DATABASE_URL")
     if not url:
         pg = PgCluster(workdir / "pg").init()
         pg.start()
         url = pg.create_database("bench")
-    server = ServerProcess({"DATABASE_URL": url, "DEMO_TOKEN_DELAY_MS": "0", "RATE_LIMIT_MESSAGES": "1000000000",
-                            "INTERRUPT_TTL_S": "3600", "SHOP_API_URL": shop, "LOG_LEVEL": "warning",
-                            "SWEEPER_INTERVAL_S": "1"}, data_dir=workdir / "ours")
+    env = {"DATABASE_URL": url, "DEMO_TOKEN_DELAY_MS": "0", "RATE_LIMIT_MESSAGES": "1000000000",
+           "INTERRUPT_TTL_S": "3600", "SHOP_API_URL": shop, "LOG_LEVEL": "warning", "SWEEPER_INTERVAL_S": "1"}
+    server = ServerProcess(env, data_dir=workdir / "ours", args=("--workers", str(workers)))
     try:
         server.start()
         assert server.proc
         pid = server.proc.pid
         settle_rss(pid)
-        res: dict[str, Any] = {"rss_idle": tree_rss(pid)}
+        res: dict[str, Any] = {"rss_idle": tree_rss(pid), "workers": workers}
         res.update(scenarios("ours", server.ws_url, pid, quick))
         log("ours: idle sockets")
         res["idle"] = idle_sockets(server.ws_url, pid, [1000, 5000])
         settle_rss(pid)
         res["rss_after"] = tree_rss(pid)
-        return res
     finally:
         server.stop()
+    # the size of one token's event: the same run with merging off (one event per delta)
+    single = ServerProcess({**env, "TOKEN_MERGE_MAX_CHARS": "0"}, data_dir=workdir / "ours-unmerged")
+    try:
+        single.start()
+        res["bytes_unmerged"] = run_json("bench.client", {"mode": "ws_bytes", "url": single.ws_url, "tokens": TOKENS})
+        return res
+    finally:
+        single.stop()
         if pg is not None:
             pg.destroy()
 
@@ -385,11 +392,15 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             f = pct((floor.get("interrupt") or {}).get(key) or [], float(p[1:]))
             out.append((f"{name} {p} (ms)", fmt(a), fmt(b), fmt(f), ratio(a, b, False)))
     ob = ((ours.get("bytes") or {}).get("plain") or {})
+    o1 = ((ours.get("bytes_unmerged") or {}).get("plain") or ob)
     pb = ((peer.get("bytes") or {}).get("plain") or {})
     od = ((ours.get("bytes") or {}).get("deflate") or {})
-    out.append(("bytes per token event (frame)", fmt(ob.get("token_frame_avg"), digits=0),
+    out.append(("bytes per token event, one token each (frame)", fmt(o1.get("token_frame_avg"), digits=0),
                 fmt(pb.get("token_frame_avg"), digits=0), "-",
-                ratio(ob.get("token_frame_avg"), pb.get("token_frame_avg"), False)))
+                ratio(o1.get("token_frame_avg"), pb.get("token_frame_avg"), False)))
+    out.append(("token events for a 200-token reply (1 client / 200 customers)",
+                f"{fmt(ob.get('token_frames'))} / {fmt((ours.get('c200') or {}).get('token_frames_per_run'))}",
+                fmt(pb.get("token_frames")), "-", "-"))
     out.append(("wire bytes per token, whole run (TCP payload)", fmt(ob.get("run_wire_bytes_per_token"), digits=0),
                 fmt(pb.get("run_wire_bytes_per_token"), digits=0), "-",
                 ratio(ob.get("run_wire_bytes_per_token"), pb.get("run_wire_bytes_per_token"), False)))
@@ -424,7 +435,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
 
 def table(results: dict[str, Any]) -> str:
-    head = ("metric", "ours (WS + Postgres)", "LangGraph dev server (SSE)", "bare graph", "ours vs peer")
+    workers = (results.get("ours") or {}).get("workers", 1)
+    head = ("metric", f"ours (WS + Postgres, {workers} worker{'s' if workers != 1 else ''})",
+            "LangGraph dev server (SSE)", "bare graph", "ours vs peer")
     body = rows(results)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(5)]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
@@ -443,7 +456,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.no_floor:
             results["floor"] = bench_floor(base, args.quick)
         if not args.no_ours:
-            results["ours"] = bench_ours(base, workdir, args.quick)
+            results["ours"] = bench_ours(base, workdir, args.quick, args.workers)
         if not args.no_peer:
             try:
                 results["peer"] = bench_peer(base, workdir, args.quick)
@@ -501,6 +514,8 @@ def main() -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="benchmark ours, LangGraph's server and the bare graph")
     run.add_argument("--quick", action="store_true", help="short windows (smoke check, noisy numbers)")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                     help="server processes for ours (`serve --workers`; default: one per core)")
     run.add_argument("--no-peer", action="store_true")
     run.add_argument("--no-floor", action="store_true")
     run.add_argument("--no-ours", action="store_true")

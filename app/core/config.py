@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=2, ge=1, le=100, description="Connections the pool keeps open.")
     db_pool_max: int = Field(default=20, ge=1, le=500, description="Most connections the pool opens.")
     db_connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="How long start-up waits for Postgres.")
+    db_check_idle_s: float = Field(
+        default=1.0, ge=0, le=3600,
+        description="A pooled connection not borrowed for this long is checked (one round trip) before use; "
+                    "0 checks every borrow.")
 
     # Auth
     auth_secret: str | None = Field(default=None, description="HS256 secret for JWTs; unset = local mode.")
@@ -76,7 +80,10 @@ class Settings(BaseSettings):
     max_content_chars: int = Field(default=10_000, ge=1, description="Longest message content accepted.")
     heartbeat_interval_s: float = Field(default=30.0, gt=0, description="WebSocket ping interval; a peer silent for two is dropped.")
     socket_queue_max: int = Field(default=10_000, ge=10, description="Frames queued for one slow socket before it is dropped.")
-    event_flush_ms: int = Field(default=20, ge=0, description="How long token events may wait to be batched into Postgres.")
+    token_merge_max_chars: int = Field(
+        default=2000, ge=0, le=100_000,
+        description="Token deltas produced while the previous batch is being written go out as one event of at most "
+                    "this many characters; 0 sends every delta as its own event.")
 
     # Tools
     tool_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one tool HTTP call.")
@@ -126,6 +133,10 @@ class Settings(BaseSettings):
     # Server
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log verbosity.")
     log_format: Literal["auto", "json", "console"] = Field(default="auto", description="json, console, or auto (console on a terminal).")
+    workers: int = Field(
+        default=1, ge=1,
+        description="Server processes sharing the port (`serve --workers N` overrides it), to use several cores of one machine.",
+    )
     demo_mode: bool = Field(default=True, description="Mount the demo shop API.")
     cors_allow_origins: list[str] = Field(
         default=["*"],

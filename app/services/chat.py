@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from langchain_core.messages import HumanMessage
+from psycopg import AsyncConnection
 
 from app.core.errors import NotFound
 from app.core.security import Principal
@@ -28,7 +29,6 @@ __all__ = ["send_message", "submit_form", "subscribe"]
 
 async def _start_user_run(services: Any, principal: Principal, thread_id: str, message: HumanMessage,
                           trigger: str, title: str) -> Any:
-    await rate_limit.check(services.pool, services.settings, principal.user_id)
     box: dict[str, Any] = {}
     resume = Resume(decision={"approved": False, "args": None, "outcome": "superseded",
                               "reason": "the customer sent a new message instead"},
@@ -36,14 +36,21 @@ async def _start_user_run(services: Any, principal: Principal, thread_id: str, m
     hidden = bool(message.additional_kwargs.get("hidden"))
     start_fields = {} if hidden else {"content": message.content,
                                       "client_msg_id": message.additional_kwargs.get("client_msg_id")}
+    supersede = supersede_prepare(principal, box)
+    rate: list[rate_limit.RateState] = []
+
+    async def prepare(conn: AsyncConnection[Any], row: dict[str, Any]) -> list[dict[str, Any]]:
+        rate.append(await rate_limit.take(conn, services.settings, principal.user_id))
+        return await supersede(conn, row)
+
     run = await services.runs.start(
         principal=principal, thread_id=thread_id, trigger=trigger, graph_input=resume, create=True, title=title,
-        new_messages=0 if hidden else 1, prepare=supersede_prepare(principal, box), start_fields=start_fields)
+        new_messages=0 if hidden else 1, prepare=prepare, start_fields=start_fields)
     if "interrupt_id" not in box:  # nothing was pending: just the message
         resume.decision = {}
     else:
         resume.decision["interrupt_id"] = box["interrupt_id"]
-    return run, await rate_limit.record(services.pool, services.settings, principal.user_id)
+    return run, rate[0]
 
 
 async def send_message(services: Any, principal: Principal, thread_id: str, content: str,

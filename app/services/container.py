@@ -41,6 +41,8 @@ class Services:
     model_name: str = ""
     origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     sweeper_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    _run_tools: Any = None  # the registry runs use, built from the reviewed imports; None = rebuild
+    _run_tools_generation: int = 0
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     shutting_down: bool = False
 
@@ -67,16 +69,30 @@ class Services:
                           extra={"shop_base_url": self.shop_base_url})
 
     async def current_tools(self) -> Any:
-        """The tools for the next run: the config's, plus reviewed OpenAPI imports."""
+        """The tools for the next run: the config's, plus reviewed OpenAPI imports.
+
+        Built once and kept until `tools_changed()`: called here right after an import
+        or review, and by the hub when Postgres announces a change made elsewhere (the
+        `sa_tools` trigger; another replica, `support-agent import-spec`) or when its
+        listening connection comes back (a change may have been missed meanwhile).
+        """
+        if self._run_tools is not None:
+            return self._run_tools
+        from app.services.openapi_import import run_tool_registry
+
+        generation = self._run_tools_generation
         try:
-            from app.services.openapi_import import run_tool_registry
-        except ImportError:
-            return self.tools
-        try:
-            return await run_tool_registry(self)
+            tools = await run_tool_registry(self)
         except Exception as exc:
             log.warning("imported_tools_unavailable", error=str(exc))
             return self.tools
+        if generation == self._run_tools_generation:  # not changed again while it was read
+            self._run_tools = tools
+        return tools
+
+    def tools_changed(self) -> None:
+        self._run_tools = None
+        self._run_tools_generation += 1
 
     def validate_tool_args(self, tool: str, args: dict[str, Any]) -> str | None:
         from graphs.tools import validate_tool_args

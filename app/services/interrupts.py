@@ -78,10 +78,7 @@ async def decide(
                                      f"{thread_id}", thread_id=thread_id)
         if pending["approver"] == "operator" and not principal.is_staff:
             raise Forbidden(f"{pending['action']} needs an operator's approval", thread_id=thread_id)
-        cur = await conn.execute("SELECT expires_at <= now() AS due FROM interrupts WHERE interrupt_id = %s",
-                                 (pending["interrupt_id"],))
-        due = (await cur.fetchone() or {}).get("due")
-        if due:
+        if pending["due"]:
             services.sweeper_wakeup.set()
             raise InterruptExpired(f"interrupt {pending['interrupt_id']} has expired", thread_id=thread_id,
                                    interrupt_id=pending["interrupt_id"], action=pending["action"])

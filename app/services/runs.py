@@ -139,17 +139,18 @@ class RunManager:
                 if row["retry_pending"] and trigger == "message":
                     trigger = "retry"
                 events = [*pre, {"type": "run_start", "trigger": trigger, "run_id": run_id, **(start_fields or {})}]
-                stamped = await append_locked(
-                    conn, thread_id=thread_id, last_seq=row["last_seq"], run_id=None, events=events, origin=s.origin
-                )
-                await conn.execute(thread_store.TAKE_RUN, {
-                    "run_id": run_id, "thread_id": thread_id, "lease_s": s.settings.run_lease_s,
-                    "new_messages": new_messages, "title": title[:120],
-                })
-                await conn.execute(thread_store.INSERT_RUN, {
-                    "run_id": run_id, "thread_id": thread_id, "trigger": trigger, "owner": s.origin,
-                    "model": s.model_name,
-                })
+                async with conn.pipeline():  # writes whose results nobody reads: one round trip
+                    stamped = await append_locked(
+                        conn, thread_id=thread_id, last_seq=row["last_seq"], run_id=None, events=events,
+                        origin=s.origin)
+                    await conn.execute(thread_store.TAKE_RUN, {
+                        "run_id": run_id, "thread_id": thread_id, "lease_s": s.settings.run_lease_s,
+                        "new_messages": new_messages, "title": title[:120],
+                    })
+                    await conn.execute(thread_store.INSERT_RUN, {
+                        "run_id": run_id, "thread_id": thread_id, "trigger": trigger, "owner": s.origin,
+                        "model": s.model_name,
+                    })
         s.hub.publish(stamped)
         run = ActiveRun(run_id=run_id, thread_id=thread_id, owner_id=row["owner_id"], trigger=trigger,
                         next_seq=stamped[-1]["seq"] + 1, first_seq=stamped[0]["seq"])
@@ -182,12 +183,32 @@ class RunManager:
 
     # executing
     def _emit(self, run: ActiveRun, event: dict[str, Any]) -> None:
+        """Queue an event for the writer (a token may instead grow the queued token before it)."""
         lost = self.s.writer.failed(run.thread_id)
         if lost is not None:  # an event of this run could not be written: end it rather than leave a hole
             raise lost
+        if event["type"] == "token" and self._merge_into_queued_token(run, event):
+            return
         stamped = stamp(event, thread_id=run.thread_id, seq=run.next_seq, run_id=run.run_id)
         run.next_seq += 1
         run.last_write = self.s.writer.submit([stamped])
+
+    def _merge_into_queued_token(self, run: ActiveRun, event: dict[str, Any]) -> bool:
+        """Add a text delta to the run's last token event if that one is still waiting to be written.
+
+        Deltas that arrive while the previous batch is being committed then cost one row
+        and one frame together instead of one each: with a model slower than a commit
+        nothing merges, under load the server degrades into fewer, larger deltas
+        instead of falling behind. Order is kept: only the thread's very last event grows.
+        """
+        limit = self.s.settings.token_merge_max_chars
+        tail = self.s.writer.queued_tail(run.thread_id)
+        if (tail is None or tail["type"] != "token" or tail.get("run_id") != run.run_id
+                or tail.get("message_id") != event.get("message_id") or tail.get("agent") != event.get("agent")
+                or len(tail["content"]) + len(event["content"]) > limit):
+            return False
+        tail["content"] += event["content"]
+        return True
 
     async def _execute(self, run: ActiveRun, graph_input: Any) -> None:
         from app.services.run_stream import RunProgress, stream_events  # the graph's translator
@@ -220,6 +241,11 @@ class RunManager:
                         end = data
                         break
                     self._emit(run, data)
+                    if kind == "token":
+                        # a model that streams faster than a commit never waits on I/O between
+                        # chunks: yield, so the writer commits and sends the first words while
+                        # the rest merge behind them, and other runs and sockets get their turn
+                        await asyncio.sleep(0)
             if end is None:
                 end = await self._completion_from_state(run, config)
             status = {"interrupt": "interrupted", "message_complete": "completed"}.get(end["type"], "error")
@@ -316,17 +342,18 @@ class RunManager:
                     log.warning("run_lost_lease", thread_id=run.thread_id, run_id=run.run_id)
                     return
                 end = {**end, "run_id": run.run_id}
-                stamped = await append_locked(conn, thread_id=run.thread_id, last_seq=row["last_seq"],
-                                              run_id=run.run_id, events=[end], origin=s.origin)
-                if end["type"] == "interrupt":
-                    await interrupt_store.insert_pending(conn, stamped[0])
-                await conn.execute(thread_store.RELEASE_RUN, {
-                    "thread_id": run.thread_id, "run_id": run.run_id, "status": thread_status,
-                    "new_messages": new_messages})
-                await conn.execute(thread_store.FINISH_RUN, {
-                    "run_id": run.run_id, "status": status, "input_tokens": in_tok, "output_tokens": out_tok,
-                    "error_code": end.get("code") if end["type"] == "run_error" else None,
-                    "first_token_at": _ts(run.first_token_at)})
+                async with conn.pipeline():  # writes whose results nobody reads: one round trip
+                    stamped = await append_locked(conn, thread_id=run.thread_id, last_seq=row["last_seq"],
+                                                  run_id=run.run_id, events=[end], origin=s.origin)
+                    if end["type"] == "interrupt":
+                        await interrupt_store.insert_pending(conn, stamped[0])
+                    await conn.execute(thread_store.RELEASE_RUN, {
+                        "thread_id": run.thread_id, "run_id": run.run_id, "status": thread_status,
+                        "new_messages": new_messages})
+                    await conn.execute(thread_store.FINISH_RUN, {
+                        "run_id": run.run_id, "status": status, "input_tokens": in_tok, "output_tokens": out_tok,
+                        "error_code": end.get("code") if end["type"] == "run_error" else None,
+                        "first_token_at": _ts(run.first_token_at)})
         s.hub.publish(stamped)
         elapsed = time.monotonic() - run.started
         METRICS.runs_finished.labels(status=status).inc()

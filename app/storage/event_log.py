@@ -144,6 +144,7 @@ class EventWriter:
         self._last: asyncio.Future[None] | None = None
         self._failed: dict[str, BaseException] = {}
         self._durable: dict[str, int] = {}
+        self._tail: dict[str, dict[str, Any]] = {}  # thread_id -> its last queued event, until a batch takes it
 
     def failed(self, thread_id: str) -> BaseException | None:
         """The write error that broke this thread's run, if one did."""
@@ -156,6 +157,16 @@ class EventWriter:
         """The thread's run has ended: forget its write state."""
         self._failed.pop(thread_id, None)
         self._durable.pop(thread_id, None)
+        self._tail.pop(thread_id, None)
+
+    def queued_tail(self, thread_id: str) -> dict[str, Any] | None:
+        """The thread's last submitted event while it still waits for a batch, else None.
+
+        Until the writer takes it, the caller may still change it in place (the run
+        owner appends text deltas to a queued token): it is written and published as
+        it is when taken, so the change costs no row, no seq and no frame.
+        """
+        return self._tail.get(thread_id)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="event-writer")
@@ -165,6 +176,7 @@ class EventWriter:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for i, ev in enumerate(events):
             self._queue.append((ev, fut if i == len(events) - 1 else None))
+            self._tail[ev["thread_id"]] = ev
         if not events:
             fut.set_result(None)
         else:
@@ -195,6 +207,10 @@ class EventWriter:
                 await self._wakeup.wait()
                 continue
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            tail = self._tail
+            for ev, _ in batch:
+                if tail.get(ev["thread_id"]) is ev:
+                    del tail[ev["thread_id"]]
             if self._failed:
                 batch = self._drop_failed(batch)
                 if not batch:

@@ -18,7 +18,7 @@ ON CONFLICT (interrupt_id) DO UPDATE SET status = 'pending', run_id = EXCLUDED.r
 """
 
 LOCK_PENDING = """
-SELECT * FROM interrupts WHERE thread_id = %(thread_id)s AND status = 'pending'
+SELECT *, expires_at <= now() AS due FROM interrupts WHERE thread_id = %(thread_id)s AND status = 'pending'
 ORDER BY created_at DESC LIMIT 1 FOR UPDATE
 """
 

@@ -494,4 +494,18 @@ MIGRATIONS: list[str] = [
         FROM base b LEFT JOIN it USING (hour) LEFT JOIN ag USING (hour) LEFT JOIN us USING (hour)
     $fn$;
     """,
+    # 4: servers cache the tools built from reviewed imports; any change to the specs
+    # or their operations tells every server (by NOTIFY, sent at commit) to rebuild them.
+    """
+    CREATE FUNCTION notify_tools_changed() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        PERFORM pg_notify('sa_tools', '');
+        RETURN NULL;
+    END
+    $fn$;
+    CREATE TRIGGER openapi_operations_tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON openapi_operations FOR EACH STATEMENT EXECUTE FUNCTION notify_tools_changed();
+    CREATE TRIGGER openapi_specs_tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON openapi_specs FOR EACH STATEMENT EXECUTE FUNCTION notify_tools_changed();
+    """,
 ]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketState
 
 from app.core.logging import get_logger
@@ -29,7 +29,8 @@ CLOSE_GOING_AWAY = 1001
 
 
 def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, non-ASCII kept as is (what `json.dumps(separators=(",", ":"), ensure_ascii=False)` gives)."""
+    return orjson.dumps(frame).decode()
 
 
 @dataclass(eq=False)

@@ -27,6 +27,7 @@ __all__ = ["Hub"]
 log = get_logger(__name__)
 
 CANCEL_CHANNEL = "sa_cancel"
+TOOLS_CHANNEL = "sa_tools"  # sent by a trigger when imported specs or their reviews change
 
 
 class Hub:
@@ -38,6 +39,7 @@ class Hub:
         self._listener: asyncio.Task[None] | None = None
         self._fills: dict[str, asyncio.Task[None]] = {}
         self.on_cancel_request: Any = None  # set by the run manager: run_id -> None
+        self.on_tools_changed: Any = None  # set by the services: () -> None
 
     # sockets
     def add_connection(self, conn: Connection) -> None:
@@ -141,7 +143,10 @@ class Hub:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     await conn.execute(f"LISTEN {CANCEL_CHANNEL}")
+                    await conn.execute(f"LISTEN {TOOLS_CHANNEL}")
                     delay = 0.5
+                    if self.on_tools_changed is not None:  # a change may have been missed while away
+                        self.on_tools_changed()
                     # after a reconnect, catch up on whatever was missed meanwhile
                     for thread_id in list(self.subs):
                         self._fill(thread_id)
@@ -155,6 +160,10 @@ class Hub:
                 delay = min(delay * 2, 10)
 
     def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == TOOLS_CHANNEL:
+            if self.on_tools_changed is not None:
+                self.on_tools_changed()
+            return
         if channel == CANCEL_CHANNEL:
             if self.on_cancel_request is not None:
                 self.on_cancel_request(payload)

@@ -91,8 +91,8 @@ _STATUS = re.compile(
 
 
 def count_tokens(text: str) -> int:
-    """The demo's token count: whitespace-delimited pieces."""
-    return len(_PIECE.findall(text))
+    """The demo's token count: whitespace-delimited pieces (the matches of `_PIECE`)."""
+    return len(text.split())
 
 
 def _text(message: BaseMessage) -> str:
@@ -224,33 +224,32 @@ class DemoChatModel(BaseChatModel):
             yield chunk
 
     def _chunks(self, messages: list[BaseMessage], tools: list[dict[str, Any]]) -> Iterator[ChatGenerationChunk]:
+        """One chunk per token, built as it is streamed (the first goes out before the rest exist)."""
         text, calls = self._decide(messages, tools)
-        input_tokens = sum(count_tokens(_text(m)) for m in messages)
-        pieces: list[AIMessageChunk] = [
-            AIMessageChunk(content=piece, usage_metadata=_usage(0, 1)) for piece in _PIECE.findall(text)
-        ]
+        # the prompt is counted once, on the first chunk, so the aggregate is exact
+        prompt = sum(count_tokens(_text(m)) for m in messages)
+
+        def usage(output_tokens: int) -> Any:
+            nonlocal prompt
+            counted, prompt = prompt, 0
+            return _usage(counted, output_tokens)
+
+        for piece in _PIECE.findall(text):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece, usage_metadata=usage(1)))
         for index, call in enumerate(calls):
             args = json.dumps(call["args"])
-            pieces.append(
-                AIMessageChunk(
-                    content="",
-                    tool_call_chunks=[{"name": call["name"], "args": args, "id": call["id"], "index": index, "type": "tool_call_chunk"}],
-                    usage_metadata=_usage(0, 1 + count_tokens(args)),
-                )
-            )
-        pieces.append(
-            AIMessageChunk(
+            yield ChatGenerationChunk(message=AIMessageChunk(
                 content="",
-                usage_metadata=_usage(0, 0),
-                response_metadata={"model_name": self.model_name, "finish_reason": "tool_calls" if calls else "stop"},
-                chunk_position="last",
-            )
-        )
-        # the prompt is counted once, on the first chunk, so the aggregate is exact
-        first = pieces[0]
-        first.usage_metadata = _usage(input_tokens, first.usage_metadata["output_tokens"])  # type: ignore[index]
-        for chunk in pieces:
-            yield ChatGenerationChunk(message=chunk)
+                tool_call_chunks=[{"name": call["name"], "args": args, "id": call["id"], "index": index,
+                                   "type": "tool_call_chunk"}],
+                usage_metadata=usage(1 + count_tokens(args)),
+            ))
+        yield ChatGenerationChunk(message=AIMessageChunk(
+            content="",
+            usage_metadata=usage(0),
+            response_metadata={"model_name": self.model_name, "finish_reason": "tool_calls" if calls else "stop"},
+            chunk_position="last",
+        ))
 
     def _usage(self, messages: list[BaseMessage], text: str, calls: list[dict[str, Any]]) -> Any:
         out = count_tokens(text) + sum(1 + count_tokens(json.dumps(c["args"])) for c in calls)

@@ -10,7 +10,6 @@ and skips until the lead has included the router in `app/api/main.py`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -20,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.api.routes import openapi_specs
 from app.core.config import Settings
 from app.core.security import issue_token
+from app.services.container import Services
 from tests.openapi.conftest import LocalServer, fixture_bytes
 
 SECRET = "s" * 32
@@ -38,7 +38,7 @@ async def routes_client(pool: AsyncConnectionPool) -> AsyncIterator[httpx.AsyncC
     api.include_router(openapi_specs.router)
     app.include_router(api)
     settings = Settings(database_url=None, auth_secret=SECRET, openapi_max_bytes=2 * 1024 * 1024)
-    app.state.services = SimpleNamespace(settings=settings, pool=pool)
+    app.state.services = Services(settings=settings, pool=pool, database_url="")
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:

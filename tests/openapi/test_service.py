@@ -9,6 +9,7 @@ import json
 
 import pytest
 import yaml
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from app.core.config import Settings
@@ -459,3 +460,41 @@ async def test_run_tool_registry_adds_reviewed_imports_without_shadowing(
     imported = registry.spec("shop_copy__cancel_order")
     assert (imported.risk, imported.approver, imported.agent) == ("high", "operator", "faq")
     assert "shop_copy__cancel_order" in [s.name for s in registry.for_agent("faq")]
+
+
+async def test_a_review_made_elsewhere_reaches_the_cached_tools_of_a_running_server(
+    pool: AsyncConnectionPool, settings: Settings, database_url: str
+) -> None:
+    """A server keeps the tools of reviewed imports between runs; a review made by another
+    process (another replica, `support-agent import-spec`) reaches it through Postgres."""
+    from app.services.container import Services
+    from app.ws.hub import Hub
+    from graphs.tools import ToolRegistry
+
+    services = Services(settings=settings, pool=pool, database_url=database_url)
+    services.tools = ToolRegistry.from_agents()
+    hub = Hub(pool, origin="this-server")
+    heard = asyncio.Event()
+    hub.on_tools_changed = lambda: (services.tools_changed(), heard.set())
+    hub.start(database_url)
+    try:
+        async with asyncio.timeout(10):  # the listener is up once it has caught up (it calls back)
+            await heard.wait()
+        heard.clear()
+        before = await services.current_tools()
+        assert await services.current_tools() is before, "kept between runs"
+        # another process imports and reviews: its own pool, nothing of this server touched
+        async with AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False,
+                                       kwargs={"autocommit": True, "row_factory": dict_row,
+                                               "prepare_threshold": 0}) as other:
+            shop = (REPO / "openapi_specs" / "demo_shop.yaml").read_bytes()
+            detail = await svc.import_spec(other, settings, actor="a", content=shop, name="elsewhere")
+            await svc.review_endpoint(other, spec_id=detail["spec_id"], operation_id="search_help_center",
+                                      payload={"enabled": True, "agent": "faq"}, actor="a")
+        async with asyncio.timeout(10):
+            await heard.wait()
+        after = await services.current_tools()
+        assert after is not before
+        assert "elsewhere__search_help_center" in [s.name for s in after.for_agent("faq")]
+    finally:
+        await hub.stop()

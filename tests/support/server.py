@@ -1,7 +1,7 @@
 """The real server as a subprocess, and a WebSocket client that speaks the protocol.
 
 `ServerProcess` runs `support-agent serve` on a free loopback port with the
-environment a test gives it and waits for `/api/health`. `WsClient` wraps a real
+environment (and extra `serve` arguments) a test gives it and waits for `/api/health`. `WsClient` wraps a real
 WebSocket (the `websockets` package) with helpers that wait for a frame of a type,
 or for a run's end, with timeouts instead of sleeps.
 """
@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,10 @@ END_TYPES = {"message_complete", "interrupt", "run_cancelled", "run_error"}
 
 
 class ServerProcess:
-    def __init__(self, env: dict[str, str] | None = None, *, data_dir: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, *, data_dir: Path | None = None, port: int | None = None,
+                 args: Sequence[str] = ()) -> None:
         self.port = port or free_port()
+        self.args = list(args)
         self.env = {**os.environ, "DEMO_TOKEN_DELAY_MS": "0", "LOG_FORMAT": "json", "LOG_LEVEL": "warning",
                     "SWEEPER_INTERVAL_S": "0.2"}
         if data_dir is not None:
@@ -51,7 +54,7 @@ class ServerProcess:
     def start(self, timeout: float = 60) -> "ServerProcess":
         exe = Path(sys.executable).parent / "support-agent"
         cmd = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", "app.cli"]),
-               "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-frontend-build"]
+               "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-frontend-build", *self.args]
         self.log_path = Path(self.env.get("DATA_DIR", "/tmp")) / f"server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")

@@ -135,6 +135,7 @@ async def import_spec(
         base_url=base_url,
         known_agents=service.configured_agents(),
     )
+    services.tools_changed()
     return JSONResponse(detail, status_code=200 if detail["import"]["unchanged"] else 201)
 
 
@@ -163,7 +164,7 @@ async def review_endpoint(
         )
     except BadRequest as exc:
         raise BadRequest(f"the body must be a JSON object: {exc.message}") from None
-    return await service.review_endpoint(
+    endpoint = await service.review_endpoint(
         services.pool,
         spec_id=spec_id,
         operation_id=operation_id,
@@ -171,3 +172,5 @@ async def review_endpoint(
         actor=admin.user_id,
         known_agents=service.configured_agents(),
     )
+    services.tools_changed()  # this process's next run sees it at once; others hear the trigger's NOTIFY
+    return endpoint
