@@ -1,6 +1,6 @@
 """Benchmarks: our server vs LangGraph's Agent Server vs the bare graph, in one run.
 
-    .venv/bin/python -m bench run            # everything (about 6 minutes on 2 cores)
+    .venv/bin/python -m bench run            # everything (about 12 minutes on 2 cores)
     .venv/bin/python -m bench run --quick    # shorter windows, for a smoke check
     .venv/bin/python -m bench run --no-peer  # skip LangGraph's server
 
@@ -255,30 +255,44 @@ def bench_ours(shop: str, workdir: Path, quick: bool, workers: int) -> dict[str,
         url = pg.create_database("bench")
     env = {"DATABASE_URL": url, "DEMO_TOKEN_DELAY_MS": "0", "RATE_LIMIT_MESSAGES": "1000000000",
            "INTERRUPT_TTL_S": "3600", "SHOP_API_URL": shop, "LOG_LEVEL": "warning", "SWEEPER_INTERVAL_S": "1"}
-    server = ServerProcess(env, data_dir=workdir / "ours", args=("--workers", str(workers)))
     try:
-        server.start()
-        assert server.proc
-        pid = server.proc.pid
-        settle_rss(pid)
-        res: dict[str, Any] = {"rss_idle": tree_rss(pid), "workers": workers}
-        res.update(scenarios("ours", server.ws_url, pid, quick))
-        log("ours: idle sockets")
-        res["idle"] = idle_sockets(server.ws_url, pid, [1000, 5000])
-        settle_rss(pid)
-        res["rss_after"] = tree_rss(pid)
-    finally:
-        server.stop()
-    # the size of one token's event: the same run with merging off (one event per delta)
-    single = ServerProcess({**env, "TOKEN_MERGE_MAX_CHARS": "0"}, data_dir=workdir / "ours-unmerged")
-    try:
-        single.start()
-        res["bytes_unmerged"] = run_json("bench.client", {"mode": "ws_bytes", "url": single.ws_url, "tokens": TOKENS})
+        with ServerProcess(env, data_dir=workdir / "ours") as server:
+            assert server.proc
+            pid = server.proc.pid
+            settle_rss(pid)
+            res: dict[str, Any] = {"rss_idle": tree_rss(pid)}
+            res.update(scenarios("ours", server.ws_url, pid, quick))
+            log("ours: idle sockets")
+            res["idle"] = idle_sockets(server.ws_url, pid, [1000, 5000])
+            settle_rss(pid)
+            res["rss_after"] = tree_rss(pid)
+        if workers > 1:  # the same server with one process per core: throughput
+            res["workers"] = bench_ours_workers(env, workdir, quick, workers)
+        # the size of one token's event: the same run with merging off (one event per delta)
+        with ServerProcess({**env, "TOKEN_MERGE_MAX_CHARS": "0"}, data_dir=workdir / "ours-unmerged") as single:
+            res["bytes_unmerged"] = run_json("bench.client", {"mode": "ws_bytes", "url": single.ws_url,
+                                                              "tokens": TOKENS})
         return res
     finally:
-        single.stop()
         if pg is not None:
             pg.destroy()
+
+
+def bench_ours_workers(env: dict[str, str], workdir: Path, quick: bool, workers: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": workers}
+    with ServerProcess(env, data_dir=workdir / "ours-workers", args=("--workers", str(workers))) as multi:
+        assert multi.proc
+        # every worker warms up (imports, graph, pool) before it is measured
+        run_json("bench.client", {"mode": "ws_turns", "url": multi.ws_url, "clients": 20 * workers, "turns": 2,
+                                  "tokens": TOKENS})
+        for scen, clients, turns in (("c50", 50, 2 if quick else 4), ("c200", 200, 1 if quick else 2)):
+            log(f"ours --workers {workers}: {clients} clients, back to back")
+            cpu0 = cpu_times(multi.proc.pid)
+            r = run_json("bench.client", {"mode": "ws_turns", "url": multi.ws_url, "clients": clients,
+                                          "turns": turns, "tokens": TOKENS})
+            r["server_cpu_s_per_run"] = (cpu_times(multi.proc.pid) - cpu0) / max(1, r["turns"])
+            out[scen] = r
+    return out
 
 
 def ensure_peer_venv() -> Path:
@@ -383,6 +397,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         b = (peer.get(scen) or {}).get("runs_per_s")
         f = (floor.get(scen) or {}).get("runs_per_s")
         out.append((f"completed runs/s, {label} customers", fmt(a), fmt(b), fmt(f), ratio(a, b, True)))
+    multi = ours.get("workers") or {}
+    for scen, label in (("c50", "50"), ("c200", "200")):
+        r = multi.get(scen) or {}
+        if r:
+            a, b = r.get("runs_per_s"), (peer.get(scen) or {}).get("runs_per_s")
+            cpu = r.get("server_cpu_s_per_run")
+            out.append((f"completed runs/s, {label} customers, `serve --workers {multi['n']}`",
+                        f"{fmt(a)} ({fmt(cpu * 1000 if cpu else None)} ms CPU/run)", fmt(b), "-", ratio(a, b, True)))
     for key, name in (("request_to_interrupt_ms", "request -> interrupt"),
                       ("decision_to_first_token_ms", "decision -> first token"),
                       ("decision_to_complete_ms", "decision -> message_complete")):
@@ -420,14 +442,15 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out.append((f"server CPU per run, {label} customer(s) (ms)", fmt(a * 1000 if a else None),
                     fmt(b * 1000 if b else None), "-", ratio(a, b, False)))
     lost = doubled = events = 0
-    for scen in ("c1", "paced50", "c50", "c200", "interrupt"):
-        s = (ours.get(scen) or {}).get("seq") or {}
+    for s in [(ours.get(scen) or {}).get("seq") or {} for scen in ("c1", "paced50", "c50", "c200", "interrupt")] + [
+            (multi.get(scen) or {}).get("seq") or {} for scen in ("c50", "c200")]:
         lost += s.get("lost", 0) + s.get("out_of_order", 0)
         doubled += s.get("doubled", 0)
         events += s.get("events", 0)
     out.append(("events lost / doubled (checked by seq)", f"{lost} / {doubled} of {events}", "n/a (no seq)", "-", "-"))
-    bad = sum((ours.get(s) or {}).get("bad_turns", 0) + (ours.get(s) or {}).get("error_count", 0)
-              for s in ("c1", "paced50", "c50", "c200"))
+    bad = sum(r.get("bad_turns", 0) + r.get("error_count", 0)
+              for r in [ours.get(s) or {} for s in ("c1", "paced50", "c50", "c200")]
+              + [multi.get(s) or {} for s in ("c50", "c200")])
     pbad = sum((peer.get(s) or {}).get("bad_turns", 0) + (peer.get(s) or {}).get("error_count", 0)
                for s in ("c1", "paced50", "c50", "c200"))
     out.append(("turns not whole (wrong text, errors)", str(bad), str(pbad) if peer else "n/a", "-", "-"))
@@ -435,9 +458,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
 
 def table(results: dict[str, Any]) -> str:
-    workers = (results.get("ours") or {}).get("workers", 1)
-    head = ("metric", f"ours (WS + Postgres, {workers} worker{'s' if workers != 1 else ''})",
-            "LangGraph dev server (SSE)", "bare graph", "ours vs peer")
+    head = ("metric", "ours (WS + Postgres)", "LangGraph dev server (SSE)", "bare graph", "ours vs peer")
     body = rows(results)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(5)]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
@@ -515,7 +536,8 @@ def main() -> int:
     run = sub.add_parser("run", help="benchmark ours, LangGraph's server and the bare graph")
     run.add_argument("--quick", action="store_true", help="short windows (smoke check, noisy numbers)")
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                     help="server processes for ours (`serve --workers`; default: one per core)")
+                     help="also measure ours' throughput with this many processes (`serve --workers`; "
+                          "default: one per core; 1 skips it)")
     run.add_argument("--no-peer", action="store_true")
     run.add_argument("--no-floor", action="store_true")
     run.add_argument("--no-ours", action="store_true")

@@ -33,6 +33,9 @@ __all__ = ["ActiveRun", "RunManager"]
 
 log = get_logger(__name__)
 
+# How long a run may stream without letting the event loop serve others.
+STREAM_SLICE_S = 0.002
+
 Prepare = Callable[[AsyncConnection[Any], dict[str, Any]], Awaitable[list[dict[str, Any]]]]
 
 
@@ -54,6 +57,7 @@ class ActiveRun:
     usage: Any = None
     last_write: asyncio.Future[None] | None = None
     cancel_requested: bool = False
+    yielded_at: float = 0.0
 
 
 def check_access(principal: Principal, row: dict[str, Any]) -> None:
@@ -225,10 +229,12 @@ class RunManager:
                 async for ev in stream_events(s.graph, graph_input, config=config, context=context, progress=run.usage):
                     data = dump_event(ev)
                     kind = data["type"]
+                    first_token = False
                     if kind == "token":
                         if run.first_token_at is None:
                             run.first_token_at = time.time()
                             METRICS.ttft.observe(time.monotonic() - run.started)
+                            first_token = True
                         if data.get("message_id") != run.message_id:
                             run.message_id, run.partial = data.get("message_id"), ""
                         run.partial += data.get("content", "")
@@ -241,11 +247,17 @@ class RunManager:
                         end = data
                         break
                     self._emit(run, data)
-                    if kind == "token":
-                        # a model that streams faster than a commit never waits on I/O between
-                        # chunks: yield, so the writer commits and sends the first words while
-                        # the rest merge behind them, and other runs and sockets get their turn
+                    # A model that streams faster than a commit never waits on I/O between its
+                    # chunks: without a pause here the writer, other runs and every socket would
+                    # wait for the whole reply. The first words are sent at once (one commit);
+                    # after that the run steps aside every few milliseconds, and what it streams
+                    # meanwhile merges into the next delta.
+                    if first_token and run.last_write is not None:
+                        await run.last_write
+                        run.yielded_at = time.monotonic()
+                    elif kind == "token" and time.monotonic() - run.yielded_at > STREAM_SLICE_S:
                         await asyncio.sleep(0)
+                        run.yielded_at = time.monotonic()
             if end is None:
                 end = await self._completion_from_state(run, config)
             status = {"interrupt": "interrupted", "message_complete": "completed"}.get(end["type"], "error")

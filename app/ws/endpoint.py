@@ -141,7 +141,17 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
         cid = correlation_id()
         log.error("frame_failed", type=frame.type, thread_id=thread_id, correlation_id=cid,
                   error=f"{type(exc).__name__}: {exc}", exc_info=True)
-        conn.send(error_frame("internal", f"internal error (correlation id {cid}); try again", thread_id=thread_id))
+        # the contract has one code for what the client cannot fix; the words say which it was
+        message = (f"the database is unavailable, so nothing was done (correlation id {cid}); try again in a moment"
+                   if _is_database_error(exc) else f"internal error (correlation id {cid}); try again")
+        conn.send(error_frame("internal", message, thread_id=thread_id))
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    import psycopg
+    import psycopg_pool
+
+    return isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg.errors.AdminShutdown))
 
 
 async def _send_expired(services: Any, conn: Connection, exc: InterruptExpired) -> None:

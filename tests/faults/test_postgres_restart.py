@@ -77,6 +77,8 @@ async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_pa
         await clients[0].send({"type": "message", "thread_id": tids[0], "content": "hello?"})
         refused = await _until_end_or_error(clients[0], tids[0], 60)
         assert refused["type"] in ("error", "run_error"), refused
+        if refused["type"] == "error":  # the words say why, even under the catch-all code
+            assert "database is unavailable" in refused["message"], refused
 
         own_pg.start()
         wait_until(lambda: healthy(server), 60, "health ok once Postgres is back")
