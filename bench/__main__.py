@@ -182,6 +182,8 @@ def scenarios(kind: str, url: str, pid: int, quick: bool) -> dict[str, Any]:
     w = 2.0 if quick else 5.0
     prefix = "ws" if kind == "ours" else "sse"
     res: dict[str, Any] = {}
+    log(f"{kind}: warm-up (20 customers, 2 turns each, not measured)")
+    run_json("bench.client", {"mode": f"{prefix}_turns", "url": url, "clients": 20, "turns": 2, "tokens": TOKENS})
     log(f"{kind}: 1 client")
     cpu0 = cpu_times(pid)
     res["c1"] = run_json("bench.client", {"mode": f"{prefix}_turns", "url": url, "clients": 1,
