@@ -26,7 +26,7 @@ from app.core.metrics import METRICS
 from app.core.security import Principal
 from app.storage import interrupts as interrupt_store
 from app.storage import threads as thread_store
-from app.storage.event_log import append_locked, stamp
+from app.storage.event_log import LeaseLost, append_locked, stamp
 from graphs.events import RUN_END_TYPES, dump_event
 
 __all__ = ["ActiveRun", "RunManager"]
@@ -57,6 +57,8 @@ class ActiveRun:
     usage: Any = None
     last_write: asyncio.Future[None] | None = None
     cancel_requested: bool = False
+    lease_lost: bool = False
+    finishing: bool = False
     yielded_at: float = 0.0
 
 
@@ -188,7 +190,7 @@ class RunManager:
     # executing
     def _emit(self, run: ActiveRun, event: dict[str, Any]) -> None:
         """Queue an event for the writer (a token may instead grow the queued token before it)."""
-        lost = self.s.writer.failed(run.thread_id)
+        lost = self.s.writer.failed(run.run_id)
         if lost is not None:  # an event of this run could not be written: end it rather than leave a hole
             raise lost
         if event["type"] == "token" and self._merge_into_queued_token(run, event):
@@ -262,12 +264,19 @@ class RunManager:
                 end = await self._completion_from_state(run, config)
             status = {"interrupt": "interrupted", "message_complete": "completed"}.get(end["type"], "error")
         except asyncio.CancelledError:
+            if run.lease_lost:
+                self._forget(run)
+                return
             if self.shutting_down and not run.cancel_requested:
                 # leave the lease to lapse: another process (or this one, restarted) recovers the run
                 self._forget(run)
                 raise
             await self._keep_partial_answer(run, config)
             end, status = {"type": "run_cancelled"}, "cancelled"
+        except LeaseLost:  # the writer refused its events: the thread is another process's now
+            self._lease_lost(run)
+            self._forget(run)
+            return
         except TimeoutError:
             end, status = {"type": "run_error", "code": "timeout",
                            "message": f"the run took longer than {s.settings.run_timeout_s:g}s and was stopped; "
@@ -278,6 +287,7 @@ class RunManager:
                       error=f"{type(exc).__name__}: {exc}", exc_info=True)
             end, status = {"type": "run_error", "code": _error_code(exc),
                            "message": f"{_error_words(exc)} (correlation id {cid}); the thread is still usable"}, "error"
+        run.finishing = True
         try:
             try:
                 await self._finish(run, end, status)
@@ -313,7 +323,22 @@ class RunManager:
         self.runs.pop(run.run_id, None)
         if self.by_thread.get(run.thread_id) is run:
             del self.by_thread[run.thread_id]
-            self.s.writer.done(run.thread_id)
+            self.s.writer.done(run.thread_id, run.run_id)
+
+    def _lease_lost(self, run: ActiveRun) -> None:
+        """Another process has taken the thread over: stop here and leave the run to it.
+
+        Nothing more of this run is written (the writer refuses events of a run without
+        the lease, and what is still queued is dropped), no end event, no partial answer:
+        the new owner continues from the last checkpoint and numbers the thread's events.
+        """
+        if run.lease_lost or run.finishing:  # a finishing run finds out in its end transaction
+            return
+        run.lease_lost = True
+        log.warning("run_lease_lost", thread_id=run.thread_id, run_id=run.run_id)
+        self.s.writer.discard(run.run_id)
+        if run.task and not run.task.done() and run.task is not asyncio.current_task():
+            run.task.cancel()
 
     async def _completion_from_state(self, run: ActiveRun, config: dict[str, Any]) -> dict[str, Any]:
         """A run whose graph had nothing left to do (a recovered run): answer with the last reply."""
@@ -389,7 +414,7 @@ class RunManager:
                 for run_id in run_ids:
                     run = self.runs.get(run_id)
                     if run_id not in held and run and run.task and not run.task.done():
-                        log.warning("run_lease_lost", run_id=run_id)
+                        self._lease_lost(run)
             except Exception as exc:
                 log.warning("lease_renewal_failed", error=str(exc))
 

@@ -28,7 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.core.logging import get_logger
 
-__all__ = ["EventWriter", "append_locked", "now_iso", "read_events", "stamp"]
+__all__ = ["EventWriter", "LeaseLost", "append_locked", "now_iso", "read_events", "stamp"]
 
 log = get_logger(__name__)
 
@@ -50,6 +50,34 @@ WITH ins AS (
     RETURNING t.thread_id
 )
 SELECT pg_notify(%(channel)s, m.thread_id || ' ' || m.max_seq || ' ' || %(origin)s) FROM m
+"""
+
+# The writer's INSERT: a run's events are stored only while the run holds its thread's
+# lease. The thread rows are locked first (in a fixed order), so a takeover in progress is
+# waited for and then seen; the rows of a run that lost its lease are skipped, and the
+# thread ids that were written come back.
+INSERT_RUN_EVENTS = """
+WITH e AS (
+    SELECT * FROM jsonb_to_recordset(%(rows)s) AS e(thread_id text, seq bigint, run_id text, type text,
+                                                     ts timestamptz, payload jsonb)
+), held AS (
+    SELECT t.thread_id, t.active_run_id FROM threads t
+    WHERE t.thread_id IN (SELECT DISTINCT thread_id FROM e)
+    ORDER BY t.thread_id FOR UPDATE
+), ins AS (
+    INSERT INTO events (thread_id, seq, run_id, type, ts, payload)
+    SELECT e.thread_id, e.seq, e.run_id, e.type, e.ts, e.payload
+    FROM e JOIN held h ON h.thread_id = e.thread_id AND h.active_run_id = e.run_id
+    RETURNING thread_id, seq
+), m AS (
+    SELECT thread_id, max(seq) AS max_seq FROM ins GROUP BY thread_id
+), upd AS (
+    UPDATE threads t SET last_seq = GREATEST(t.last_seq, m.max_seq), updated_at = now(),
+           last_activity_at = now()
+    FROM m WHERE t.thread_id = m.thread_id
+    RETURNING t.thread_id
+)
+SELECT m.thread_id, pg_notify(%(channel)s, m.thread_id || ' ' || m.max_seq || ' ' || %(origin)s) FROM m
 """
 
 READ_AFTER = """
@@ -121,15 +149,21 @@ async def read_events(
 Publish = Callable[[list[dict[str, Any]]], Awaitable[None] | None]
 
 
+class LeaseLost(Exception):
+    """A run's events were refused: another process has taken its thread over."""
+
+
 class EventWriter:
     """Group commit for run events: one INSERT per batch, publish after commit.
 
     A batch that cannot be written (the database is down) is lost, so nothing queued
-    after it for the same threads may be written either: that would leave a hole in
-    the thread's seq. Such threads stay `failed` (their later events are dropped and
-    their futures fail) until the run owner ends the run with `done(thread_id)`,
-    after writing its end event at the log's real last seq. `durable_seq()` says
-    which seq of a thread was last written by this writer.
+    after it for the same runs may be written either: that would leave a hole in the
+    thread's seq. Such runs stay `failed` (their later events are dropped and their
+    futures fail) until the run owner ends the run with `done()`, after writing its end
+    event at the log's real last seq. Events of a run that no longer holds its thread's
+    lease are not written (its run fails with `LeaseLost`), so a run taken over by
+    another process can never number an event the new owner numbers too.
+    `durable_seq()` says which seq of a thread was last written by this writer.
     """
 
     def __init__(self, pool: AsyncConnectionPool, *, origin: str, publish: Publish, max_batch: int = 2000) -> None:
@@ -142,22 +176,35 @@ class EventWriter:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._last: asyncio.Future[None] | None = None
-        self._failed: dict[str, BaseException] = {}
+        self._failed: dict[str, BaseException] = {}  # run_id -> the error that broke its events
         self._durable: dict[str, int] = {}
         self._tail: dict[str, dict[str, Any]] = {}  # thread_id -> its last queued event, until a batch takes it
 
-    def failed(self, thread_id: str) -> BaseException | None:
-        """The write error that broke this thread's run, if one did."""
-        return self._failed.get(thread_id)
+    def failed(self, run_id: str) -> BaseException | None:
+        """The write error that broke this run's events, if one did."""
+        return self._failed.get(run_id)
 
     def durable_seq(self, thread_id: str) -> int | None:
         return self._durable.get(thread_id)
 
-    def done(self, thread_id: str) -> None:
+    def done(self, thread_id: str, run_id: str) -> None:
         """The thread's run has ended: forget its write state."""
-        self._failed.pop(thread_id, None)
+        self._failed.pop(run_id, None)
         self._durable.pop(thread_id, None)
-        self._tail.pop(thread_id, None)
+        if (tail := self._tail.get(thread_id)) is not None and tail.get("run_id") == run_id:
+            del self._tail[thread_id]
+
+    def discard(self, run_id: str) -> None:
+        """Drop the run's events still queued (it lost its lease: they would be refused)."""
+        dropped = [(ev, f) for ev, f in self._queue if ev.get("run_id") == run_id]
+        if not dropped:
+            return
+        self._queue = [(ev, f) for ev, f in self._queue if ev.get("run_id") != run_id]
+        for ev, fut in dropped:
+            if self._tail.get(ev["thread_id"]) is ev:
+                del self._tail[ev["thread_id"]]
+            if fut is not None and not fut.done():
+                fut.cancel()
 
     def queued_tail(self, thread_id: str) -> dict[str, Any] | None:
         """The thread's last submitted event while it still waits for a batch, else None.
@@ -219,19 +266,22 @@ class EventWriter:
             futures = [f for _, f in batch if f is not None]
             try:
                 async with self._pool.connection() as conn:
-                    await conn.execute(
-                        INSERT_BATCH,
+                    cur = await conn.execute(
+                        INSERT_RUN_EVENTS,
                         {"rows": Jsonb(_rows(events)), "channel": NOTIFY_CHANNEL, "origin": self._origin},
                     )
+                    written = {row["thread_id"] for row in await cur.fetchall()}
             except Exception as exc:  # the runs waiting on these events fail with run_error
                 log.error("event_write_failed", error=str(exc), events=len(events))
-                for ev in events:
-                    self._failed.setdefault(ev["thread_id"], exc)
-                for f in futures:
-                    if not f.done():
-                        f.set_exception(exc)
-                        f.exception()  # retrieved: a run that awaits it still gets the error
+                self._fail(batch, exc)
                 continue
+            if len(written) < len({ev["thread_id"] for ev in events}):
+                refused = [(ev, f) for ev, f in batch if ev["thread_id"] not in written]
+                log.warning("events_refused_lease_lost", runs=sorted({ev["run_id"] for ev, _ in refused}))
+                self._fail(refused, LeaseLost("another process has taken this run's thread over"))
+                batch = [(ev, f) for ev, f in batch if ev["thread_id"] in written]
+                events = [ev for ev, _ in batch]
+                futures = [f for _, f in batch if f is not None]
             durable = self._durable
             for ev in events:
                 durable[ev["thread_id"]] = ev["seq"]
@@ -245,12 +295,19 @@ class EventWriter:
                 if not f.done():
                     f.set_result(None)
 
+    def _fail(self, batch: list[tuple[dict[str, Any], asyncio.Future[None] | None]], exc: BaseException) -> None:
+        for ev, fut in batch:
+            self._failed.setdefault(ev["run_id"], exc)
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # retrieved: a run that awaits it still gets the error
+
     def _drop_failed(
         self, batch: list[tuple[dict[str, Any], asyncio.Future[None] | None]]
     ) -> list[tuple[dict[str, Any], asyncio.Future[None] | None]]:
         keep = []
         for ev, fut in batch:
-            exc = self._failed.get(ev["thread_id"])
+            exc = self._failed.get(ev["run_id"])
             if exc is None:
                 keep.append((ev, fut))
             elif fut is not None and not fut.done():

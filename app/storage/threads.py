@@ -59,9 +59,12 @@ UPDATE runs SET status = %(status)s, ended_at = now(), input_tokens = %(input_to
 WHERE run_id = %(run_id)s
 """
 
+# Rows are locked in thread order, as the event writer locks them: two statements that
+# lock several threads each can then never wait on each other in a circle.
 RENEW_LEASES = """
 UPDATE threads SET run_lease_until = now() + make_interval(secs => %(lease_s)s)
-WHERE active_run_id = ANY(%(run_ids)s)
+WHERE thread_id IN (SELECT thread_id FROM threads WHERE active_run_id = ANY(%(run_ids)s)
+                    ORDER BY thread_id FOR UPDATE)
 RETURNING active_run_id
 """
 
