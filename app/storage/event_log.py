@@ -200,11 +200,10 @@ class EventWriter:
         if not dropped:
             return
         self._queue = [(ev, f) for ev, f in self._queue if ev.get("run_id") != run_id]
-        for ev, fut in dropped:
+        for ev, _ in dropped:
             if self._tail.get(ev["thread_id"]) is ev:
                 del self._tail[ev["thread_id"]]
-            if fut is not None and not fut.done():
-                fut.cancel()
+        self._fail(dropped, LeaseLost("another process has taken this run's thread over"))
 
     def queued_tail(self, thread_id: str) -> dict[str, Any] | None:
         """The thread's last submitted event while it still waits for a batch, else None.
