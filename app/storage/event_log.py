@@ -34,42 +34,12 @@ log = get_logger(__name__)
 
 NOTIFY_CHANNEL = "sa_events"
 
-INSERT_BATCH = """
-WITH ins AS (
-    INSERT INTO events (thread_id, seq, run_id, type, ts, payload)
-    SELECT e.thread_id, e.seq, e.run_id, e.type, e.ts, e.payload
-    FROM jsonb_to_recordset(%(rows)s) AS e(thread_id text, seq bigint, run_id text, type text,
-                                           ts timestamptz, payload jsonb)
-    RETURNING thread_id, seq
-), m AS (
-    SELECT thread_id, max(seq) AS max_seq FROM ins GROUP BY thread_id
-), upd AS (
-    UPDATE threads t SET last_seq = GREATEST(t.last_seq, m.max_seq), updated_at = now(),
-           last_activity_at = now()
-    FROM m WHERE t.thread_id = m.thread_id
-    RETURNING t.thread_id
-)
-SELECT pg_notify(%(channel)s, m.thread_id || ' ' || m.max_seq || ' ' || %(origin)s) FROM m
-"""
+_ROWS = """jsonb_to_recordset(%(rows)s) AS e(thread_id text, seq bigint, run_id text, type text,
+                                       ts timestamptz, payload jsonb)"""
 
-# The writer's INSERT: a run's events are stored only while the run holds its thread's
-# lease. The thread rows are locked first (in a fixed order), so a takeover in progress is
-# waited for and then seen; the rows of a run that lost its lease are skipped, and the
-# thread ids that were written come back.
-INSERT_RUN_EVENTS = """
-WITH e AS (
-    SELECT * FROM jsonb_to_recordset(%(rows)s) AS e(thread_id text, seq bigint, run_id text, type text,
-                                                     ts timestamptz, payload jsonb)
-), held AS (
-    SELECT t.thread_id, t.active_run_id FROM threads t
-    WHERE t.thread_id IN (SELECT DISTINCT thread_id FROM e)
-    ORDER BY t.thread_id FOR UPDATE
-), ins AS (
-    INSERT INTO events (thread_id, seq, run_id, type, ts, payload)
-    SELECT e.thread_id, e.seq, e.run_id, e.type, e.ts, e.payload
-    FROM e JOIN held h ON h.thread_id = e.thread_id AND h.active_run_id = e.run_id
-    RETURNING thread_id, seq
-), m AS (
+# After `ins` (the inserted rows): advance each thread's last_seq, NOTIFY the other
+# replicas, and answer the thread ids written.
+_ADVANCE_AND_NOTIFY = """, m AS (
     SELECT thread_id, max(seq) AS max_seq FROM ins GROUP BY thread_id
 ), upd AS (
     UPDATE threads t SET last_seq = GREATEST(t.last_seq, m.max_seq), updated_at = now(),
@@ -79,6 +49,30 @@ WITH e AS (
 )
 SELECT m.thread_id, pg_notify(%(channel)s, m.thread_id || ' ' || m.max_seq || ' ' || %(origin)s) FROM m
 """
+
+INSERT_BATCH = f"""
+WITH ins AS (
+    INSERT INTO events (thread_id, seq, run_id, type, ts, payload)
+    SELECT e.thread_id, e.seq, e.run_id, e.type, e.ts, e.payload FROM {_ROWS}
+    RETURNING thread_id, seq
+){_ADVANCE_AND_NOTIFY}"""
+
+# The writer's INSERT: a run's events are stored only while the run holds its thread's
+# lease. The thread rows are locked first (in a fixed order), so a takeover in progress is
+# waited for and then seen; the rows of a run that lost its lease are skipped.
+INSERT_RUN_EVENTS = f"""
+WITH e AS (
+    SELECT * FROM {_ROWS}
+), held AS (
+    SELECT t.thread_id, t.active_run_id FROM threads t
+    WHERE t.thread_id IN (SELECT DISTINCT thread_id FROM e)
+    ORDER BY t.thread_id FOR UPDATE
+), ins AS (
+    INSERT INTO events (thread_id, seq, run_id, type, ts, payload)
+    SELECT e.thread_id, e.seq, e.run_id, e.type, e.ts, e.payload
+    FROM e JOIN held h ON h.thread_id = e.thread_id AND h.active_run_id = e.run_id
+    RETURNING thread_id, seq
+){_ADVANCE_AND_NOTIFY}"""
 
 READ_AFTER = """
 SELECT payload FROM events WHERE thread_id = %(thread_id)s AND seq > %(after_seq)s
