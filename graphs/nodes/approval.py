@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from typing_extensions import TypedDict
 
 from graphs.context import RunContext
+from graphs.events import InterruptEvent
 from graphs.nodes.common import context_of, last_ai_with_calls, tools_of
 from graphs.state import SupportState
 from graphs.tools.openapi import schema_error
@@ -44,18 +45,10 @@ __all__ = [
 ]
 
 
-class ApprovalRequest(TypedDict):
-    """The `interrupt()` payload: the fields of the protocol's `interrupt` event."""
-
-    interrupt_id: str
-    agent: str
-    action: str
-    args: dict[str, Any]
-    risk: Literal["low", "medium", "high", "critical"]
-    approver: Literal["customer", "operator"]
-    message: str
-    expires_at: str
-    args_schema: dict[str, Any]
+# The `interrupt()` payload: the protocol's `interrupt` event as plain JSON (it is
+# checkpointed), without the fields the event log stamps.
+ApprovalRequest = dict[str, Any]
+_REQUEST_FIELDS = frozenset(InterruptEvent.model_fields) - {"type", "thread_id", "seq", "run_id", "ts"}
 
 
 class ApprovalResponse(TypedDict):
@@ -124,17 +117,17 @@ def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str
     for action in state.get("pending_actions") or []:
         if action["approver"] == "none":
             continue
-        request: ApprovalRequest = {
-            "interrupt_id": interrupt_id_for(action["call_id"]),
-            "agent": action["agent"],
-            "action": action["tool"],
-            "args": action["args"],
-            "risk": action["risk"],
-            "approver": action["approver"],
-            "message": action["message"],
-            "expires_at": (datetime.now(UTC) + timedelta(seconds=ttl)).isoformat().replace("+00:00", "Z"),
-            "args_schema": action["args_schema"],
-        }
+        request: ApprovalRequest = InterruptEvent(
+            interrupt_id=interrupt_id_for(action["call_id"]),
+            agent=action["agent"],
+            action=action["tool"],
+            args=action["args"],
+            risk=action["risk"],
+            approver=action["approver"],
+            message=action["message"],
+            expires_at=(datetime.now(UTC) + timedelta(seconds=ttl)).isoformat().replace("+00:00", "Z"),
+            args_schema=action["args_schema"],
+        ).model_dump(include=_REQUEST_FIELDS)
         answer = interrupt(request, response_schema=_response_model(request))
         decisions[action["call_id"]] = parse_decision(answer.model_dump(exclude_none=True), request)
     return {"decisions": decisions}
