@@ -29,6 +29,7 @@ import resource
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 try:
@@ -116,40 +117,28 @@ async def ws_run_turn(ws: Any, book: SeqBook, thread_id: str, content: str, time
             "code": end.get("code")}
 
 
-async def ws_turns(cfg: dict[str, Any]) -> dict[str, Any]:
-    url, n, tokens = cfg["url"], cfg["clients"], cfg.get("tokens", 200)
+async def drive_customers(cfg: dict[str, Any], n: int, one_turn: Callable[[int], Awaitable[dict[str, Any]]],
+                          completed: Callable[[dict[str, Any]], bool]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`n` customers, each taking turns with `one_turn(i)` until `cfg["turns"]` each, or back to back
+    (or paced by `think_s`, exponential) for `warmup` + `duration` seconds; runs/s counts the turns
+    `completed` in the window. A turn that raises ends that customer and counts as an error."""
     duration, warmup, max_turns = cfg.get("duration", 10.0), cfg.get("warmup", 2.0), cfg.get("turns")
-    content = f"benchmark reply {tokens} tokens"
-    book = SeqBook()
-    prefix = cfg.get("prefix", "b") + uuid.uuid4().hex[:6]
     results: list[dict[str, Any]] = []
     errors: list[str] = []
-    sockets = []
-    sem = asyncio.Semaphore(50)
-
-    async def open_one() -> Any:
-        async with sem:
-            ws = await ws_connect(url)
-            loads(await ws.recv())  # connected
-            return ws
-
-    sockets = await asyncio.gather(*(open_one() for _ in range(n)))
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
     if max_turns is not None:  # a fixed number of turns: no deadline
         stop_at = float("inf")
-
     think = cfg.get("think_s")
     rng = random.Random(cfg.get("seed", 1))
 
-    async def customer(i: int, ws: Any) -> None:
-        thread_id = f"{prefix}_{i}"
+    async def customer(i: int) -> None:
         turns = 0
         if think:  # paced customers: start spread out, then pause ~think_s between turns
             await asyncio.sleep(rng.uniform(0, think))
         while time.perf_counter() < stop_at and (max_turns is None or turns < max_turns):
             try:
-                r = await ws_run_turn(ws, book, thread_id, content)
+                r = await one_turn(i)
             except Exception as exc:  # a stuck or broken run is a result, not a crash
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
@@ -159,22 +148,44 @@ async def ws_turns(cfg: dict[str, Any]) -> dict[str, Any]:
             if think:
                 await asyncio.sleep(rng.expovariate(1 / think))
 
-    await asyncio.gather(*(customer(i, ws) for i, ws in enumerate(sockets)))
+    await asyncio.gather(*(customer(i) for i in range(n)))
     finished = time.perf_counter()
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     window_end = stop_at if max_turns is None else finished
     window_start = measure_from if max_turns is None else start
     measured = [r for r in results if r["t0"] >= window_start] if max_turns is None else results
-    completed = [r for r in results if window_start <= r["done"] <= window_end and r["end"] == "message_complete"]
+    done = [r for r in results if window_start <= r["done"] <= window_end and completed(r)]
     return {
-        "clients": n, "tokens": tokens, "window_s": window_end - window_start,
-        "runs_per_s": len(completed) / max(1e-9, window_end - window_start),
+        "clients": n, "window_s": window_end - window_start,
+        "runs_per_s": len(done) / max(1e-9, window_end - window_start),
         "ttft_ms": [r["ttft"] * 1000 for r in measured if r["ttft"] is not None],
         "total_ms": [r["total"] * 1000 for r in measured],
-        "turns": len(results), "bad_turns": sum(1 for r in results if not r["ok"] or r["tokens"] != tokens),
+        "turns": len(results), "errors": errors[:5], "error_count": len(errors),
+    }, results
+
+
+async def ws_turns(cfg: dict[str, Any]) -> dict[str, Any]:
+    url, n, tokens = cfg["url"], cfg["clients"], cfg.get("tokens", 200)
+    content = f"benchmark reply {tokens} tokens"
+    book = SeqBook()
+    prefix = cfg.get("prefix", "b") + uuid.uuid4().hex[:6]
+    sem = asyncio.Semaphore(50)
+
+    async def open_one() -> Any:
+        async with sem:
+            ws = await ws_connect(url)
+            loads(await ws.recv())  # connected
+            return ws
+
+    sockets = await asyncio.gather(*(open_one() for _ in range(n)))
+    out, results = await drive_customers(
+        cfg, n, lambda i: ws_run_turn(sockets[i], book, f"{prefix}_{i}", content),
+        completed=lambda r: r["end"] == "message_complete")
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return {
+        **out, "tokens": tokens,
+        "bad_turns": sum(1 for r in results if not r["ok"] or r["tokens"] != tokens),
         "token_frames_per_run": sum(r["token_frames"] for r in results) / max(1, len(results)),
-        "ends": _count(r["end"] for r in results), "errors": errors[:5], "error_count": len(errors),
-        "seq": book.check(),
+        "ends": _count(r["end"] for r in results), "seq": book.check(),
     }
 
 
@@ -357,52 +368,14 @@ def _http(base: str, n: int) -> Any:
 
 async def sse_turns(cfg: dict[str, Any]) -> dict[str, Any]:
     base, n, tokens = cfg["url"], cfg["clients"], cfg.get("tokens", 200)
-    duration, warmup, max_turns = cfg.get("duration", 10.0), cfg.get("warmup", 2.0), cfg.get("turns")
-    results: list[dict[str, Any]] = []
-    errors: list[str] = []
     async with _http(base, n) as client:
         threads = []
         for _ in range(n):
             r = await client.post("/threads", json={})
             threads.append(r.json()["thread_id"])
-        start = time.perf_counter()
-        measure_from, stop_at = start + warmup, start + warmup + duration
-        if max_turns is not None:  # a fixed number of turns: no deadline
-            stop_at = float("inf")
-
-        think = cfg.get("think_s")
-        rng = random.Random(cfg.get("seed", 1))
-
-        async def customer(tid: str) -> None:
-            turns = 0
-            if think:
-                await asyncio.sleep(rng.uniform(0, think))
-            while time.perf_counter() < stop_at and (max_turns is None or turns < max_turns):
-                try:
-                    r = await sse_turn(client, tid, tokens)
-                except Exception as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    return
-                turns += 1
-                r["done"] = time.perf_counter()
-                results.append(r)
-                if think:
-                    await asyncio.sleep(rng.expovariate(1 / think))
-
-        await asyncio.gather(*(customer(t) for t in threads))
-        finished = time.perf_counter()
-    window_end = stop_at if max_turns is None else finished
-    window_start = measure_from if max_turns is None else start
-    measured = [r for r in results if r["t0"] >= window_start] if max_turns is None else results
-    completed = [r for r in results if window_start <= r["done"] <= window_end and r["ok"]]
-    return {
-        "clients": n, "tokens": tokens, "window_s": window_end - window_start,
-        "runs_per_s": len(completed) / max(1e-9, window_end - window_start),
-        "ttft_ms": [r["ttft"] * 1000 for r in measured if r["ttft"] is not None],
-        "total_ms": [r["total"] * 1000 for r in measured],
-        "turns": len(results), "bad_turns": sum(1 for r in results if not r["ok"]),
-        "errors": errors[:5], "error_count": len(errors),
-    }
+        out, results = await drive_customers(cfg, n, lambda i: sse_turn(client, threads[i], tokens),
+                                             completed=lambda r: r["ok"])
+    return {**out, "tokens": tokens, "bad_turns": sum(1 for r in results if not r["ok"])}
 
 
 async def sse_interrupt(cfg: dict[str, Any]) -> dict[str, Any]:

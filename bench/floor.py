@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import sys
 import time
 import uuid
@@ -21,6 +20,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from bench.client import drive_customers
 from graphs import DemoChatModel, ToolRegistry, ToolRuntimeConfig, build_graph, load_agents
 from graphs.context import RunContext
 
@@ -93,39 +93,11 @@ async def turn(graph: Any, ctx: RunContext, thread_id: str, text: str, tokens: i
 async def turns(cfg: dict[str, Any]) -> dict[str, Any]:
     graph, ctx = await make_async(cfg.get("shop"))
     n, tokens = cfg["clients"], cfg.get("tokens", 200)
-    duration, warmup, max_turns = cfg.get("duration", 10.0), cfg.get("warmup", 2.0), cfg.get("turns")
     text = f"benchmark reply {tokens} tokens"
     prefix = "f" + uuid.uuid4().hex[:6]
-    results: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    measure_from, stop_at = start + warmup, start + warmup + duration
-    if max_turns is not None:  # a fixed number of turns: no deadline
-        stop_at = float("inf")
-
-    think = cfg.get("think_s")
-    rng = random.Random(cfg.get("seed", 1))
-
-    async def customer(i: int) -> None:
-        k = 0
-        if think:
-            await asyncio.sleep(rng.uniform(0, think))
-        while time.perf_counter() < stop_at and (max_turns is None or k < max_turns):
-            results.append(await turn(graph, ctx, f"{prefix}_{i}", text, tokens))
-            k += 1
-            if think:
-                await asyncio.sleep(rng.expovariate(1 / think))
-
-    await asyncio.gather(*(customer(i) for i in range(n)))
-    finished = time.perf_counter()
-    window_end = stop_at if max_turns is None else finished
-    window_start = measure_from if max_turns is None else start
-    measured = [r for r in results if r["t0"] >= window_start] if max_turns is None else results
-    completed = [r for r in results if window_start <= r["done"] <= window_end]
-    return {"clients": n, "tokens": tokens, "window_s": window_end - window_start,
-            "runs_per_s": len(completed) / max(1e-9, window_end - window_start),
-            "ttft_ms": [r["ttft"] * 1000 for r in measured if r["ttft"] is not None],
-            "total_ms": [r["total"] * 1000 for r in measured], "turns": len(results),
-            "bad_turns": sum(1 for r in results if not r["ok"])}
+    out, results = await drive_customers(cfg, n, lambda i: turn(graph, ctx, f"{prefix}_{i}", text, tokens),
+                                         completed=lambda r: True)
+    return {**out, "tokens": tokens, "bad_turns": sum(1 for r in results if not r["ok"])}
 
 
 async def interrupt(cfg: dict[str, Any]) -> dict[str, Any]:
