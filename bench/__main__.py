@@ -104,7 +104,8 @@ class RssSampler:
         return max(self.samples, default=0)
 
 
-def tree_rss(pid: int) -> int:
+def tree_sum(pid: int, measure: Any) -> float:
+    """`measure(process)` summed over a process and its descendants (those that vanish meanwhile count 0)."""
     try:
         p = psutil.Process(pid)
         procs = [p, *p.children(recursive=True)]
@@ -113,26 +114,18 @@ def tree_rss(pid: int) -> int:
     total = 0
     for q in procs:
         try:
-            total += q.memory_info().rss
+            total += measure(q)
         except psutil.Error:
             pass
     return total
+
+
+def tree_rss(pid: int) -> int:
+    return int(tree_sum(pid, lambda q: q.memory_info().rss))
 
 
 def cpu_times(pid: int) -> float:
-    try:
-        p = psutil.Process(pid)
-        procs = [p, *p.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for q in procs:
-        try:
-            t = q.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
+    return float(tree_sum(pid, lambda q: sum(q.cpu_times()[:2])))  # user + system
 
 
 def wait_http(url: str, timeout: float = 120, proc: subprocess.Popen[Any] | None = None) -> None:
