@@ -29,12 +29,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.main import api_router
+from app.container import Services
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import apply_migrations, open_pool, setup_checkpointer, wait_for_pool
 from app.core.errors import AppError
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
-from app.services.container import Services
 from app.ws.endpoint import router as ws_router
 
 __all__ = ["SHARED_SHOP_ENV", "create_app", "create_app_from_env"]
@@ -47,11 +47,11 @@ SHARED_SHOP_ENV = "SUPPORT_AGENT_SHARED_SHOP_URL"
 
 
 async def open_services(settings: Settings, database_url: str, *, shop_base_url: str | None) -> Services:
-    from app.services.interrupts import sweeper_loop
-    from app.services.runs import RunManager
-    from app.storage.event_log import EventWriter
+    from app.approvals.service import sweeper_loop
+    from app.conversations.event_log import EventWriter
+    from app.conversations.graph_runtime import build_runtime
+    from app.conversations.runs import RunManager
     from app.ws.hub import Hub
-    from app.services.graph_runtime import build_runtime
 
     pool = open_pool(database_url, settings)
     await wait_for_pool(pool, database_url, settings.db_connect_timeout_s)
@@ -70,7 +70,7 @@ async def open_services(settings: Settings, database_url: str, *, shop_base_url:
     services.runs.start_background()
     services.background.append(asyncio.create_task(sweeper_loop(services), name="sweeper"))
     with contextlib.suppress(ImportError):
-        from app.services.retention import retention_loop
+        from app.analytics.retention import retention_loop
 
         services.background.append(asyncio.create_task(retention_loop(services), name="retention"))
     return services

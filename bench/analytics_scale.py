@@ -36,11 +36,11 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from app.analytics.replay import list_conversations, timeline
+from app.analytics.store import refresh_rollup
+from app.analytics.summary import summary
 from app.core.db import apply_migrations, setup_checkpointer
 from app.core.security import Principal
-from app.services.analytics import summary
-from app.services.replay import list_conversations, timeline
-from app.storage.analytics import refresh_rollup
 
 PRICES = {"demo": {"input_per_1k": 0.0005, "output_per_1k": 0.0015}}
 OPERATOR = Principal("op", "operator")
@@ -221,8 +221,8 @@ async def timed(fn: Any, repeat: int) -> tuple[float, float, Any]:
 
 
 async def explain(pool: AsyncConnectionPool, now: datetime) -> None:
-    from app.services.analytics import _split_hours
-    from app.storage import analytics as store
+    from app.analytics import store
+    from app.analytics.summary import _split_hours
 
     start = now - timedelta(days=30)
     full_from, full_to, edges = _split_hours(start, now)

@@ -61,7 +61,7 @@ def _build(shop: str | None, checkpointer: Any) -> tuple[Any, RunContext]:
 async def _tokens(graph: Any, ctx: RunContext, config: dict[str, Any], text: str) -> Any:
     """Text deltas: the bare messages stream, or (`CFG["translator"]`) the server's own translator."""
     if CFG.get("translator"):
-        from app.services.run_stream import RunProgress, stream_events
+        from app.conversations.run_stream import RunProgress, stream_events
         from graphs.events import dump_event
 
         async for ev in stream_events(graph, {"messages": [HumanMessage(text)]}, config=config, context=ctx,

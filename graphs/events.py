@@ -1,6 +1,6 @@
 """Event: the one type the whole product speaks.
 
-Graph streaming produces these (via `app/services/run_stream.py`), the event log
+Graph streaming produces these (via `app/conversations/run_stream.py`), the event log
 stores them, the hub sends them on the wire and replay reads them back: one shape
 end to end, as in `../shared/spec/protocol.md`. `thread_id`, `seq`, `run_id` and `ts`
 are stamped by the event log when an event is appended; producers leave them unset.

@@ -16,7 +16,7 @@ from app.core.errors import Forbidden
 from app.core.security import Principal, authenticate, bearer_token
 
 if TYPE_CHECKING:
-    from app.services.container import Services
+    from app.container import Services
 
 __all__ = ["AdminDep", "OperatorDep", "PoolDep", "PrincipalDep", "ServicesDep"]
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import analytics, health, interrupts, openapi_specs, replay, threads
+from app.analytics import replay_routes as replay
+from app.analytics import routes as analytics
+from app.api import health
+from app.approvals import routes as interrupts
+from app.conversations import routes as threads
+from app.integrations.openapi import routes as openapi_specs
 
 __all__ = ["api_router"]
 

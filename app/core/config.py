@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     shop_api_url: str | None = Field(default=None, description="Base URL of the demo shop; default: this server's /demo-shop.")
     shop_api_token: str | None = Field(default=None, description="Bearer token the tools send to the shop API.")
 
-    # OpenAPI import (app/openapi, app/services/openapi_import.py)
+    # OpenAPI import (app/openapi, app/integrations/openapi/importer.py)
     openapi_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest spec accepted, uploaded or fetched.")
     openapi_fetch_timeout_s: float = Field(default=15.0, gt=0, le=300, description="Whole fetch of a spec URL, redirects included.")
     openapi_fetch_max_redirects: int = Field(default=5, ge=0, le=20)

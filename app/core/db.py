@@ -170,7 +170,7 @@ def redact(url: str) -> str:
 
 async def apply_migrations(pool: AsyncConnectionPool) -> list[int]:
     """Apply pending migrations; returns the versions applied by this call."""
-    from app.storage.migrations import MIGRATIONS
+    from app.core.migrations import MIGRATIONS
 
     applied: list[int] = []
     async with pool.connection() as conn:

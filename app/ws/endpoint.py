@@ -13,13 +13,14 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from app.analytics.feedback import record_feedback
+from app.approvals import service as interrupts
+from app.approvals.store import get_interrupt
+from app.conversations import chat
 from app.core.errors import AppError, BadRequest, FrameError, InterruptExpired, Unauthorized
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal, authenticate, bearer_token
-from app.services import chat, interrupts
-from app.services.feedback import record_feedback
-from app.storage.interrupts import get_interrupt
 from app.ws.connection import Connection
 from app.ws.frames import ClientFrame, error_frame, parse_frame
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.analytics.feedback import MAX_COMMENT_CHARS as FEEDBACK_COMMENT_CHARS
 from app.core.errors import FrameError
-from app.services.feedback import MAX_COMMENT_CHARS as FEEDBACK_COMMENT_CHARS
 
 __all__ = ["ClientFrame", "parse_frame"]
 

@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from app.conversations.event_log import NOTIFY_CHANNEL, read_events
 from app.core.logging import get_logger
 from app.core.metrics import METRICS
-from app.storage.event_log import NOTIFY_CHANNEL, read_events
 from app.ws.connection import Connection, Subscription, encode
 
 __all__ = ["Hub"]

@@ -1,7 +1,7 @@
 """OpenAPI operations -> `Operation` records with `$ref`s resolved and argument schemas built.
 
 The one implementation shared by the graph's tools (`graphs.tools.spec` turns each
-`Operation` into a `ToolSpec`) and the app's OpenAPI import (`app.openapi.parse`
+`Operation` into a `ToolSpec`) and the app's OpenAPI import (`app.integrations.openapi.parse`
 adds safe loading, validation, Swagger 2.0 conversion and the import records).
 
 - `Resolver` follows local `$ref`s (`#/...`; remote ones are refused) and inlines

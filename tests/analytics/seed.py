@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from app.storage.event_log import INSERT_BATCH, NOTIFY_CHANNEL, stamp
+from app.conversations.event_log import INSERT_BATCH, NOTIFY_CHANNEL, stamp
 from graphs.events import (
     Handoff,
     IntentEvent,
@@ -168,7 +168,7 @@ class ThreadScript:
 
 
 async def feedback(pool: AsyncConnectionPool, thread: ThreadScript, message_id: str, rating: str) -> None:
-    from app.services.feedback import record_feedback
+    from app.analytics.feedback import record_feedback
 
     await record_feedback(pool, user_id=thread.owner, thread_id=thread.thread_id, message_id=message_id,
                           rating=rating)

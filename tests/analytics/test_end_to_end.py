@@ -20,11 +20,11 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from app.analytics.records import estimate_cost
+from app.analytics.replay import list_conversations, timeline
+from app.analytics.summary import summary
 from app.core.config import Settings
 from app.core.security import Principal, issue_token
-from app.services.analytics import summary
-from app.services.conversations import estimate_cost
-from app.services.replay import list_conversations, timeline
 from tests.support.pg import PgCluster
 from tests.support.server import ServerProcess, WsClient
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.analytics.feedback import record_feedback
+from app.analytics.summary import summary
 from app.core.errors import BadRequest, Forbidden, NotFound
-from app.services.analytics import summary
-from app.services.feedback import record_feedback
 from tests.analytics.seed import ThreadScript
 
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.analytics.replay import list_conversations, timeline
 from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.pii import mask_text
 from app.core.security import Principal
-from app.services.replay import list_conversations, timeline
 from graphs.events import EVENT_ADAPTER
 from tests.analytics.seed import ThreadScript, seed_scenarios
 

@@ -8,7 +8,7 @@ from typing import TypedDict
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import END, START, StateGraph
 
-from app.services.retention import delete_thread_data, prune_once
+from app.analytics.retention import delete_thread_data, prune_once
 from tests.analytics.seed import ThreadScript
 
 OLD_TS = "2020-01-01T00:00:00+00:00"

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
-from app.api.routes import analytics, replay
+from app.analytics import replay_routes as replay
+from app.analytics import routes as analytics
 from app.core.config import Settings
 from app.core.security import issue_token
 from app.main import _install_error_handlers

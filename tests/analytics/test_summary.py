@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.analytics.summary import resolve_range, summary
 from app.core.errors import BadRequest
-from app.services.analytics import resolve_range, summary
 from tests.analytics.seed import seed_scenarios
 
 PRICES = {"demo": {"input_per_1k": 1.0, "output_per_1k": 2.0}}
@@ -111,7 +111,7 @@ def test_resolve_range_rules() -> None:
 
 
 async def test_rollup_follows_changes_and_deletions(pool) -> None:
-    from app.services.retention import delete_thread_data
+    from app.analytics.retention import delete_thread_data
 
     now = datetime.now(UTC)
     threads = await seed_scenarios(pool, now)
@@ -134,7 +134,7 @@ async def test_rollup_follows_changes_and_deletions(pool) -> None:
 
 
 def test_split_hours() -> None:
-    from app.services.analytics import _split_hours
+    from app.analytics.summary import _split_hours
 
     h = datetime(2026, 1, 10, 12, tzinfo=UTC)
     m = timedelta(minutes=1)
@@ -146,7 +146,7 @@ def test_split_hours() -> None:
 
 
 def test_percentile_matches_percentile_cont() -> None:
-    from app.services.analytics import _percentile
+    from app.analytics.summary import _percentile
 
     values = [200, 300, 300, 400, 900, 1200, 1200, 1200, 5000]
     counts = sorted({v: values.count(v) for v in values}.items())

@@ -14,8 +14,8 @@ from langgraph.types import Command
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from app.conversations.run_stream import RunProgress, stream_events
 from app.demo.shop import ShopState, create_shop_app
-from app.services.run_stream import RunProgress, stream_events
 from graphs import build_graph, load_chat_model
 from graphs.context import RunContext
 from graphs.events import dump_event

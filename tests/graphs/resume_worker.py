@@ -17,7 +17,7 @@ from langgraph.types import Command
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from app.services.run_stream import stream_events
+from app.conversations.run_stream import stream_events
 from graphs import build_graph, load_chat_model
 from graphs.context import RunContext
 from graphs.events import dump_event

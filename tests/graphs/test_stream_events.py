@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from app.services.run_stream import RunProgress, save_partial_answer, stream_events
+from app.conversations.run_stream import RunProgress, save_partial_answer, stream_events
 from graphs import build_graph, load_chat_model
 from graphs.events import EVENT_ADAPTER, RUN_END_TYPES
 from tests.graphs.conftest import Conversation, of_type

@@ -16,10 +16,10 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from app.api.routes import openapi_specs
+from app.container import Services
 from app.core.config import Settings
 from app.core.security import issue_token
-from app.services.container import Services
+from app.integrations.openapi import routes as openapi_specs
 from tests.openapi.conftest import LocalServer, fixture_bytes
 
 SECRET = "s" * 32

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from app.core.config import Settings
-from app.openapi.fetch import FetchError, address_problem, check_url, fetch_spec
+from app.integrations.openapi.fetch import FetchError, address_problem, check_url, fetch_spec
 from tests.openapi.conftest import LocalServer, fixture_bytes
 
 SPEC = fixture_bytes("petstore-expanded-3.0.yaml")

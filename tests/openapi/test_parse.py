@@ -9,7 +9,7 @@ import time
 import jsonschema
 import pytest
 
-from app.openapi.parse import SpecError, load_document, parse_spec
+from app.integrations.openapi.parse import SpecError, load_document, parse_spec
 from tests.openapi.conftest import FIXTURES, REPO, fixture_bytes
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.openapi.parse import Operation, load_document, parse_spec
-from app.openapi.risk import (
+from app.integrations.openapi.parse import Operation, load_document, parse_spec
+from app.integrations.openapi.risk import (
     APPROVERS,
     RISKS,
     SAFE_METHODS,

@@ -14,9 +14,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.core.config import Settings
 from app.core.errors import BadRequest, NotFound
-from app.openapi.parse import SpecError
-from app.openapi.risk import LLMVerdict
-from app.services import openapi_import as svc
+from app.integrations.openapi import importer as svc
+from app.integrations.openapi.parse import SpecError
+from app.integrations.openapi.risk import LLMVerdict
 from tests.openapi.conftest import REPO, LocalServer, fixture_bytes
 
 PETSTORE = fixture_bytes("swagger-petstore-3.0.yaml")
@@ -373,7 +373,7 @@ def test_cli_command_prints_a_table(database_url: str, tmp_path) -> None:  # typ
 
 
 async def test_llm_classifier_parses_the_model_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.openapi.parse import Operation
+    from app.integrations.openapi.parse import Operation
     from graphs.models import providers
 
     assert svc.make_llm_classifier(Settings(database_url=None, llm_provider="demo")) is None
@@ -467,7 +467,7 @@ async def test_a_review_made_elsewhere_reaches_the_cached_tools_of_a_running_ser
 ) -> None:
     """A server keeps the tools of reviewed imports between runs; a review made by another
     process (another replica, `support-agent import-spec`) reaches it through Postgres."""
-    from app.services.container import Services
+    from app.container import Services
     from app.ws.hub import Hub
     from graphs.tools import ToolRegistry
 

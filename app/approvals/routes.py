@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from app.api.deps import OperatorDep, PrincipalDep, ServicesDep
-from app.services import interrupts as service
-from app.services.threads import list_inbox
+from app.approvals import service
+from app.conversations.threads import list_inbox
 
 router = APIRouter(prefix="/interrupts", tags=["interrupts"])
 

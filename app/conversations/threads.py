@@ -14,13 +14,13 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage
 
+from app.analytics.records import estimate_cost
+from app.approvals import store as interrupt_store
+from app.conversations import thread_store
+from app.conversations.graph_runtime import TERMINAL_NODE
+from app.conversations.runs import check_access
 from app.core.errors import BadRequest, NotFound, RunActive
 from app.core.security import Principal
-from app.services.conversations import estimate_cost
-from app.services.graph_runtime import TERMINAL_NODE
-from app.services.runs import check_access
-from app.storage import interrupts as interrupt_store
-from app.storage import threads as thread_store
 
 __all__ = [
     "create_thread", "delete_thread", "get_status", "get_transcript", "get_usage", "import_thread",
@@ -221,7 +221,7 @@ async def import_thread(services: Any, principal: Principal, title: str, message
                                                         "title": title[:120], "model": services.model_name})
         await conn.execute("UPDATE threads SET message_count = %s WHERE thread_id = %s", (len(converted), thread_id))
     if converted:
-        from app.services.graph_runtime import import_messages
+        from app.conversations.graph_runtime import import_messages
 
         await import_messages(services.graph, _config(thread_id), converted)
     transcript = await get_transcript(services, principal, thread_id)
@@ -235,7 +235,7 @@ async def delete_thread(services: Any, principal: Principal, thread_id: str) -> 
             await conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))
     await services.checkpointer.adelete_thread(thread_id)
     try:
-        from app.services.retention import delete_thread_data
+        from app.analytics.retention import delete_thread_data
     except ImportError:
         pass
     else:

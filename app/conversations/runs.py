@@ -20,13 +20,13 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from app.approvals import store as interrupt_store
+from app.conversations import thread_store
+from app.conversations.event_log import LeaseLost, append_locked, stamp
 from app.core.errors import Forbidden, NoActiveRun, NotFound, RunActive, SessionExpired
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal
-from app.storage import interrupts as interrupt_store
-from app.storage import threads as thread_store
-from app.storage.event_log import LeaseLost, append_locked, stamp
 from graphs.events import RUN_END_TYPES, dump_event
 
 __all__ = ["ActiveRun", "RunManager"]
@@ -217,7 +217,10 @@ class RunManager:
         return True
 
     async def _execute(self, run: ActiveRun, graph_input: Any) -> None:
-        from app.services.run_stream import RunProgress, stream_events  # the graph's translator
+        from app.conversations.run_stream import (  # the graph's translator
+            RunProgress,
+            stream_events,
+        )
 
         s = self.s
         run.usage = RunProgress()
@@ -353,7 +356,7 @@ class RunManager:
     async def _keep_partial_answer(self, run: ActiveRun, config: dict[str, Any]) -> None:
         if not run.partial:
             return
-        from app.services.run_stream import save_partial_answer
+        from app.conversations.run_stream import save_partial_answer
 
         try:
             await save_partial_answer(self.s.graph, config, run.usage)

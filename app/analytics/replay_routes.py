@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app.analytics import replay as service
 from app.api.deps import OperatorDep, PrincipalDep, ServicesDep
-from app.services import replay as service
 from graphs.events import Event
 
 router = APIRouter(prefix="/replay", tags=["replay"])

@@ -36,9 +36,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.core.config import Settings
 from app.core.errors import AppError, BadRequest, NotFound
-from app.openapi.fetch import Resolver, fetch_spec
-from app.openapi.parse import Operation, ParsedSpec, load_document, parse_spec, slugify
-from app.openapi.risk import (
+from app.integrations.openapi import store
+from app.integrations.openapi.fetch import Resolver, fetch_spec
+from app.integrations.openapi.parse import Operation, ParsedSpec, load_document, parse_spec, slugify
+from app.integrations.openapi.risk import (
     AGENT_RE,
     APPROVERS,
     RISKS,
@@ -48,7 +49,6 @@ from app.openapi.risk import (
     classify,
     merge_llm,
 )
-from app.storage import specs as store
 
 __all__ = [
     "Classifier",

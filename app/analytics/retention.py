@@ -28,8 +28,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.analytics import store
 from app.core.logging import get_logger
-from app.storage import analytics as store
 
 __all__ = ["RetentionReport", "delete_thread_data", "prune_once", "retention_loop"]
 

@@ -1,7 +1,7 @@
 """Conversation records: what one thread's event log adds up to, and what it cost.
 
 The record itself is maintained in Postgres by the `events_analytics` trigger
-(see `app/storage/migrations.py`, entry 1, and `docs/analytics.md` for every
+(see `app/core/migrations.py`, entry 1, and `docs/analytics.md` for every
 field). This module prices token usage with `Settings.model_prices` and turns a
 stored record into the JSON that `GET /api/replay` lists.
 """

@@ -14,14 +14,13 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 from psycopg import AsyncConnection
 
+from app.approvals.service import Resume, supersede_prepare
+from app.conversations import rate_limit, thread_store
+from app.conversations.event_log import read_events
+from app.conversations.runs import check_access
+from app.conversations.threads import pending_interrupt_event
 from app.core.errors import NotFound
 from app.core.security import Principal
-from app.services import rate_limit
-from app.services.interrupts import Resume, supersede_prepare
-from app.services.runs import check_access
-from app.services.threads import pending_interrupt_event
-from app.storage import threads as thread_store
-from app.storage.event_log import read_events
 from app.ws.connection import Connection
 
 __all__ = ["send_message", "submit_form", "subscribe"]

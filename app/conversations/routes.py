@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from app.api.deps import PrincipalDep, ServicesDep
-from app.services import threads as service
+from app.conversations import threads as service
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 

@@ -8,8 +8,8 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from app.analytics import summary as service
 from app.api.deps import OperatorDep, ServicesDep
-from app.services import analytics as service
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 

@@ -2,7 +2,7 @@
 
 Turns a range (`24h`, `7d`, `30d`, or `from`/`to`) into a half-open UTC interval
 and a bucket size, reads the hourly rollup of the conversation records (the whole
-hours) plus the partial hours at either end (`app/storage/analytics.py`), and
+hours) plus the partial hours at either end (`app/analytics/store.py`), and
 adds them up into totals, mixes, series, rates and costs; percentiles (time to
 first token, time to decide) are computed from the rows themselves. Every figure is defined in
 `docs/analytics.md`; in short, conversation figures cover conversations *started*
@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.analytics import store
+from app.analytics.records import estimate_cost
 from app.core.errors import BadRequest
-from app.services.conversations import estimate_cost
-from app.storage import analytics as store
 
 __all__ = ["RANGES", "resolve_range", "summary"]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.analytics import store
+from app.analytics.replay import THREAD_ID_RE
 from app.core.errors import BadRequest, Forbidden, NotFound
-from app.services.replay import THREAD_ID_RE
-from app.storage import analytics as store
 
 __all__ = ["MAX_COMMENT_CHARS", "RATINGS", "record_feedback"]
 

@@ -23,11 +23,11 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.analytics import store
+from app.analytics.records import record_json
 from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.pii import mask_payload
 from app.core.security import Principal
-from app.services.conversations import record_json
-from app.storage import analytics as store
 
 __all__ = ["RESOLUTIONS", "decode_cursor", "encode_cursor", "list_conversations", "should_mask", "timeline"]
 

@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langgraph.types import Command
 
-from app.services.interrupts import Resume
+from app.approvals.service import Resume
 
 __all__ = ["build_runtime", "close_pending_calls", "graph_input_for", "import_messages"]
 
@@ -24,7 +24,13 @@ TERMINAL_NODE = "escalation"
 
 
 async def build_runtime(services: Any) -> None:
-    from graphs import ToolRegistry, ToolRuntimeConfig, build_graph, load_agents, load_chat_model_from_settings
+    from graphs import (
+        ToolRegistry,
+        ToolRuntimeConfig,
+        build_graph,
+        load_agents,
+        load_chat_model_from_settings,
+    )
 
     settings = services.settings
     agents = load_agents()

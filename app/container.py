@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 from psycopg_pool import AsyncConnectionPool
 
+from app.conversations import thread_store
 from app.core.config import Settings
 from app.core.logging import get_logger
-from app.storage import threads as thread_store
 
 __all__ = ["Services"]
 
@@ -78,7 +78,7 @@ class Services:
         """
         if self._run_tools is not None:
             return self._run_tools
-        from app.services.openapi_import import run_tool_registry
+        from app.integrations.openapi.importer import run_tool_registry
 
         generation = self._run_tools_generation
         try:
@@ -100,7 +100,7 @@ class Services:
         return validate_tool_args(tool, args, self.tools)
 
     async def graph_input(self, graph_input: Any, config: dict[str, Any], context: Any) -> Any:
-        from app.services.graph_runtime import graph_input_for
+        from app.conversations.graph_runtime import graph_input_for
 
         return await graph_input_for(self, graph_input, config, context)
 

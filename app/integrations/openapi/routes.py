@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import AdminDep, ServicesDep
 from app.core.errors import BadRequest
-from app.openapi.parse import load_document
-from app.services import openapi_import as service
+from app.integrations.openapi import importer as service
+from app.integrations.openapi.parse import load_document
 
 router = APIRouter(prefix="/openapi/specs", tags=["openapi"])
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from app.approvals import store
+from app.conversations import thread_store
+from app.conversations.event_log import append_locked
 from app.core.errors import Forbidden, FrameError, InterruptExpired, NoPendingInterrupt, RunActive
 from app.core.logging import get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal
-from app.storage import interrupts as store
-from app.storage import threads as thread_store
-from app.storage.event_log import append_locked
 from graphs.tools.openapi import schema_error
 
 __all__ = ["Resume", "decide", "expire_due", "supersede_prepare", "sweeper_loop"]
