@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     openapi_max_nodes: int = Field(
         default=1_000_000, ge=1000, description="Nodes a spec may hold, YAML aliases expanded; stops alias bombs."
     )
+    openapi_max_parsed_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024,
+        description="Size a YAML spec may expand to (characters of text, each alias counted every time it repeats); "
+                    "stops alias bombs of long strings.",
+    )
     openapi_llm_classify: bool = Field(default=False, description="Ask the LLM to review risk too (it may only raise it).")
     openapi_agent_map: dict[str, str] = Field(
         default_factory=dict,

@@ -88,6 +88,7 @@ def _parse(
         content_type,
         max_bytes=settings.openapi_max_bytes,
         max_nodes=settings.openapi_max_nodes,
+        max_parsed_bytes=settings.openapi_max_parsed_bytes,
     )
     return parse_spec(doc, source_url=source_url)
 
