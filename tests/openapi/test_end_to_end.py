@@ -318,3 +318,31 @@ async def test_customer_edits_the_arguments_of_an_imported_call(
     result = of_type(frames, "tool_result")[0]
     assert result["ok"] is True
     assert loyalty.redeems()[before:] and loyalty.redeems()[-1]["body"] == {"points": 100}
+
+
+async def test_an_imported_tool_cannot_reach_a_loopback_address_it_was_not_trusted_for(
+    admin: httpx.AsyncClient, loyalty: LoyaltyAPI, customer: WsClient
+) -> None:
+    # The same test API, reached by the name `localhost`: it resolves to loopback, and only the
+    # name 127.0.0.1 is in TOOL_ALLOW_HOSTS, so the call is refused before anything is sent.
+    port = loyalty.base.rsplit(":", 1)[1]
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "Warehouse", "version": "1"},
+        "servers": [{"url": f"http://localhost:{port}"}],
+        "paths": {"/loyalty/{customer_id}": {"get": {
+            "operationId": "fetchWarehouseStock", "summary": "Fetch warehouse stock",
+            "parameters": [{"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "ok"}}}}},
+    }
+    r = await admin.post("/api/openapi/specs", json=document)
+    assert r.status_code == 201, r.text
+    r = await admin.patch(f"/api/openapi/specs/{r.json()['spec_id']}/endpoints/fetchWarehouseStock",
+                          json={"enabled": True, "agent": AGENT, "approver": "none"})
+    assert r.status_code == 200, r.text
+    before = len(loyalty.calls)
+    frames = await customer.ask(new_id(), "Fetch warehouse stock for customer c1234")
+    result = of_type(frames, "tool_result")[0]
+    assert of_type(frames, "tool_call")[0]["tool"] == "fetchWarehouseStock"
+    assert result["ok"] is False and "loopback" in result["content"] and "TOOL_ALLOW_HOSTS" in result["content"]
+    assert len(loyalty.calls) == before  # nothing reached the API
