@@ -29,8 +29,8 @@ __all__ = [
     "list_versions",
     "lock_spec_name",
     "mark_removed",
-    "update_operation_definition",
     "update_credentials",
+    "update_operation_definition",
     "update_review",
     "update_spec",
 ]

@@ -263,7 +263,8 @@ class HttpTool:
     ) -> tuple[int, bytes, str | None]:
         """One attempt: to each checked address in turn until one connects (to the name when trusted)."""
         error: httpx.ConnectError | None = None
-        for ip in addresses[:4] or [None]:
+        candidates: list[str | None] = [*addresses[:4]] or [None]  # none: a trusted URL, by name
+        for ip in candidates:
             target, host_headers, extensions = pinned(url, ip) if ip else (url, {}, {})
             request = client.build_request(
                 self.spec.method, target, params=params, headers={**headers, **host_headers},

@@ -30,10 +30,10 @@ from graphs.tools.openapi_parse import (
 
 __all__ = [
     "HIDDEN_HEADERS",
-    "SHOP_CREDENTIALS",
-    "ToolCredentials",
     "IDEMPOTENT_METHODS",
+    "SHOP_CREDENTIALS",
     "OpenAPIError",
+    "ToolCredentials",
     "ToolSpec",
     "build_tool_specs",
     "load_openapi",
