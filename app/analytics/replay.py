@@ -27,6 +27,7 @@ from app.analytics import store
 from app.analytics.records import record_json
 from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.pii import mask_payload
+from app.core.pii import should_mask as pii_should_mask
 from app.core.security import Principal
 
 __all__ = ["RESOLUTIONS", "decode_cursor", "encode_cursor", "list_conversations", "should_mask", "timeline"]
@@ -38,7 +39,7 @@ MAX_LIMIT = 200
 
 def should_mask(principal: Principal, owner_id: str | None = None) -> bool:
     """Personal data is hidden from operators; admins and the thread's owner see it."""
-    return principal.role == "operator" and principal.user_id != owner_id
+    return pii_should_mask(principal.role, principal.user_id, owner_id)
 
 
 def encode_cursor(row: Mapping[str, Any]) -> str:
@@ -125,5 +126,6 @@ async def timeline(
         raise Forbidden("you can replay only your own conversations")
     events = await store.read_timeline(pool, thread_id, tokens=tokens)
     if should_mask(principal, owner):
-        events = [mask_payload(e) for e in events]
+        addresses: set[str] = set()  # an address from a tool call is scrubbed from the answers after it
+        events = [mask_payload(e, addresses=addresses) for e in events]
     return {"thread_id": thread_id, "events": events}

@@ -21,10 +21,11 @@ class Decision(BaseModel):
 
 
 @router.get("")
-async def inbox(services: ServicesDep, _: OperatorDep,
+async def inbox(services: ServicesDep, operator: OperatorDep,
                 status: Literal["pending", "approved", "rejected", "expired", "superseded", "all"] = "pending",
                 limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
-    return await list_inbox(services, status=None if status == "all" else status, limit=limit, offset=offset)
+    return await list_inbox(services, status=None if status == "all" else status, limit=limit, offset=offset,
+                            principal=operator)
 
 
 @router.post("/{interrupt_id}/decision")

@@ -20,6 +20,7 @@ from app.conversations.event_log import read_events
 from app.conversations.runs import check_access
 from app.conversations.threads import pending_interrupt_event
 from app.core.errors import NotFound
+from app.core.pii import mask_event, mask_payload, should_mask
 from app.core.security import Principal
 from app.ws.connection import Connection
 
@@ -74,21 +75,28 @@ async def subscribe(services: Any, principal: Principal, conn: Connection, threa
     if row is None:
         raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
     check_access(principal, row)
+    masked = should_mask(principal.role, principal.user_id, row["owner_id"])
     hub = services.hub
     sub = hub.subscribe(conn, thread_id, after_seq if after_seq is not None else 0)
+    sub.mask = masked
     try:
         if after_seq is None:
             sub.last_sent = row["last_seq"]
         else:
             events = await read_events(services.pool, thread_id, after_seq)
             if events:
-                await conn.send_wait({"type": "replay_start", "thread_id": thread_id, "count": len(events)})
-                for ev in events:
+                # an operator on someone else's thread: masked whole events, no token deltas (app/core/pii.py)
+                shown = [m for e in events if (m := mask_event(e, sub.addresses)) is not None] if masked else events
+                await conn.send_wait({"type": "replay_start", "thread_id": thread_id, "count": len(shown)})
+                for ev in shown:
                     await conn.send_wait(ev)
                 await conn.send_wait({"type": "replay_end", "thread_id": thread_id})
                 sub.last_sent = events[-1]["seq"]
         row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s) or row
-        await conn.send_wait(await session_sync(services, row, last_seq=sub.last_sent))
+        sync = await session_sync(services, row, last_seq=sub.last_sent)
+        if masked and sync.get("pending_interrupt"):
+            sync["pending_interrupt"] = mask_payload(sync["pending_interrupt"])
+        await conn.send_wait(sync)
     except BaseException:
         hub.unsubscribe(conn, thread_id)
         raise

@@ -20,6 +20,7 @@ from app.conversations import thread_store
 from app.conversations.graph_runtime import TERMINAL_NODE
 from app.conversations.runs import check_access
 from app.core.errors import BadRequest, NotFound, RunActive
+from app.core.pii import address_values, mask_payload, mask_text, mask_text_with, should_mask
 from app.core.security import Principal
 
 __all__ = [
@@ -44,6 +45,14 @@ async def _owned(services: Any, principal: Principal, thread_id: str) -> dict[st
         raise NotFound(f"thread {thread_id} not found")
     check_access(principal, row)
     return row
+
+
+def _masked(principal: Principal, owner_id: str | None) -> bool:
+    return should_mask(principal.role, principal.user_id, owner_id)
+
+
+def _mask_if(principal: Principal, owner_id: str | None, event: dict[str, Any] | None) -> dict[str, Any] | None:
+    return mask_payload(event) if event is not None and _masked(principal, owner_id) else event
 
 
 def _config(thread_id: str) -> dict[str, Any]:
@@ -91,7 +100,8 @@ async def list_threads(services: Any, principal: Principal, *, limit: int, offse
         cur = await conn.execute(LIST_THREADS, {"owner": owner, "limit": limit, "offset": offset})
         rows = await cur.fetchall()
     return {
-        "data": [{"thread_id": r["thread_id"], "title": r["title"], "status": r["status"], "user_id": r["owner_id"],
+        "data": [{"thread_id": r["thread_id"], "status": r["status"], "user_id": r["owner_id"],
+                  "title": mask_text(r["title"]) if _masked(principal, r["owner_id"]) else r["title"],
                   "message_count": r["message_count"], "created_at": _iso(r["created_at"]),
                   "updated_at": _iso(r["updated_at"])} for r in rows],
         "count": rows[0]["total"] if rows else 0,
@@ -100,7 +110,13 @@ async def list_threads(services: Any, principal: Principal, *, limit: int, offse
 
 async def get_transcript(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
     row = await _owned(services, principal, thread_id)
-    msgs = [v for _, v in visible_messages(await _state_messages(services, thread_id))]
+    messages = await _state_messages(services, thread_id)
+    msgs = [v for _, v in visible_messages(messages)]
+    if _masked(principal, row["owner_id"]):
+        # addresses the thread's tool calls carried are scrubbed from the prose that repeats them
+        known = address_values([tc.get("args") for m in messages if isinstance(m, AIMessage) for tc in m.tool_calls])
+        msgs = [{**m, "content": mask_text_with(m["content"], known)} for m in msgs]
+        row = {**row, "title": mask_text_with(row["title"], known)}
     return {"thread_id": thread_id, "title": row["title"], "status": row["status"], "messages": msgs,
             "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"])}
 
@@ -120,7 +136,8 @@ async def get_status(services: Any, principal: Principal, thread_id: str) -> dic
     row = await _owned(services, principal, thread_id)
     return {"thread_id": thread_id, "status": row["status"], "agent_running": bool(row["run_live"]),
             "message_count": row["message_count"],
-            "pending_interrupt": await pending_interrupt_event(services, thread_id, row["status"]),
+            "pending_interrupt": _mask_if(principal, row["owner_id"],
+                                          await pending_interrupt_event(services, thread_id, row["status"])),
             "model": row["model"] or services.model_name, "created_at": _iso(row["created_at"]),
             "updated_at": _iso(row["updated_at"]), "last_seq": row["last_seq"]}
 
@@ -243,7 +260,9 @@ async def delete_thread(services: Any, principal: Principal, thread_id: str) -> 
     services.hub.drop_thread(thread_id)
 
 
-async def list_inbox(services: Any, *, status: str | None, limit: int, offset: int) -> dict[str, Any]:
+async def list_inbox(services: Any, *, status: str | None, limit: int, offset: int,
+                     principal: Principal | None = None) -> dict[str, Any]:
+    """The approval inbox; an operator sees each item masked (PII) unless the thread is their own."""
     rows = await interrupt_store.list_interrupts(services.pool, status=status, approver=None, limit=limit, offset=offset)
     data = []
     for r in rows:
@@ -251,5 +270,5 @@ async def list_inbox(services: Any, *, status: str | None, limit: int, offset: i
         item.update({"thread_id": r["thread_id"], "status": r["status"], "user_id": r["owner_id"],
                      "created_at": _iso(r["created_at"]), "decided_at": _iso(r["decided_at"]),
                      "decided_by": r["decided_by"], "edited_args": r["edited_args"], "reason": r["reason"]})
-        data.append(item)
+        data.append(mask_payload(item) if principal is not None and _masked(principal, r["owner_id"]) else item)
     return {"data": data, "count": len(data)}

@@ -90,7 +90,20 @@ class Settings(BaseSettings):
     tool_max_retries: int = Field(default=2, ge=0, le=10, description="Retries (with backoff) of idempotent tool calls.")
     tool_max_response_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest tool response read.")
     shop_api_url: str | None = Field(default=None, description="Base URL of the demo shop; default: this server's /demo-shop.")
-    shop_api_token: str | None = Field(default=None, description="Bearer token the tools send to the shop API.")
+    shop_api_token: str | None = Field(
+        default=None,
+        description="Bearer token the configured tools send to the shop API; sent only to SHOP_API_URL (or the demo "
+                    "shop), never to an imported spec's API.")
+    tool_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names or IPs tool calls may reach although they resolve to loopback, private or link-local "
+                    "addresses (JSON list), e.g. an internal API host. The shop base URL is trusted without this.",
+    )
+    tool_allow_private: bool = Field(
+        default=False,
+        description="Let tool calls reach every private, loopback and link-local address (off: refused, against "
+                    "SSRF through an imported spec).",
+    )
 
     # OpenAPI import (app/openapi, app/integrations/openapi/importer.py)
     openapi_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest spec accepted, uploaded or fetched.")
@@ -106,6 +119,11 @@ class Settings(BaseSettings):
     )
     openapi_max_nodes: int = Field(
         default=1_000_000, ge=1000, description="Nodes a spec may hold, YAML aliases expanded; stops alias bombs."
+    )
+    openapi_max_parsed_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024,
+        description="Size a YAML spec may expand to (characters of text, each alias counted every time it repeats); "
+                    "stops alias bombs of long strings.",
     )
     openapi_llm_classify: bool = Field(default=False, description="Ask the LLM to review risk too (it may only raise it).")
     openapi_agent_map: dict[str, str] = Field(

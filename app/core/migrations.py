@@ -508,4 +508,9 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER openapi_specs_tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
         ON openapi_specs FOR EACH STATEMENT EXECUTE FUNCTION notify_tools_changed();
     """,
+    # per-spec credentials of an imported API: names only (the environment variable that
+    # holds the secret, the header), never the secret itself; NULL sends no credentials
+    """
+    ALTER TABLE openapi_specs ADD COLUMN credentials jsonb;
+    """,
 ]

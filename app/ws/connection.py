@@ -18,6 +18,7 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketState
 
 from app.core.logging import get_logger
+from app.core.pii import mask_event
 from app.core.security import Principal
 
 log = get_logger(__name__)
@@ -42,6 +43,10 @@ class Subscription:
     last_sent: int = 0
     replaying: bool = True
     buffer: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    mask: bool = False
+    """An operator watching someone else's thread: events go out PII-masked, token deltas not at all."""
+    addresses: set[str] = field(default_factory=set)
+    """The thread's addresses seen so far, scrubbed from later events when masking."""
 
     def deliver(self, event: dict[str, Any], text: str) -> bool:
         """Send a live event; False when a gap means the log must fill in first."""
@@ -54,6 +59,11 @@ class Subscription:
         if seq != self.last_sent + 1:
             return False
         self.last_sent = seq
+        if self.mask:
+            masked = mask_event(event, self.addresses)
+            if masked is not None:
+                self.conn.send_text(encode(masked))
+            return True
         self.conn.send_text(text)
         return True
 

@@ -20,6 +20,7 @@ from app.conversations import chat
 from app.core.errors import AppError, BadRequest, FrameError, InterruptExpired, Unauthorized
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
+from app.core.pii import should_mask
 from app.core.security import Principal, authenticate, bearer_token
 from app.ws.connection import Connection
 from app.ws.frames import ClientFrame, error_frame, parse_frame
@@ -110,6 +111,8 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
                 raise
             if sub is not None:
                 sub.last_sent = run.first_seq - 1
+                # staff writing in a customer's thread follow it masked, like any operator view of it
+                sub.mask = should_mask(principal.role, principal.user_id, run.owner_id)
                 services.hub.go_live(sub)
             if state.warn:
                 conn.send({"type": "rate_limit_warning", "usage_percent": state.usage_percent,

@@ -4,6 +4,19 @@ An `HttpTool` validates the model's arguments against the spec's schema, places
 them in the path, query, headers and JSON body, and calls the API with httpx. The
 customer id (`X-Customer-Id`) comes from `RunContext.user_id`, never from the
 model; `Idempotency-Key` is the tool call id, so a replayed call is applied once.
+
+Where a call may go, and what it carries:
+
+- a path argument is one path segment: empty, `.`, `..`, control characters and
+  `/`, backslash, `?` and `#` are refused (`args_error`), so no argument can climb out of the path;
+- the target is checked by `graphs.tools.egress` (the spec-fetch policy): no
+  loopback, private, link-local or metadata address unless the admin trusted the
+  host (TOOL_ALLOW_HOSTS, TOOL_ALLOW_PRIVATE) or it is under the shop base URL the
+  server was configured or wired with; the connection goes to the checked address
+  (Host and SNI keep the name) and redirects are never followed;
+- credentials follow `ToolSpec.credentials`: the shop's bearer token and
+  `X-Customer-Id` only to a URL under the shop base URL, an imported spec's own
+  (named environment variable) to its own API, and nothing by default.
 Idempotent methods (GET/HEAD/PUT/DELETE) are retried with exponential backoff on
 transport errors and 502/503/504; POST and PATCH never are. Responses are read up to
 `max_response_bytes`. Every failure (4xx/5xx, timeout, oversize, bad arguments)
@@ -15,18 +28,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+import os
+import unicodedata
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import jsonschema
 
-from graphs.tools.spec import ToolSpec
+from graphs.tools.egress import EgressPolicy, EgressRefused, pinned, under_prefix
+from graphs.tools.spec import SHOP_CREDENTIALS, ToolCredentials, ToolSpec
 
-__all__ = ["HttpTool", "ToolOutcome", "ToolRuntimeConfig", "args_error", "schema_error"]
+__all__ = ["HttpTool", "ToolOutcome", "ToolRuntimeConfig", "args_error", "path_arg_error", "schema_error"]
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
+_PATH_BREAKERS = frozenset("/\\?#")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +59,8 @@ class ToolRuntimeConfig:
     """Sent as `Authorization: Bearer` (SHOP_API_TOKEN)."""
     retry_backoff_s: float = 0.2
     """First retry waits this long, then twice as long each time."""
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
+    """Which addresses tool calls may reach (the shop base URL of a run is trusted on top)."""
 
     @classmethod
     def from_settings(cls, settings: Any) -> ToolRuntimeConfig:
@@ -52,6 +71,11 @@ class ToolRuntimeConfig:
             max_response_bytes=int(getattr(settings, "tool_max_response_bytes", cls.max_response_bytes)),
             base_url=getattr(settings, "shop_api_url", None),
             api_token=getattr(settings, "shop_api_token", None),
+            egress=EgressPolicy.build(
+                allow_private=bool(getattr(settings, "tool_allow_private", False)),
+                allow_hosts=getattr(settings, "tool_allow_hosts", None) or (),
+                trusted_prefixes=[getattr(settings, "shop_api_url", None)],
+            ),
         )
 
 
@@ -65,8 +89,29 @@ class ToolOutcome:
 
 
 def args_error(spec: ToolSpec, args: Any) -> str | None:
-    """Why `args` do not fit the tool's schema, or None when they do."""
-    return schema_error(spec.args_schema, args, spec.name)
+    """Why `args` do not fit the tool's schema or make a safe path, or None when they do."""
+    return schema_error(spec.args_schema, args, spec.name) or path_arg_error(spec, args)
+
+
+def path_arg_error(spec: ToolSpec, args: dict[str, Any]) -> str | None:
+    """Why a path argument could change which resource the path names, or None.
+
+    Each one fills exactly one segment: `.`, `..` or an empty value would climb or
+    collapse the path, and `/ \\ ? #` or control characters would (once a server or
+    proxy decodes them) start a new segment, query or fragment.
+    """
+    for name, value in args.items():
+        if spec.arg_locations.get(name) != "path":
+            continue
+        text = str(value)
+        if text in ("", ".", ".."):
+            return (f"invalid arguments for {spec.name}: {name}: {text!r} is not allowed in a path parameter "
+                    "(it would change the path); give the identifier itself")
+        bad = next((ch for ch in text if ch in _PATH_BREAKERS or unicodedata.category(ch) == "Cc"), None)
+        if bad is not None:
+            return (f"invalid arguments for {spec.name}: {name}: the character {bad!r} is not allowed in a path "
+                    "parameter (it would change the path); give the identifier itself")
+    return None
 
 
 def schema_error(schema: dict[str, Any], args: Any, tool: str) -> str | None:
@@ -102,25 +147,57 @@ class HttpTool:
             )
         url, params, headers, body = self._request_parts(base, args)
         headers["Accept"] = "application/json"
-        user_id = getattr(context, "user_id", None)
-        if user_id:
-            headers["X-Customer-Id"] = str(user_id)
         if spec.method not in ("GET", "HEAD"):
             headers["Idempotency-Key"] = call_id
-        if self.config.api_token:
-            headers["Authorization"] = f"Bearer {self.config.api_token}"
-
+        shop = self._shop_base(context)
+        try:
+            target = httpx.URL(url)
+            headers.update(self._credential_headers(target, shop, context))
+        except httpx.InvalidURL as exc:
+            return ToolOutcome(False, f"{spec.name} was not called: {url!r} is not a valid URL ({exc})")
+        except KeyError as missing:
+            return ToolOutcome(
+                False,
+                f"{spec.name} was not called: its credential variable {missing.args[0]} is not set on the server; "
+                "an admin must set it (or remove the spec's credentials)",
+            )
+        try:
+            addresses = await self.config.egress.trusting(shop).addresses(target)
+        except EgressRefused as exc:
+            return ToolOutcome(
+                False,
+                f"{spec.name} was not called: {target.scheme}://{target.netloc.decode()} is refused because {exc}; "
+                "tools may only reach public addresses unless an admin trusts the host (TOOL_ALLOW_HOSTS)",
+            )
         client = getattr(context, "http", None)
         if client is not None:
-            return await self._send_with_retries(client, url, params, headers, body)
-        async with httpx.AsyncClient(timeout=self.config.timeout_s) as own_client:
-            return await self._send_with_retries(own_client, url, params, headers, body)
+            return await self._send_with_retries(client, target, addresses, params, headers, body)
+        async with httpx.AsyncClient(timeout=self.config.timeout_s, trust_env=False) as own_client:
+            return await self._send_with_retries(own_client, target, addresses, params, headers, body)
 
     def _base_url(self, context: Any) -> str | None:
         if self.spec.base_url:
             return self.spec.base_url
+        return self._shop_base(context)
+
+    def _shop_base(self, context: Any) -> str | None:
         extra = getattr(context, "extra", None) or {}
         return extra.get("shop_base_url") or self.config.base_url
+
+    def _credential_headers(self, target: httpx.URL, shop: str | None, context: Any) -> dict[str, str]:
+        """What authenticates this call: only what the spec's credentials allow, only where they belong."""
+        creds = self.spec.credentials
+        user_id = getattr(context, "user_id", None)
+        if isinstance(creds, ToolCredentials):
+            return creds.headers(user_id, os.environ)
+        if creds != SHOP_CREDENTIALS or shop is None or not under_prefix(target, shop):
+            return {}
+        headers: dict[str, str] = {}
+        if user_id:
+            headers["X-Customer-Id"] = str(user_id)
+        if self.config.api_token:
+            headers["Authorization"] = f"Bearer {self.config.api_token}"
+        return headers
 
     def _request_parts(self, base: str, args: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str], Any]:
         path = self.spec.path
@@ -145,7 +222,8 @@ class HttpTool:
         return base.rstrip("/") + path, params, headers, body
 
     async def _send_with_retries(
-        self, client: httpx.AsyncClient, url: str, params: dict[str, Any], headers: dict[str, str], body: Any
+        self, client: httpx.AsyncClient, url: httpx.URL, addresses: list[str], params: dict[str, Any],
+        headers: dict[str, str], body: Any,
     ) -> ToolOutcome:
         spec = self.spec
         attempts = 1 + (self.config.max_retries if spec.idempotent else 0)
@@ -153,7 +231,7 @@ class HttpTool:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                status, raw = await self._send(client, url, params, headers, body)
+                status, raw, location = await self._send(client, url, addresses, params, headers, body)
             except _TooLarge:
                 return ToolOutcome(
                     False, f"the response of {spec.name} was larger than {self.config.max_response_bytes} bytes"
@@ -167,27 +245,55 @@ class HttpTool:
                 if last:
                     return ToolOutcome(False, f"{spec.name} could not reach the service ({what}): {exc.__class__.__name__}")
             else:
+                if location is not None:
+                    return ToolOutcome(
+                        False,
+                        f"{spec.name} was answered with a redirect (HTTP {status}) to {location}, which tools never "
+                        "follow; the spec's base URL must name the API's final address",
+                        status,
+                    )
                 if status not in _RETRY_STATUSES or last:
                     return self._outcome(status, raw)
             await asyncio.sleep(self.config.retry_backoff_s * (2**attempt))
         raise AssertionError("unreachable: the last attempt always returns")
 
     async def _send(
-        self, client: httpx.AsyncClient, url: str, params: dict[str, Any], headers: dict[str, str], body: Any
-    ) -> tuple[int, bytes]:
-        kwargs: dict[str, Any] = {"params": params, "headers": headers, "timeout": self.config.timeout_s}
-        if body is not None:
-            kwargs["json"] = body
-        async with client.stream(self.spec.method, url, **kwargs) as response:
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > self.config.max_response_bytes:
+        self, client: httpx.AsyncClient, url: httpx.URL, addresses: list[str], params: dict[str, Any],
+        headers: dict[str, str], body: Any,
+    ) -> tuple[int, bytes, str | None]:
+        """One attempt: to each checked address in turn until one connects (to the name when trusted)."""
+        error: httpx.ConnectError | None = None
+        candidates: list[str | None] = [*addresses[:4]] or [None]  # none: a trusted URL, by name
+        for ip in candidates:
+            target, host_headers, extensions = pinned(url, ip) if ip else (url, {}, {})
+            request = client.build_request(
+                self.spec.method, target, params=params, headers={**headers, **host_headers},
+                json=body, timeout=self.config.timeout_s, extensions=extensions,
+            )
+            try:
+                response = await client.send(request, stream=True, follow_redirects=False)
+            except httpx.ConnectError as exc:
+                error = exc
+                continue
+            try:
+                return await self._read(response)
+            finally:
+                await response.aclose()
+        assert error is not None
+        raise error
+
+    async def _read(self, response: httpx.Response) -> tuple[int, bytes, str | None]:
+        if response.is_redirect:
+            return response.status_code, b"", response.headers.get("location", "")
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.config.max_response_bytes:
+            raise _TooLarge
+        chunks = bytearray()
+        async for chunk in response.aiter_bytes():
+            chunks.extend(chunk)
+            if len(chunks) > self.config.max_response_bytes:
                 raise _TooLarge
-            chunks = bytearray()
-            async for chunk in response.aiter_bytes():
-                chunks.extend(chunk)
-                if len(chunks) > self.config.max_response_bytes:
-                    raise _TooLarge
-            return response.status_code, bytes(chunks)
+        return response.status_code, bytes(chunks), None
 
     def _outcome(self, status: int, raw: bytes) -> ToolOutcome:
         text = raw.decode("utf-8", errors="replace")

@@ -31,7 +31,9 @@ from graphs.tools.openapi_parse import (
 __all__ = [
     "HIDDEN_HEADERS",
     "IDEMPOTENT_METHODS",
+    "SHOP_CREDENTIALS",
     "OpenAPIError",
+    "ToolCredentials",
     "ToolSpec",
     "build_tool_specs",
     "load_openapi",
@@ -40,6 +42,45 @@ __all__ = [
 ]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+SHOP_CREDENTIALS = "shop"
+"""`ToolSpec.credentials` of the configured tools: the shop's token and the customer id, sent only
+to the shop base URL (SHOP_API_URL or the demo shop the server mounts)."""
+CREDENTIAL_ENV_PREFIX = "TOOL_SECRET_"
+"""Per-spec secrets are read from environment variables named so, which keeps the server's own
+secrets (AUTH_SECRET, DATABASE_URL, LLM_API_KEY, SHOP_API_TOKEN) out of any import's reach."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCredentials:
+    """How the tools of one imported spec authenticate. Only names are stored: the secret is read
+    from the environment variable `env` at call time, so it never sits in the database."""
+
+    env: str | None = None
+    """Variable holding the secret (named TOOL_SECRET_*); None: no secret is sent."""
+    header: str = "Authorization"
+    scheme: str = "Bearer"
+    """Put before the secret with a space; "" sends the secret alone (e.g. for X-Api-Key)."""
+    customer_id_header: str | None = None
+    """Send the run's customer id in this header (e.g. X-Customer-Id); None: the API is not told."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> ToolCredentials | None:
+        if not data:
+            return None
+        return cls(env=data.get("env"), header=data.get("header") or "Authorization",
+                   scheme=data.get("scheme", "Bearer") or "", customer_id_header=data.get("customer_id_header"))
+
+    def headers(self, user_id: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+        """The headers to send; KeyError(name) when the secret's variable is not set."""
+        out: dict[str, str] = {}
+        if self.env:
+            secret = environ.get(self.env)
+            if not secret:
+                raise KeyError(self.env)
+            out[self.header] = f"{self.scheme} {secret}" if self.scheme else secret
+        if self.customer_id_header and user_id:
+            out[self.customer_id_header] = str(user_id)
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +105,9 @@ class ToolSpec:
     agent: str | None = None
     confirm: str | None = None
     """Question for the approver with {arg} placeholders; None: a generic one."""
+    credentials: ToolCredentials | str | None = SHOP_CREDENTIALS
+    """SHOP_CREDENTIALS (the configured tools): the shop's token and customer id, only to the shop
+    base URL; a ToolCredentials: an imported spec's own; None: nothing (an import's default)."""
 
     @property
     def operation_id(self) -> str:

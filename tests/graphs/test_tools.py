@@ -22,6 +22,7 @@ from graphs.tools import (
     resolve_approver,
     validate_tool_args,
 )
+from graphs.tools.egress import EgressPolicy
 
 DOC = {
     "openapi": "3.0.3",
@@ -96,7 +97,9 @@ def _spec(method: str = "GET", path: str = "/things/{thing_id}") -> ToolSpec:
     )
 
 
-FAST = ToolRuntimeConfig(max_retries=2, retry_backoff_s=0.001, timeout_s=1, max_response_bytes=2048, api_token="tok")
+# "http://api" is the shop base URL here: trusted by the address policy, and where the token may go.
+FAST = ToolRuntimeConfig(max_retries=2, retry_backoff_s=0.001, timeout_s=1, max_response_bytes=2048, api_token="tok",
+                         base_url="http://api")
 
 
 async def test_headers_come_from_the_run_not_the_model() -> None:
@@ -108,11 +111,11 @@ async def test_headers_come_from_the_run_not_the_model() -> None:
 
     async with _mock(handler) as http:
         ctx = RunContext(user_id="cust-9", http=http)
-        result = await HttpTool(_spec("POST"), FAST)({"thing_id": "a/b", "label": "x"}, call_id="call_1", context=ctx)
+        result = await HttpTool(_spec("POST"), FAST)({"thing_id": "a b", "label": "x"}, call_id="call_1", context=ctx)
 
     assert result.ok and result.data == {"ok": 1} and result.content == '{"ok":1}'
     [request] = seen
-    assert request.url == "http://api/things/a%2Fb"
+    assert request.url == "http://api/things/a%20b"
     assert request.headers["X-Customer-Id"] == "cust-9"
     assert request.headers["Idempotency-Key"] == "call_1"
     assert request.headers["Authorization"] == "Bearer tok"
@@ -205,7 +208,8 @@ def test_runtime_config_from_settings() -> None:
     settings = load_settings(tool_timeout_s=3, tool_max_retries=0, tool_max_response_bytes=4096,
                              shop_api_url="http://shop", shop_api_token="t")
     assert ToolRuntimeConfig.from_settings(settings) == ToolRuntimeConfig(
-        timeout_s=3, max_retries=0, max_response_bytes=4096, base_url="http://shop", api_token="t"
+        timeout_s=3, max_retries=0, max_response_bytes=4096, base_url="http://shop", api_token="t",
+        egress=EgressPolicy.build(trusted_prefixes=["http://shop"]),
     )
 
 

@@ -49,6 +49,8 @@ REDEEM = "redeemLoyaltyPoints"
 BALANCE = "getLoyaltyBalance"
 AGENT = "order_lookup"
 ASK_REDEEM = "Please redeem 200 loyalty points for customer c42"
+SHOP_TOKEN = "shop-token-never-for-loyalty"
+LOYALTY_SECRET = "loyalty-api-secret"
 
 
 def customer_token(user: str) -> str:
@@ -101,6 +103,7 @@ def loyalty_app(api: LoyaltyAPI) -> FastAPI:
         body: RedeemBody,
         idempotency_key: str | None = Header(default=None),
         x_customer_id: str | None = Header(default=None),
+        authorization: str | None = Header(default=None),
     ) -> dict[str, Any]:
         api.calls.append(
             {
@@ -109,6 +112,7 @@ def loyalty_app(api: LoyaltyAPI) -> FastAPI:
                 "body": body.model_dump(),
                 "idempotency_key": idempotency_key,
                 "x_customer_id": x_customer_id,
+                "authorization": authorization,
             }
         )
         left = balances.setdefault(customer_id, 1000) - body.points
@@ -152,6 +156,11 @@ def server(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> I
             "RATE_LIMIT_MESSAGES": "1000",
             "INTERRUPT_TTL_S": "600",
             "OPENAPI_FETCH_ALLOW_HOSTS": json.dumps(["127.0.0.1"]),
+            # tool calls obey the same address policy: the test API on loopback must be trusted
+            "TOOL_ALLOW_HOSTS": json.dumps(["127.0.0.1"]),
+            # the shop's token must never reach the imported API; its own secret must
+            "SHOP_API_TOKEN": SHOP_TOKEN,
+            "TOOL_SECRET_LOYALTY": LOYALTY_SECRET,
         },
         data_dir=Path(tmp_path_factory.mktemp("openapi-e2e")),
     )
@@ -171,6 +180,14 @@ async def imported(admin: httpx.AsyncClient, loyalty: LoyaltyAPI) -> dict[str, A
     """The spec as the import answered it (fetched by URL from the test API)."""
     r = await admin.post("/api/openapi/specs", json={"url": f"{loyalty.base}/openapi.json"})
     assert r.status_code == 201, r.text
+    assert r.json()["credentials"] is None  # none by default
+    # the spec's own credentials: a secret by the name of its variable, and the customer id
+    creds = {"env": "TOOL_SECRET_LOYALTY", "customer_id_header": "X-Customer-Id"}
+    bad = await admin.patch(f"/api/openapi/specs/{r.json()['spec_id']}", json={"credentials": {"env": "AUTH_SECRET"}})
+    assert bad.status_code == 400 and "TOOL_SECRET_" in bad.json()["error"]
+    r = await admin.patch(f"/api/openapi/specs/{r.json()['spec_id']}", json={"credentials": creds})
+    assert r.status_code == 200, r.text
+    assert r.json()["credentials"] == {**creds, "header": "Authorization", "scheme": "Bearer"}
     return r.json()
 
 
@@ -257,6 +274,7 @@ async def test_import_review_then_customer_approves(
     assert (made["customer_id"], made["body"]) == ("c42", {"points": 200})
     assert made["idempotency_key"] == call["call_id"] and intr["interrupt_id"] == f"intr_{call['call_id']}"
     assert made["x_customer_id"] and made["x_customer_id"].startswith("cust_")
+    assert made["authorization"] == f"Bearer {LOYALTY_SECRET}"  # its own secret, never the shop's token
 
 
 async def test_customer_rejects_and_the_api_is_never_called(
@@ -300,3 +318,31 @@ async def test_customer_edits_the_arguments_of_an_imported_call(
     result = of_type(frames, "tool_result")[0]
     assert result["ok"] is True
     assert loyalty.redeems()[before:] and loyalty.redeems()[-1]["body"] == {"points": 100}
+
+
+async def test_an_imported_tool_cannot_reach_a_loopback_address_it_was_not_trusted_for(
+    admin: httpx.AsyncClient, loyalty: LoyaltyAPI, customer: WsClient
+) -> None:
+    # The same test API, reached by the name `localhost`: it resolves to loopback, and only the
+    # name 127.0.0.1 is in TOOL_ALLOW_HOSTS, so the call is refused before anything is sent.
+    port = loyalty.base.rsplit(":", 1)[1]
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "Warehouse", "version": "1"},
+        "servers": [{"url": f"http://localhost:{port}"}],
+        "paths": {"/loyalty/{customer_id}": {"get": {
+            "operationId": "fetchWarehouseStock", "summary": "Fetch warehouse stock",
+            "parameters": [{"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "ok"}}}}},
+    }
+    r = await admin.post("/api/openapi/specs", json=document)
+    assert r.status_code == 201, r.text
+    r = await admin.patch(f"/api/openapi/specs/{r.json()['spec_id']}/endpoints/fetchWarehouseStock",
+                          json={"enabled": True, "agent": AGENT, "approver": "none"})
+    assert r.status_code == 200, r.text
+    before = len(loyalty.calls)
+    frames = await customer.ask(new_id(), "Fetch warehouse stock for customer c1234")
+    result = of_type(frames, "tool_result")[0]
+    assert of_type(frames, "tool_call")[0]["tool"] == "fetchWarehouseStock"
+    assert result["ok"] is False and "loopback" in result["content"] and "TOOL_ALLOW_HOSTS" in result["content"]
+    assert len(loyalty.calls) == before  # nothing reached the API

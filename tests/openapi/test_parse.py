@@ -399,3 +399,35 @@ def test_missing_ids_are_made_up_and_deduplicated() -> None:
     assert [o.operation_id for o in ops] == ["get_orders_id", "dup", "dup_2"]
     # an undeclared path parameter is still an argument
     assert ops[0].arg_locations == {"id": "path"}
+
+
+def _string_bomb(chars: int = 4096, aliases: int = 100_000) -> str:
+    """One long string, anchored once and aliased many times: few nodes, a huge expansion."""
+    return "openapi: 3.0.0\ns: &s " + "x" * chars + "\nmany:\n" + "- *s\n" * aliases
+
+
+def test_string_alias_bomb_is_refused_by_its_parsed_size() -> None:
+    # 100,000 aliases of a 4 KB string: about 100k nodes (well under OPENAPI_MAX_NODES) in a
+    # 500 KB file, but 400 MB once expanded, which storing or hashing the document would build.
+    import tracemalloc
+
+    bomb = _string_bomb()
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(SpecError, match="OPENAPI_MAX_PARSED_BYTES") as caught:
+            load_document(bomb, "application/yaml", max_parsed_bytes=16 * 1024 * 1024)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "alias" in caught.value.message and "16,777,216" in caught.value.message
+    assert elapsed < 5, elapsed
+    assert peak < 200 * 1024 * 1024, peak
+
+
+def test_parsed_size_counts_strings_once_per_expansion_only_past_the_cap() -> None:
+    doc = load_document(_string_bomb(chars=100, aliases=100), "application/yaml", max_parsed_bytes=64 * 1024)
+    assert len(doc["many"]) == 100 and doc["many"][0] == "x" * 100
+    with pytest.raises(SpecError, match="OPENAPI_MAX_PARSED_BYTES"):
+        load_document(_string_bomb(chars=100, aliases=1000), "application/yaml", max_parsed_bytes=64 * 1024)

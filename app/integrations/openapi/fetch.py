@@ -17,14 +17,14 @@ typed. It refuses, unless the settings allow it:
 `OPENAPI_FETCH_ALLOW_HOSTS` lifts it for the named hosts only (the name as written
 in the URL, e.g. an internal API host), and a redirect away from such a host is
 checked again.
+
+The address rule itself (`address_problem`, resolving, pinning) is
+`graphs.tools.egress`, shared with the tool calls, which obey the same policy.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +32,10 @@ import httpx
 
 from app.core.config import Settings
 from app.core.errors import BadRequest
+from graphs.tools.egress import Resolver, address_problem, is_ip, pinned, system_resolver
 
-__all__ = ["FetchError", "FetchedSpec", "address_problem", "check_url", "fetch_spec"]
+__all__ = ["FetchError", "FetchedSpec", "Resolver", "address_problem", "check_url", "fetch_spec"]
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 ALLOW_HINT = "set OPENAPI_FETCH_ALLOW_HOSTS to trust this host (or OPENAPI_FETCH_ALLOW_PRIVATE=true), or upload the file instead"
 
@@ -50,48 +50,6 @@ class FetchedSpec:
     content_type: str | None
     url: str
     """The URL the document finally came from (after redirects)."""
-
-
-async def _system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = [str(info[4][0]) for info in infos]
-    # IPv4 first: a server reached by name usually listens there, and the order is otherwise arbitrary.
-    return sorted(dict.fromkeys(addresses), key=lambda a: ":" in a)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def address_problem(ip: str) -> str | None:
-    """Why connecting to this address is refused, or None for a public address."""
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return "unparseable"
-    if isinstance(addr, ipaddress.IPv6Address):
-        embedded = addr.ipv4_mapped or addr.sixtofour or (addr.teredo[1] if addr.teredo else None)
-        if embedded is not None:
-            inner = address_problem(str(embedded))
-            if inner:
-                return f"{inner} (embedded in IPv6 {ip})"
-    for attr, word in (
-        ("is_unspecified", "unspecified"),
-        ("is_loopback", "loopback"),
-        ("is_link_local", "link-local"),
-        ("is_private", "private"),
-        ("is_multicast", "multicast"),
-        ("is_reserved", "reserved"),
-    ):
-        if getattr(addr, attr):
-            return word
-    if not addr.is_global:
-        return "non-public"
-    return None
 
 
 async def check_url(
@@ -110,11 +68,11 @@ async def check_url(
     if not host:
         raise FetchError(f"refused to fetch {url!r}: the URL has no host")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    if _is_ip(host):
+    if is_ip(host):
         addresses = [host]
     else:
         try:
-            addresses = await (resolver or _system_resolver)(host, port)
+            addresses = await (resolver or system_resolver)(host, port)
         except (OSError, UnicodeError) as exc:
             raise FetchError(
                 f"could not fetch {url!r}: the host {host!r} does not resolve ({exc}); check the URL"
@@ -140,14 +98,9 @@ async def check_url(
 
 def _pinned(parsed: httpx.URL, ip: str) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
     """The request for `parsed` sent to the checked address `ip`, keeping the name for Host and SNI."""
-    headers = {
-        "Host": parsed.netloc.decode("ascii"),
-        "Accept": "application/json, application/yaml, text/yaml, */*",
-    }
-    extensions: dict[str, Any] = {}
-    if parsed.scheme == "https":
-        extensions["sni_hostname"] = parsed.host
-    return parsed.copy_with(host=ip), headers, extensions
+    target, headers, extensions = pinned(parsed, ip)
+    headers["Accept"] = "application/json, application/yaml, text/yaml, */*"
+    return target, headers, extensions
 
 
 async def fetch_spec(

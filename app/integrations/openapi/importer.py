@@ -10,6 +10,9 @@ Owns the life of an imported spec:
   marked removed and disabled. Every such change is audited.
 - `review_endpoint()` is the admin's PATCH: validated, audited (who, when,
   old -> new), and it takes effect on the next run, because
+- `set_credentials()` gives a spec its own credentials (none by default): the name
+  of a `TOOL_SECRET_*` environment variable and the header to send it in, never the
+  secret itself; the shop's token and customer id never reach an imported API;
 - `enabled_tool_specs()` is read by the run manager at the start of every run:
   only enabled, reviewed, present operations become `ToolSpec`s.
 - `import_spec_command()` is `support-agent import-spec FILE|URL`.
@@ -62,6 +65,8 @@ __all__ = [
     "make_llm_classifier",
     "review_endpoint",
     "run_tool_registry",
+    "set_credentials",
+    "validate_credentials",
     "validate_review",
 ]
 
@@ -71,6 +76,12 @@ Classifier = Callable[[Operation], Awaitable[LLMVerdict | None]]
 """An extra opinion on one operation (the LLM pass); it may only raise risk."""
 
 REVIEW_FIELDS = ("risk", "approver", "agent", "enabled")
+CREDENTIAL_FIELDS = ("env", "header", "scheme", "customer_id_header")
+CREDENTIAL_ENV_RE = re.compile(r"^TOOL_SECRET_[A-Z0-9_]{1,64}$")
+HEADER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+# headers the tool layer sets itself or that would change how the request is framed
+RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection",
+                              "idempotency-key", "accept", "cookie"})
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LLM_CONCURRENCY = 4
 LLM_TIMEOUT_S = 30.0
@@ -88,6 +99,7 @@ def _parse(
         content_type,
         max_bytes=settings.openapi_max_bytes,
         max_nodes=settings.openapi_max_nodes,
+        max_parsed_bytes=settings.openapi_max_parsed_bytes,
     )
     return parse_spec(doc, source_url=source_url)
 
@@ -373,6 +385,7 @@ def _spec_public(row: Mapping[str, Any]) -> dict[str, Any]:
         "source": row["source"],
         "doc_hash": row["doc_hash"],
         "base_url": row["base_url"],
+        "credentials": row.get("credentials"),
         "created_by": row["created_by"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
@@ -562,6 +575,68 @@ async def review_endpoint(
     return next(e for e in detail["endpoints"] if e["operation_id"] == operation_id)
 
 
+# --------------------------------------------------------------------------- credentials
+
+
+def validate_credentials(payload: Any) -> dict[str, Any] | None:
+    """A spec's credentials setting, checked; None clears it. BadRequest names the first bad field."""
+    if payload is None:
+        return None
+    if not isinstance(payload, dict):
+        raise BadRequest(f"credentials must be null or an object with any of {', '.join(CREDENTIAL_FIELDS)}")
+    unknown = [k for k in payload if k not in CREDENTIAL_FIELDS]
+    if unknown:
+        raise BadRequest(f"credentials: unknown field {unknown[0]!r}; use {', '.join(CREDENTIAL_FIELDS)}")
+    env = payload.get("env")
+    if env is not None and (not isinstance(env, str) or not CREDENTIAL_ENV_RE.match(env)):
+        raise BadRequest(
+            f"credentials.env must name an environment variable TOOL_SECRET_<NAME> (upper case), got {env!r}: "
+            "the secret stays in the server's environment, and only variables so named may be sent to an API"
+        )
+    for key in ("header", "customer_id_header"):
+        value = payload.get(key)
+        if value is not None and (
+            not isinstance(value, str) or not HEADER_RE.match(value) or value.lower() in RESERVED_HEADERS
+        ):
+            raise BadRequest(
+                f"credentials.{key} must be a header name (letters, digits, '-'), not one the server sets itself "
+                f"({', '.join(sorted(RESERVED_HEADERS))}); got {value!r}"
+            )
+    scheme = payload.get("scheme", "Bearer")
+    if not isinstance(scheme, str) or not re.match(r"^[A-Za-z0-9-]{0,32}$", scheme):
+        raise BadRequest(f"credentials.scheme must be a word such as Bearer, or \"\" for none; got {scheme!r}")
+    if env is None and payload.get("customer_id_header") is None:
+        raise BadRequest("credentials must give env (a secret to send) or customer_id_header, or be null for none")
+    return {
+        "env": env,
+        "header": payload.get("header") or "Authorization",
+        "scheme": scheme,
+        "customer_id_header": payload.get("customer_id_header"),
+    }
+
+
+async def set_credentials(pool: AsyncConnectionPool, *, spec_id: str, payload: Any, actor: str) -> dict[str, Any]:
+    """Set (or clear, with null) the credentials the spec's tools send; audited; answers the spec."""
+    credentials = validate_credentials(payload)
+    async with pool.connection() as conn, conn.transaction():
+        row = await store.get_spec(conn, spec_id)
+        if row is None:
+            raise NotFound(f"spec {spec_id!r} not found; GET /api/openapi/specs lists the imported ones")
+        await store.update_credentials(conn, spec_id=spec_id, credentials=credentials)
+        await store.insert_audit(
+            conn,
+            spec_id=spec_id,
+            operation_id="",
+            actor=actor,
+            action="credentials",
+            changes={"credentials": {"old": row["credentials"], "new": credentials}},
+            note="credentials set" if credentials else "credentials cleared: the API is called without any",
+        )
+        detail = await _spec_detail(conn, spec_id)
+    assert detail is not None
+    return detail
+
+
 # --------------------------------------------------------------------------- tools for runs
 
 
@@ -608,8 +683,9 @@ async def enabled_tool_specs(
     in `reserved` (the built-in tools), the tool is named `<spec name>__<operation id>`
     so none hides another.
     A relative server URL gives `base_url=None`, which the tool layer resolves per run.
+    Each tool carries its spec's own credentials (None: it sends none, not the shop's).
     """
-    from graphs.tools.spec import ToolSpec  # the graph package owns the type; imported when used
+    from graphs.tools.spec import ToolCredentials, ToolSpec  # the graph package owns the types
 
     async with pool.connection() as conn:
         rows = await store.enabled_operations(conn)
@@ -642,6 +718,7 @@ async def enabled_tool_specs(
                 risk=row["risk"],
                 approver=row["approver"],
                 agent=row["agent"],
+                credentials=ToolCredentials.from_json(row.get("credentials")),
             )
         )
     return tools

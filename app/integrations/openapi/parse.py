@@ -4,9 +4,11 @@ Owns everything between the bytes of a spec and the list of operations an agent
 could call:
 
 - `load_document(raw, content_type)` parses JSON or YAML safely: a size cap, YAML's
-  safe loader only, and a node budget that counts every alias as the whole subtree
-  it stands for, so an alias bomb ("billion laughs") is refused before anything is
-  built from it. Recursive aliases and absurd nesting are refused too.
+  safe loader only, and two budgets that count every alias as the whole subtree it
+  stands for: nodes, and parsed bytes (every scalar's text each time an alias
+  repeats it, so one long string aliased a thousand times counts a thousand times).
+  An alias bomb ("billion laughs", of lists or of long strings) is refused before
+  anything is built from it. Recursive aliases and absurd nesting are refused too.
 - `parse_spec(doc)` checks the document (OpenAPI 3.0 and 3.1; Swagger 2.0 is
   converted) and lists its operations through `graphs.tools.openapi_parse`, the
   implementation the graph's tools use too: local `$ref`s resolved (cycles cut,
@@ -125,8 +127,13 @@ def load_document(
     *,
     max_bytes: int = 5 * 1024 * 1024,
     max_nodes: int = 1_000_000,
+    max_parsed_bytes: int = 16 * 1024 * 1024,
 ) -> Any:
-    """Parse JSON or YAML text into plain data, refusing what could hurt the server."""
+    """Parse JSON or YAML text into plain data, refusing what could hurt the server.
+
+    JSON has no aliases, so its parsed size is bounded by `max_bytes`; YAML's is
+    checked against `max_parsed_bytes` on the composed node graph, before construction.
+    """
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > max_bytes:
         raise SpecError(
@@ -162,10 +169,10 @@ def load_document(
         else:
             _check_data_shape(data, max_nodes)
             return data
-    return _load_yaml(text, max_nodes)
+    return _load_yaml(text, max_nodes, max_parsed_bytes)
 
 
-def _load_yaml(text: str, max_nodes: int) -> Any:
+def _load_yaml(text: str, max_nodes: int, max_parsed_bytes: int) -> Any:
     fast = _nesting_bound(text) <= C_LOADER_MAX_NESTING
     loader = _FastLoader(text) if fast else _Loader(text)
     try:
@@ -179,7 +186,7 @@ def _load_yaml(text: str, max_nodes: int) -> Any:
             raise SpecError(f"invalid YAML: {_yaml_problem(exc)}") from None
         if node is None:
             raise SpecError("the document is empty: send an OpenAPI document as JSON or YAML")
-        _check_node_graph(node, max_nodes)
+        _check_node_graph(node, max_nodes, max_parsed_bytes)
         try:
             return loader.construct_document(node)
         except yaml.YAMLError as exc:
@@ -204,14 +211,16 @@ def _node_children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _check_node_graph(root: yaml.Node, max_nodes: int) -> None:
+def _check_node_graph(root: yaml.Node, max_nodes: int, max_parsed_bytes: int) -> None:
     """Refuse alias bombs, recursive aliases and deep nesting before construction.
 
-    An alias is the same node object reached twice, so the size of a node is
-    memoised by identity: the walk visits each distinct node once, however many
-    times aliases repeat it, while the sizes add up to the fully expanded document.
+    An alias is the same node object reached twice, so the size of a node (in nodes
+    and in parsed bytes: its scalars' text plus a byte per node) is memoised by
+    identity: the walk visits each distinct node once, however many times aliases
+    repeat it, while the sizes add up to the fully expanded document. Time and memory
+    are linear in the text, whatever it expands to.
     """
-    sizes: dict[int, int] = {}
+    sizes: dict[int, tuple[int, int]] = {}  # node -> (nodes, parsed bytes) once expanded
     open_nodes: set[int] = set()  # ancestors of the node being visited
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
@@ -219,14 +228,24 @@ def _check_node_graph(root: yaml.Node, max_nodes: int) -> None:
         key = id(node)
         if finished:
             open_nodes.discard(key)
-            total = 1 + sum(sizes[id(c)] for c in _node_children(node))
+            children = _node_children(node)
+            total = 1 + sum(sizes[id(c)][0] for c in children)
+            own = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+            weight = 1 + own + sum(sizes[id(c)][1] for c in children)
             if total > max_nodes:
                 raise SpecError(
                     f"the YAML document expands to more than {max_nodes:,} nodes once its aliases (*name) are "
                     f"followed (from line {node.start_mark.line + 1}); this is how an alias bomb looks, so it is "
                     "refused. Send the document without repeated aliases, or raise OPENAPI_MAX_NODES"
                 )
-            sizes[key] = total
+            if weight > max_parsed_bytes:
+                raise SpecError(
+                    f"the YAML document expands to more than {max_parsed_bytes:,} bytes once its aliases (*name) "
+                    f"are followed (from line {node.start_mark.line + 1}): a string or subtree repeated by aliases "
+                    "counts each time it is repeated, and this much is an alias bomb, so it is refused. Send the "
+                    "document without repeated aliases, or raise OPENAPI_MAX_PARSED_BYTES"
+                )
+            sizes[key] = (total, weight)
             continue
         if key in sizes:
             continue

@@ -1,4 +1,4 @@
-"""/api/openapi/specs: import a spec, list and read specs, review an endpoint (admins only).
+"""/api/openapi/specs: import a spec, list and read specs, set a spec's credentials, review an endpoint (admins only).
 
 POST takes the document itself as the body (`application/json`, `application/yaml`,
 `text/yaml`, ...) or a JSON object `{"url": ..., "name"?: ..., "base_url"?: ...}`;
@@ -149,21 +149,38 @@ async def get_spec(services: ServicesDep, admin: AdminDep, spec_id: str) -> dict
     return await service.get_spec(services.pool, spec_id)
 
 
-@router.patch(
-    "/{spec_id}/endpoints/{operation_id}", openapi_extra={"requestBody": REVIEW_BODY_SCHEMA}
-)
-async def review_endpoint(
-    request: Request, services: ServicesDep, admin: AdminDep, spec_id: str, operation_id: str
-) -> dict[str, Any]:
+async def _json_body(request: Request) -> Any:
     raw = await _read_body(request, 64 * 1024)
     try:
-        payload = (
+        return (
             load_document(raw, "application/json", max_bytes=64 * 1024, max_nodes=1000)
             if raw.strip()
             else None
         )
     except BadRequest as exc:
         raise BadRequest(f"the body must be a JSON object: {exc.message}") from None
+
+
+@router.patch("/{spec_id}")
+async def update_spec(request: Request, services: ServicesDep, admin: AdminDep, spec_id: str) -> dict[str, Any]:
+    """`{"credentials": {"env": "TOOL_SECRET_X", "header"?, "scheme"?, "customer_id_header"?} | null}`."""
+    payload = await _json_body(request)
+    if not isinstance(payload, dict) or set(payload) != {"credentials"}:
+        raise BadRequest('the body must be {"credentials": {...}} or {"credentials": null}')
+    detail = await service.set_credentials(
+        services.pool, spec_id=spec_id, payload=payload["credentials"], actor=admin.user_id
+    )
+    services.tools_changed()
+    return detail
+
+
+@router.patch(
+    "/{spec_id}/endpoints/{operation_id}", openapi_extra={"requestBody": REVIEW_BODY_SCHEMA}
+)
+async def review_endpoint(
+    request: Request, services: ServicesDep, admin: AdminDep, spec_id: str, operation_id: str
+) -> dict[str, Any]:
+    payload = await _json_body(request)
     endpoint = await service.review_endpoint(
         services.pool,
         spec_id=spec_id,

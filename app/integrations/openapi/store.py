@@ -29,6 +29,7 @@ __all__ = [
     "list_versions",
     "lock_spec_name",
     "mark_removed",
+    "update_credentials",
     "update_operation_definition",
     "update_review",
     "update_spec",
@@ -39,7 +40,7 @@ Conn = AsyncConnection[dict[str, Any]]
 LOCK_SPEC_NAME = "SELECT pg_advisory_xact_lock(hashtextextended('openapi-spec:' || %(name)s, 0))"
 
 SPEC_COLUMNS = """s.spec_id, s.name, s.title, s.api_version, s.current_version, s.source, s.doc_hash,
-    s.base_url, s.created_by, s.created_at, s.updated_at"""
+    s.base_url, s.credentials, s.created_by, s.created_at, s.updated_at"""
 SPEC_COUNTS = """
     (SELECT count(*) FROM openapi_operations o WHERE o.spec_id = s.spec_id AND NOT o.removed) AS endpoint_count,
     (SELECT count(*) FROM openapi_operations o WHERE o.spec_id = s.spec_id AND NOT o.removed AND o.enabled) AS enabled_count,
@@ -130,8 +131,12 @@ SELECT audit_id, operation_id, actor, action, changes, note, at FROM openapi_ope
 WHERE spec_id = %(spec_id)s ORDER BY audit_id
 """
 
+UPDATE_CREDENTIALS = """
+UPDATE openapi_specs SET credentials = %(credentials)s, updated_at = now() WHERE spec_id = %(spec_id)s
+"""
+
 ENABLED_OPERATIONS = """
-SELECT o.spec_id, s.name AS spec_name, s.current_version, o.operation_id, o.method, o.path, o.summary,
+SELECT o.spec_id, s.name AS spec_name, s.credentials, s.current_version, o.operation_id, o.method, o.path, o.summary,
     o.description, o.definition, o.risk, o.approver, o.agent, o.change_hash
 FROM openapi_operations o JOIN openapi_specs s USING (spec_id)
 WHERE o.enabled AND NOT o.removed
@@ -342,3 +347,10 @@ async def list_audit(conn: Conn, spec_id: str) -> list[dict[str, Any]]:
 
 async def enabled_operations(conn: Conn) -> list[dict[str, Any]]:
     return await (await conn.execute(ENABLED_OPERATIONS)).fetchall()
+
+
+async def update_credentials(conn: Conn, *, spec_id: str, credentials: dict[str, Any] | None) -> None:
+    await conn.execute(
+        UPDATE_CREDENTIALS,
+        {"spec_id": spec_id, "credentials": Jsonb(credentials) if credentials is not None else None},
+    )
