@@ -1,7 +1,7 @@
 """The address policy for every outbound request the server makes on someone's behalf.
 
 Two kinds of request leave the server towards a URL it did not choose itself: an
-admin's spec URL (`app/openapi/fetch.py`) and every tool call (`graphs/tools/openapi.py`,
+admin's spec URL (`app/integrations/openapi/fetch.py`) and every tool call (`graphs/tools/openapi.py`,
 whose base URL comes from an imported spec). Both use this one policy, which lives
 on the graphs side because `graphs/` never imports `app/` while `app/` may import
 `graphs/`, so a single implementation serves both.
