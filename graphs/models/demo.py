@@ -154,11 +154,11 @@ def small_talk_kind(text: str) -> str | None:
     """`greeting`, `goodbye` or `off_topic` for a message that asks for nothing the shop handles; else None."""
     if classify_intent(text)[0] != "unclear":
         return None
-    if _GREETING.match(text):
+    if _GREETING.match(text) or re.search(r"\bwhat can you (do|help)", text, re.IGNORECASE):
         return "greeting"
     if _GOODBYE.search(text):
         return "goodbye"
-    if _ARITHMETIC.search(text) or re.search(r"^\W*(who|what|why|how|when)\b", text, re.IGNORECASE):
+    if _ARITHMETIC.search(text) or re.search(r"^\W*(who|what)\s+(is|are|was|were)\b", text, re.IGNORECASE):
         return "off_topic"
     return None
 
@@ -228,6 +228,8 @@ def split_requests(text: str, history: Sequence[BaseMessage] = ()) -> list[dict[
             continue
         requests.append({"intent": intent, "text": f"{dangling} {clause}".strip() if dangling else clause})
         dangling = ""
+    if dangling:  # nothing the keywords know: one request, for the examples to classify
+        requests.append({"intent": "unclear", "text": dangling})
     return requests
 
 
@@ -381,9 +383,6 @@ class DemoChatModel(BaseChatModel):
         tool = next(t for t in tools if t["function"]["name"] == ROUTE_DECISION_TOOL)
         allowed = tool["function"]["parameters"]["properties"]["intent"].get("enum") or []
         history = _before_last_human(messages)
-        kind = small_talk_kind(said)
-        if kind and "small_talk" in allowed:
-            return {"intent": "small_talk", "confidence": 0.95, "reply": _SMALL_TALK_REPLIES[kind]}
         if _ESCALATION.search(said) and "escalation" in allowed:
             return {"intent": "escalation", "confidence": 0.95}
         requests = []
@@ -396,6 +395,9 @@ class DemoChatModel(BaseChatModel):
                     intent, confidence = by_example, example_confidence
             if intent != "unclear":
                 requests.append({"intent": intent, "text": request["text"], "confidence": confidence})
+        kind = small_talk_kind(said) if not requests else None
+        if kind and "small_talk" in allowed:
+            return {"intent": "small_talk", "confidence": 0.95, "reply": _SMALL_TALK_REPLIES[kind]}
         if not requests:
             return {
                 "intent": "unclear",

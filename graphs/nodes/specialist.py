@@ -132,8 +132,11 @@ def _reads_this_turn(messages: list[AnyMessage]) -> dict[tuple[str, tuple[tuple[
 def route_after_specialist(state: SupportState) -> str:
     last = state["messages"][-1]
     if not isinstance(last, AIMessage) or not last.tool_calls:
-        waiting = next((r for r in current_requests(state) if not r["done"]), None)
-        return waiting["agent"] if waiting else END
+        agenda = current_requests(state)
+        waiting = next((r for r in agenda if not r["done"]), None)
+        # on to the next request only when this answer just closed one (not, e.g., a saved partial answer)
+        closed = isinstance(last, AIMessage) and any(r["done"] and r["answer"] == text_of(last) for r in agenda)
+        return waiting["agent"] if waiting and closed else END
     if any(call["name"] == TRANSFER_TOOL_NAME for call in last.tool_calls):
         return "leave_agent"
     return "assess"
