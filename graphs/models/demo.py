@@ -113,7 +113,7 @@ _REFERENCE = re.compile(
     r"\b(that order|this order|the same order|that one|this one|the order|it)\b", re.IGNORECASE
 )
 _ARITHMETIC = re.compile(r"\d+\s*[-+*/x×]\s*\d+(?!\d)")
-_CLAUSE_SPLIT = re.compile(r"\s*(?:[;]|\.\s+|,?\s+\band\s+(?:then\s+|also\s+)?|,?\s+\bthen\b\s+|,?\s+\balso\b\s+|,?\s+\bplus\b\s+)\s*", re.IGNORECASE)
+_CLAUSE_SPLIT = re.compile(r"\s*(?:[;]|[.?!]\s+|,?\s+\band\s+(?:then\s+|also\s+)?|,?\s+\bthen\b\s+|,?\s+\balso\b\s+|,?\s+\bplus\b\s+)\s*", re.IGNORECASE)
 CURRENT_REQUEST = re.compile(r"The request to handle now: «(.+?)» \(intent (\w+)\)", re.DOTALL)
 """How the specialist prompt names the one request of a compound message a specialist handles."""
 
