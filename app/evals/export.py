@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["case_from_events"]
+__all__ = ["case_from_events", "eval_case_for_thread"]
 
 _ORDER = re.compile(r"(?<![\d.])\d{4}(?![\d.])")
 
@@ -76,3 +76,14 @@ def case_from_events(events: list[dict[str, Any]], case_id: str, checks: str | N
         "turns": turns,
     }
     return case
+
+
+async def eval_case_for_thread(pool: Any, principal: Any, thread_id: str, case_id: str | None = None) -> dict[str, Any]:
+    """The replay timeline of a thread (access rules and masking as for replay) as an eval case, plus its YAML."""
+    import yaml
+
+    from app.services.replay import timeline
+
+    events = (await timeline(pool, principal, thread_id, tokens=False))["events"]
+    case = case_from_events(events, case_id or f"exported-{thread_id}".lower()[:80])
+    return {"case": case, "yaml": yaml.safe_dump([case], sort_keys=False, allow_unicode=True)}

@@ -69,7 +69,7 @@ _AMOUNT = re.compile(
 )
 _ORDER_ID = re.compile(r"(?<![\d.,])#?(\d{3,10})(?![\d.,]\d)")
 _ADDRESS = re.compile(r"\baddress\b.*?\bto\s+(.+?)[\s.!?]*$", re.IGNORECASE | re.DOTALL)
-_INTENT_LINE = re.compile(r"^- (\w+) \(agent (\w+)\):.*?Examples:\s*(.+)$", re.MULTILINE)
+_INTENT_LINE = re.compile(r"^- (\w+) \(agent (\w+)\):.*?Examples:[ \t]*(.*)$", re.MULTILINE)
 
 _ESCALATION = re.compile(
     r"\b(human|real person|live (agent|person|chat)|representative|someone real|"
