@@ -105,9 +105,9 @@ def _facts_first(
         return AIMessage(content="", tool_calls=needed, name=response.name, id=response.id,
                          usage_metadata=response.usage_metadata)
     if refused:
-        text = " ".join([text_of(response).strip(), *refused]).strip() if not keep else text_of(response)
-        return AIMessage(content=text, tool_calls=keep, name=response.name, id=response.id,
-                         usage_metadata=response.usage_metadata)
+        # a new id: the model's own message may have streamed already, and this text must go out too
+        return AIMessage(content=" ".join([text_of(response).strip(), *refused]).strip(), tool_calls=keep,
+                         name=response.name, usage_metadata=response.usage_metadata)
     return response
 
 
