@@ -103,3 +103,12 @@ def test_bad_datasets_are_refused_with_the_case_and_key(tmp_path: Path, capsys: 
     assert main(["eval", "--dataset", str(bad)]) == 2
     assert "case 'y'" in capsys.readouterr().err and DEFAULT_DATASET.is_file()
     assert main(["eval", "--case", "no-such-case"]) == 2
+
+
+async def test_the_eval_runs_on_a_postgres_checkpointer(pg_cluster) -> None:  # noqa: ANN001
+    url = pg_cluster.create_database("evals_pg")
+    cases = [c for c in load_dataset() if c.id in ("waiting-correction", "followup-cancel-it")]
+    runs = await run_cases(cases, agents=load_agents(), model=load_chat_model("demo", demo_token_delay_ms=0),
+                           checkpointer_url=url)
+    report = _report(runs)
+    assert report["summary"]["passed"] == 2, [c["failed_checks"] for c in report["cases"]]

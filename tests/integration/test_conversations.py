@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import httpx
+import yaml
 
 from tests.integration.conftest import new_id
 from tests.support.server import ServerProcess, WsClient
@@ -132,7 +135,13 @@ async def test_a_replayed_conversation_exports_as_an_eval_case_that_passes(custo
         ("cancel_order", {"order_id": "1043"}, "approve"),
         ("create_refund", {"order_id": "1020", "amount": 5.0}, "reject"),
     ]
-    [case] = parse_dataset(__import__("yaml").safe_load(body["yaml"]))
+    # the command reads the same conversation from the event log and prints the same case
+    cli = subprocess.run([sys.executable, "-m", "app.cli", "eval-export", tid, "--id", "exported-compound"],
+                         env=server.env, capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert yaml.safe_load(cli.stdout) == yaml.safe_load(body["yaml"])
+
+    [case] = parse_dataset(yaml.safe_load(body["yaml"]))
     runs = await run_cases([case], agents=load_agents(), model=load_chat_model("demo", demo_token_delay_ms=0))
     report = build_report(runs, model="demo", dataset="export", prices={}, cost_of=lambda *a: 0.0)
     assert report["summary"]["passed"] == 1, report["cases"][0]["failed_checks"]
