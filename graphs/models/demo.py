@@ -475,8 +475,9 @@ class DemoChatModel(BaseChatModel):
         if named is not None:
             return named
 
-        if intent is None or intent not in _NEEDS:
-            intent, _ = classify_intent(said)
+        own, confidence = classify_intent(said)
+        if intent is None or intent not in _NEEDS or confidence >= 0.8:
+            intent = own  # the request's own words decide; the router's label only when they are unsure
         ids = _order_ids(said)
         need: str | None = _NEEDS.get(intent)
         if intent == "order_change":

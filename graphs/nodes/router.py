@@ -77,7 +77,7 @@ def make_router(model: BaseChatModel, config: AgentsConfig):
         active = next((r for r in agenda if not r["done"]), None) if handed_back_by else None
         view = model_view(messages)
         if active is not None:  # a specialist handed back one request of several: classify that one alone
-            view = [*view[:-1], HumanMessage(active["text"])] if view else [HumanMessage(active["text"])]
+            view = [*view, HumanMessage(active["text"])]
         result = await classifier.ainvoke([SystemMessage(prompt), *view])
         parsed = result.get("parsed") if isinstance(result, dict) else None
         parsed = parsed if isinstance(parsed, dict) else {}

@@ -89,3 +89,27 @@ async def test_the_other_one_and_a_correction_resolve_against_the_conversation(c
     await conv.decide(False)
     events = await conv.say("Sorry, I meant order 1043")
     assert (events[-1]["action"], events[-1]["args"]) == ("cancel_order", {"order_id": "1043"})
+
+
+class MisroutingModel(DemoChatModel):
+    """A router that sends both requests of a compound message to order_actions first."""
+
+    def _route(self, said: str, messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        decision = super()._route(said, messages, tools)
+        if len(decision.get("requests") or []) == 2:
+            decision["requests"] = [{**r, "intent": "order_change"} for r in decision["requests"]]
+            decision["intent"] = "order_change"
+        return decision
+
+
+async def test_a_misrouted_request_is_handed_back_and_rerouted_alone(checkpointer: Any, shop_server: ServedApp) -> None:
+    graph = build_graph(model=MisroutingModel(token_delay_ms=0), checkpointer=checkpointer)
+    conv = Conversation(graph, shop_server.url)
+    first = await conv.say("Cancel order 1016 and refund 10 EUR of order 1006")
+    assert (first[-1]["action"], first[-1]["args"]) == ("cancel_order", {"order_id": "1016"})
+    second = await conv.decide(True)
+    # order_actions cannot refund: it hands that span back; the router classifies the span alone
+    assert of_type(second, "intent")[-1] == {**of_type(second, "intent")[-1], "intent": "refund", "agent": "billing"}
+    assert (second[-1]["action"], second[-1]["args"]) == ("create_refund", {"order_id": "1006", "amount": 10.0})
+    text = answer(await conv.decide(True))
+    assert "Order 1016 has been cancelled" in text and "10.00 EUR for order 1006" in text
