@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CURRENT_REQUEST_NOTE",
     "GUARDRAIL_PROMPT",
     "GUARDRAIL_VERDICT_SCHEMA",
     "GUARDRAIL_VERDICT_TOOL",
-    "CURRENT_REQUEST_NOTE",
     "ROUTER_PROMPT",
-    "SMALL_TALK_INTENT",
     "ROUTE_DECISION_TOOL",
+    "SMALL_TALK_INTENT",
     "SPECIALIST_PROMPT",
     "TRANSFER_TOOL",
     "TRANSFER_TOOL_NAME",

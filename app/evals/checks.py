@@ -36,9 +36,12 @@ def _fmt(value: Any) -> str:
 def _same_args(expected: dict[str, Any] | None, actual: dict[str, Any]) -> bool:
     if expected is None:
         return True
-    norm = lambda d: {k: (str(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else float(v))  # noqa: E731
-                      for k, v in d.items()}
-    return norm(expected) == norm(actual)
+    return _norm(expected) == _norm(actual)
+
+
+def _norm(args: dict[str, Any]) -> dict[str, Any]:
+    """Numbers as floats (10 == 10.0), everything else as text ("1042" == 1042 is not a number match)."""
+    return {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v) for k, v in args.items()}
 
 
 def check_turn(result: TurnResult) -> list[Check]:

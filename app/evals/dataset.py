@@ -60,7 +60,7 @@ class Approval(_Strict):
     reason: str | None = None
 
     @model_validator(mode="after")
-    def _edit_needs_args(self) -> "Approval":
+    def _edit_needs_args(self) -> Approval:
         if self.decide == "edit" and not self.edit_args:
             raise ValueError("decide: edit needs edit_args (the arguments the approver sets)")
         return self

@@ -130,15 +130,16 @@ def _pct(value: float | None) -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
 def render_table(report: dict[str, Any]) -> str:
     s = report["summary"]
-    out = [f"eval {report['dataset']} on {report['model']}: {s['passed']}/{s['cases']} cases passed "
-           f"({_pct(s['pass_rate'])}), {s['input_tokens'] + s['output_tokens']} tokens, ${s['cost_usd']:.4f}, "
-           f"{s['latency_ms'] / 1000:.1f} s", ""]
+    headline = (f"eval {report['dataset']} on {report['model']}: {s['passed']}/{s['cases']} cases passed "
+                f"({_pct(s['pass_rate'])}), {s['input_tokens'] + s['output_tokens']} tokens, ${s['cost_usd']:.4f}, "
+                f"{s['latency_ms'] / 1000:.1f} s")
+    out = [headline, ""]
     rows = [[c["id"], "PASS" if c["passed"] else "FAIL", str(c["turns"]), str(c["input_tokens"] + c["output_tokens"]),
              f"{c['cost_usd']:.5f}", f"{c['latency_ms']:.0f}"] for c in report["cases"]]
     out += _table(["case", "result", "turns", "tokens", "cost $", "ms"], rows)
@@ -158,10 +159,10 @@ def render_table(report: dict[str, Any]) -> str:
 
 def render_markdown(report: dict[str, Any]) -> str:
     s = report["summary"]
-    out = [f"# Eval report: {report['dataset']}", "",
-           f"Model `{report['model']}`, {report['finished_at']}: **{s['passed']}/{s['cases']} cases passed** "
-           f"({_pct(s['pass_rate'])}); {s['input_tokens']} input + {s['output_tokens']} output tokens, "
-           f"${s['cost_usd']:.4f}, {s['latency_ms'] / 1000:.1f} s.", "", "## Metrics", "",
+    headline = (f"Model `{report['model']}`, {report['finished_at']}: **{s['passed']}/{s['cases']} cases passed** "
+                f"({_pct(s['pass_rate'])}); {s['input_tokens']} input + {s['output_tokens']} output tokens, "
+                f"${s['cost_usd']:.4f}, {s['latency_ms'] / 1000:.1f} s.")
+    out = [f"# Eval report: {report['dataset']}", "", headline, "", "## Metrics", "",
            "| metric | " + " | ".join(report["agents"]) + " | all |",
            "|---|" + "---|" * (len(report["agents"]) + 1)]
     for m in METRICS:

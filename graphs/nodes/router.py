@@ -26,7 +26,14 @@ from langgraph.types import Command
 from graphs.agents import AgentsConfig
 from graphs.context import RunContext
 from graphs.events import IntentEvent, dump_event
-from graphs.nodes.common import INTERNAL_TAGS, current_requests, emit, last_human, model_view, text_of
+from graphs.nodes.common import (
+    INTERNAL_TAGS,
+    current_requests,
+    emit,
+    last_human,
+    model_view,
+    text_of,
+)
 from graphs.prompts import (
     ROUTE_DECISION_TOOL,
     ROUTER_PROMPT,

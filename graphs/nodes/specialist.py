@@ -22,7 +22,7 @@ order, or not this customer's), the call is dropped and the customer told why.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
@@ -32,7 +32,12 @@ from langgraph.runtime import Runtime
 from graphs.agents import AgentSpec
 from graphs.context import RunContext
 from graphs.nodes.common import current_requests, model_view, text_of, tools_of
-from graphs.prompts import CURRENT_REQUEST_NOTE, SPECIALIST_PROMPT, TRANSFER_TOOL, TRANSFER_TOOL_NAME
+from graphs.prompts import (
+    CURRENT_REQUEST_NOTE,
+    SPECIALIST_PROMPT,
+    TRANSFER_TOOL,
+    TRANSFER_TOOL_NAME,
+)
 from graphs.state import POP, SupportState
 from graphs.tools.registry import ToolRegistry
 

@@ -20,7 +20,7 @@ CATEGORIES = {"single", "compound", "follow-up", "correction", "waiting", "unkno
               "injection", "off-topic", "human", "long", "small-talk"}
 
 
-def _report(runs):  # noqa: ANN001, ANN202
+def _report(runs):
     return build_report(runs, model="demo/demo", dataset="test", prices={}, cost_of=lambda *a: 0.0)
 
 
@@ -105,7 +105,7 @@ def test_bad_datasets_are_refused_with_the_case_and_key(tmp_path: Path, capsys: 
     assert main(["eval", "--case", "no-such-case"]) == 2
 
 
-async def test_the_eval_runs_on_a_postgres_checkpointer(pg_cluster) -> None:  # noqa: ANN001
+async def test_the_eval_runs_on_a_postgres_checkpointer(pg_cluster) -> None:
     url = pg_cluster.create_database("evals_pg")
     cases = [c for c in load_dataset() if c.id in ("waiting-correction", "followup-cancel-it")]
     runs = await run_cases(cases, agents=load_agents(), model=load_chat_model("demo", demo_token_delay_ms=0),

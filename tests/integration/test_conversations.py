@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from typing import Any
@@ -136,8 +137,9 @@ async def test_a_replayed_conversation_exports_as_an_eval_case_that_passes(custo
         ("create_refund", {"order_id": "1020", "amount": 5.0}, "reject"),
     ]
     # the command reads the same conversation from the event log and prints the same case
-    cli = subprocess.run([sys.executable, "-m", "app.cli", "eval-export", tid, "--id", "exported-compound"],
-                         env=server.env, capture_output=True, text=True, timeout=60)
+    cli = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "app.cli", "eval-export", tid, "--id", "exported-compound"],
+        check=False, env=server.env, capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0, cli.stderr
     assert yaml.safe_load(cli.stdout) == yaml.safe_load(body["yaml"])
 
