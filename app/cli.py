@@ -1,4 +1,4 @@
-"""The `support-agent` command: serve, token, migrate, chat, import-spec.
+"""The `support-agent` command: serve, token, migrate, chat, import-spec, eval, eval-export.
 
 Start-up problems (a bad setting, an unreachable database) print one line naming
 the cause and exit with code 2, never a traceback. `serve --workers N` runs N server
@@ -293,6 +293,34 @@ def cmd_import_spec(args: argparse.Namespace) -> int:
     return int(import_spec_command(args.source, settings))
 
 
+def _settings_or_fail() -> Settings | int:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    settings = _settings_or_fail()
+    if isinstance(settings, int):
+        return settings
+    from app.evals.command import eval_command
+
+    return eval_command(args, settings)
+
+
+def cmd_eval_export(args: argparse.Namespace) -> int:
+    settings = _settings_or_fail()
+    if isinstance(settings, int):
+        return settings
+    from app.evals.command import export_command
+
+    try:
+        return export_command(args, settings)
+    except DatabaseUnavailable as exc:
+        return _fail(str(exc))
+
+
 def _worker_count(value: str) -> int:
     try:
         n = int(value)
@@ -328,6 +356,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-spec", help="import an OpenAPI spec from a file or URL")
     p.add_argument("source")
     p.set_defaults(func=cmd_import_spec)
+    p = sub.add_parser("eval", help="run scripted conversations through the graph and score them (docs/evals.md)")
+    p.add_argument("--dataset", default=None, help="an eval dataset (YAML); default: the shipped set")
+    p.add_argument("--agents", default=None, help="an agents.yaml; default: openapi_specs/agents.yaml")
+    p.add_argument("--case", action="append", default=[], metavar="ID", help="run only this case (repeatable)")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the report as JSON")
+    p.add_argument("--markdown", default=None, metavar="FILE", help="write the report as Markdown")
+    p.add_argument("--compare", default=None, metavar="PREVIOUS_JSON", help="show what changed since that report")
+    p.add_argument("--checkpointer", choices=["memory", "postgres"], default="memory",
+                   help="where the graph keeps thread state during the eval (postgres: DATABASE_URL)")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("eval-export", help="print a logged conversation as an eval case (YAML)")
+    p.add_argument("thread", help="the thread id (as shown in replay)")
+    p.add_argument("--id", default=None, help="the case id (default: exported-<thread>)")
+    p.add_argument("--out", default=None, metavar="FILE", help="append the case to this dataset file")
+    p.set_defaults(func=cmd_eval_export)
     return parser
 
 

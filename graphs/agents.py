@@ -64,6 +64,9 @@ class ToolPolicy:
     approver: str | dict[str, Any] = "none"
     confirm: str | None = None
     """Question shown to the approver, with `{arg}` placeholders, e.g. "Cancel order {order_id}?"."""
+    verify: dict[str, Any] | None = None
+    """Facts before approvals: {operation: <read operationId>, args: {read param: this call's arg}}. A call is
+    proposed only after that read succeeded in the same turn; the graph makes the read first otherwise."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,9 +237,11 @@ def _parse_tool(item: Any, where: str, index: int) -> ToolPolicy:
     if not isinstance(operation, str) or not operation:
         raise AgentConfigError(f"{where}: key `{key}.operation` must be an OpenAPI operationId, got {operation!r}")
     key = f"tools[{operation}]"
-    unknown = set(item) - {"operation", "risk", "approver", "confirm"}
+    unknown = set(item) - {"operation", "risk", "approver", "confirm", "verify"}
     if unknown:
-        raise AgentConfigError(f"{where}: key `{key}`: unknown key(s) {sorted(unknown)}; allowed: operation, risk, approver, confirm")
+        raise AgentConfigError(
+            f"{where}: key `{key}`: unknown key(s) {sorted(unknown)}; allowed: operation, risk, approver, confirm, verify"
+        )
     risk = item.get("risk", "low")
     if risk not in RISKS:
         raise AgentConfigError(f"{where}: key `{key}.risk` must be one of {', '.join(RISKS)}, got {risk!r}")
@@ -245,7 +250,18 @@ def _parse_tool(item: Any, where: str, index: int) -> ToolPolicy:
     confirm = item.get("confirm")
     if confirm is not None and not isinstance(confirm, str):
         raise AgentConfigError(f"{where}: key `{key}.confirm` must be a string, got {confirm!r}")
-    return ToolPolicy(operation=operation, risk=risk, approver=approver, confirm=confirm)
+    verify = item.get("verify")
+    if verify is not None and (
+        not isinstance(verify, Mapping)
+        or not isinstance(verify.get("operation"), str)
+        or not isinstance(verify.get("args"), Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in verify["args"].items())
+    ):
+        raise AgentConfigError(
+            f"{where}: key `{key}.verify` must be {{operation: <read operationId>, args: {{param: arg}}}}, got {verify!r}"
+        )
+    return ToolPolicy(operation=operation, risk=risk, approver=approver, confirm=confirm,
+                      verify={"operation": verify["operation"], "args": dict(verify["args"])} if verify else None)
 
 
 def check_approver(approver: Any, where: str) -> None:

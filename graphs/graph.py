@@ -3,7 +3,7 @@
     START -> guardrail -> (refusal: END) | escalation (thread already with a human)
                        | the specialist on top of the dialog stack | router
     router -> a specialist | END (one clarifying question) | escalation
-    specialist -> END (answer) | leave_agent -> router | assess
+    specialist -> END (answer) | the next request's specialist | leave_agent -> router | assess
     assess -> approval (interrupts) -> tools | tools ;  tools -> the calling specialist
     escalation -> END
 
@@ -87,7 +87,7 @@ def build_graph(
 
     builder.add_conditional_edges("guardrail", route_after_guardrail, [END, "escalation", "router", *names])
     for name in names:
-        builder.add_conditional_edges(name, route_after_specialist, ["leave_agent", "assess", END])
+        builder.add_conditional_edges(name, route_after_specialist, ["leave_agent", "assess", END, *names])
     builder.add_edge("leave_agent", "router")
     builder.add_conditional_edges("assess", route_after_assess, ["approval", "tools"])
     builder.add_edge("approval", "tools")

@@ -45,6 +45,10 @@ class SupportState(InputState, total=False):
     """The agent that owns the latest reply (a specialist, `router`, `guardrail` or `escalation`)."""
     dialog_stack: Annotated[list[str], update_dialog_stack]
     """Specialists in charge, innermost last. Non-empty: the next message goes straight to the top one."""
+    requests: list[dict[str, Any]]
+    """The requests of the latest routed message, in the customer's order (the agenda the dialog stack
+    works through): {"intent", "agent", "text" (self-contained span), "message_id" (the human message),
+    "done" (bool), "answer" (the specialist's final words)}."""
     clarify_misses: int
     """Consecutive turns the router could not classify; the second escalates."""
     pending_actions: list[dict[str, Any]]

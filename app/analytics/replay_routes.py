@@ -1,4 +1,4 @@
-"""/api/replay: conversation listings (operators, admins) and one thread's timeline."""
+"""/api/replay: conversation listings (operators, admins), one thread's timeline, and that timeline as an eval case."""
 
 from __future__ import annotations
 
@@ -114,3 +114,21 @@ async def thread_timeline(
     # The stored events are sent as they are, byte for byte what went out live;
     # the response model documents them as the Event union.
     return JSONResponse(await service.timeline(services.pool, principal, thread_id, tokens=tokens))
+
+
+class EvalCaseExport(BaseModel):
+    case: dict[str, Any]
+    yaml: str
+
+
+@router.get("/{thread_id}/eval-case", response_model=EvalCaseExport)
+async def thread_eval_case(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    thread_id: str = Path(pattern=r"^[A-Za-z0-9_-]{1,64}$"),
+    case_id: str | None = Query(None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$", description="The case id to give it."),
+) -> EvalCaseExport:
+    """The replayed conversation as an eval case (what happened, to edit into what should; docs/evals.md)."""
+    from app.evals.export import eval_case_for_thread
+
+    return EvalCaseExport(**await eval_case_for_thread(services.pool, principal, thread_id, case_id))

@@ -7,8 +7,11 @@ real by the write endpoints. Every POST/PUT/PATCH honours `Idempotency-Key`: a
 repeated key returns the stored response without applying the change again, so an
 agent's action happens exactly once even when a tool call is retried or resumed.
 
-The `X-Customer-Id` header is recorded with every write but not enforced: in demo
-mode every order is visible to every user.
+The `X-Customer-Id` header (the run's user, set by the tool layer, never by the
+model) is recorded with every write. When it names one of the shop's customers
+(`cust_01`..`cust_10`), that customer sees and changes only their own orders:
+another customer's order answers 404 "not found", like an order that does not
+exist. Any other identity (the demo's anonymous users) sees every order.
 """
 
 from __future__ import annotations
@@ -98,9 +101,9 @@ def create_shop_app() -> FastAPI:
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         return JSONResponse({"detail": "invalid request: " + "; ".join(parts)}, status_code=422)
 
-    def order_or_404(order_id: str) -> dict[str, Any]:
+    def order_or_404(order_id: str, customer_id: str | None = None) -> dict[str, Any]:
         order = shop.orders.get(order_id)
-        if order is None:
+        if order is None or (customer_id in shop.customers and order["customer_id"] != customer_id):
             raise _ShopError(404, f"order {order_id} not found")
         return order
 
@@ -140,7 +143,7 @@ def create_shop_app() -> FastAPI:
 
     @app.get("/orders/{order_id}", operation_id="get_order_status", tags=["orders"])
     async def get_order(order_id: str, x_customer_id: str | None = Header(default=None)) -> dict[str, Any]:
-        return order_or_404(order_id)
+        return order_or_404(order_id, x_customer_id)
 
     @app.post("/orders/{order_id}/cancel", operation_id="cancel_order", tags=["orders"])
     async def cancel_order(
@@ -153,7 +156,7 @@ def create_shop_app() -> FastAPI:
         payload = (body or CancelRequest()).model_dump()
 
         def apply() -> tuple[int, dict[str, Any], str]:
-            order = order_or_404(order_id)
+            order = order_or_404(order_id, x_customer_id)
             if order["status"] == "cancelled":
                 raise _ShopError(409, f"order {order_id} is already cancelled")
             if order["status"] not in _CANCELLABLE:
@@ -174,7 +177,7 @@ def create_shop_app() -> FastAPI:
         payload = body.model_dump()
 
         def apply() -> tuple[int, dict[str, Any], str]:
-            order = order_or_404(order_id)
+            order = order_or_404(order_id, x_customer_id)
             if order["status"] not in _ADDRESS_CHANGEABLE:
                 raise _ShopError(
                     409, f"order {order_id} is {order['status']}; its shipping address can no longer be changed"
@@ -201,7 +204,7 @@ def create_shop_app() -> FastAPI:
         payload = body.model_dump()
 
         def apply() -> tuple[int, dict[str, Any], str]:
-            order = order_or_404(payload["order_id"])
+            order = order_or_404(payload["order_id"], x_customer_id)
             if order["status"] not in _REFUNDABLE:
                 raise _ShopError(409, f"order {order['order_id']} is {order['status']} and cannot be refunded yet")
             left = round(order["total"] - order["refunded_amount"], 2)

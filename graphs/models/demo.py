@@ -69,7 +69,7 @@ _AMOUNT = re.compile(
 )
 _ORDER_ID = re.compile(r"(?<![\d.,])#?(\d{3,10})(?![\d.,]\d)")
 _ADDRESS = re.compile(r"\baddress\b.*?\bto\s+(.+?)[\s.!?]*$", re.IGNORECASE | re.DOTALL)
-_INTENT_LINE = re.compile(r"^- (\w+) \(agent (\w+)\):.*?Examples:\s*(.+)$", re.MULTILINE)
+_INTENT_LINE = re.compile(r"^- (\w+) \(agent (\w+)\):.*?Examples:[ \t]*(.*)$", re.MULTILINE)
 
 _ESCALATION = re.compile(
     r"\b(human|real person|live (agent|person|chat)|representative|someone real|"
@@ -88,6 +88,34 @@ _STATUS = re.compile(
     r"\b(status|where('?s| is)|track\w*|when will|arriv\w*|shipped|deliver\w*|eta|has .* (been|shipped)|update on)\b",
     re.IGNORECASE,
 )
+
+
+_GREETING = re.compile(r"^\W*(hi|hello|hey|hiya|good (morning|afternoon|evening)|greetings)\b[\s!,.]*(there)?[\s!,.]*$", re.IGNORECASE)
+_GOODBYE = re.compile(
+    r"\b(thanks|thank you|thx|cheers|that'?s all|that is all|bye|goodbye|see you|have a (nice|good) day)\b", re.IGNORECASE
+)
+_SMALL_TALK_REPLIES = {
+    "greeting": (
+        "Hello! I can check the status of an order, cancel an order or change its shipping address, "
+        "arrange a refund, and answer questions about our policies. What can I do for you?"
+    ),
+    "goodbye": "You're welcome! If anything else comes up, just write here. Have a nice day.",
+    "off_topic": (
+        "That's outside what I can help with here: I'm the shop's support assistant, for your orders, "
+        "refunds, shipping and our policies."
+    ),
+}
+_CORRECTION = re.compile(
+    r"\b(i meant|i mean|sorry|actually|my mistake|wrong order|not (order )?#?\d{3,10}|instead)\b", re.IGNORECASE
+)
+_REFERENCE_OTHER = re.compile(r"\bthe other (one|order)\b", re.IGNORECASE)
+_REFERENCE = re.compile(
+    r"\b(that order|this order|the same order|that one|this one|the order|it)\b", re.IGNORECASE
+)
+_ARITHMETIC = re.compile(r"\d+\s*[-+*/x×]\s*\d+(?!\d)")
+_CLAUSE_SPLIT = re.compile(r"\s*(?:[;]|[.?!]\s+|,?\s+\band\s+(?:then\s+|also\s+)?|,?\s+\bthen\b\s+|,?\s+\balso\b\s+|,?\s+\bplus\b\s+)\s*", re.IGNORECASE)
+CURRENT_REQUEST = re.compile(r"The request to handle now: «(.+?)» \(intent (\w+)\)", re.DOTALL)
+"""How the specialist prompt names the one request of a compound message a specialist handles."""
 
 
 def count_tokens(text: str) -> int:
@@ -120,6 +148,89 @@ def classify_intent(text: str) -> tuple[str, float]:
     if has_order:
         return "order_status", 0.7
     return "unclear", 0.2
+
+
+def small_talk_kind(text: str) -> str | None:
+    """`greeting`, `goodbye` or `off_topic` for a message that asks for nothing the shop handles; else None."""
+    if classify_intent(text)[0] != "unclear":
+        return None
+    if _GREETING.match(text) or re.search(r"\bwhat can you (do|help)", text, re.IGNORECASE):
+        return "greeting"
+    if _GOODBYE.search(text):
+        return "goodbye"
+    if _ARITHMETIC.search(text) or re.search(r"^\W*(who|what)\s+(is|are|was|were)\b", text, re.IGNORECASE):
+        return "off_topic"
+    return None
+
+
+def _mentions(messages: Sequence[BaseMessage]) -> list[str]:
+    """Order numbers the conversation mentioned, oldest first (the customer's words and the tools' arguments)."""
+    seen: list[str] = []
+    for message in messages:
+        found: list[str] = []
+        if isinstance(message, HumanMessage):
+            found = _order_ids(_text(message))
+        elif isinstance(message, AIMessage):
+            found = [str(c["args"]["order_id"]) for c in message.tool_calls if "order_id" in (c.get("args") or {})]
+        for oid in found:
+            if oid in seen:
+                seen.remove(oid)
+            seen.append(oid)
+    return seen
+
+
+def resolve_references(said: str, history: Sequence[BaseMessage]) -> str:
+    """The message made self-contained: "it", "that order", "the other one" become "order N", and a
+    correction ("Sorry, I meant order 1037") becomes the corrected earlier request."""
+    ids = _order_ids(said)
+    mentioned = _mentions(history)
+    if ids and _CORRECTION.search(said) and classify_intent(said)[1] < 0.8:
+        for message in reversed(history):
+            if not isinstance(message, HumanMessage):
+                continue
+            earlier = resolve_references(_text(message), history[: history.index(message)])
+            before = _order_ids(earlier)
+            if before and classify_intent(earlier)[1] >= 0.8:
+                return re.sub(rf"(?<!\d){re.escape(before[-1])}(?!\d)", ids[-1], earlier)
+        return said
+    if ids or not mentioned:
+        return said
+    other = _REFERENCE_OTHER.search(said)
+    if other:
+        rest = [m for m in mentioned if m != mentioned[-1]]
+        return said[: other.start()] + f"order {rest[-1] if rest else mentioned[-1]}" + said[other.end():]
+    ref = _REFERENCE.search(said)
+    if ref and classify_intent(said)[0] != "unclear":
+        return said[: ref.start()] + f"order {mentioned[-1]}" + said[ref.end():]
+    return said
+
+
+def split_requests(text: str, history: Sequence[BaseMessage] = ()) -> list[dict[str, str]]:
+    """The requests of one message, in order: [{"intent", "text"}], each text self-contained.
+
+    Clauses joined by "and", "then", "also" or sentence breaks are classified one by one;
+    a clause with no intent of its own, or the same intent as the one before, joins it.
+    """
+    requests: list[dict[str, str]] = []
+    dangling = ""
+    context: list[BaseMessage] = list(history)
+    for clause in _CLAUSE_SPLIT.split(text.strip()):
+        if not clause:
+            continue
+        clause = resolve_references(clause, context)
+        context.append(HumanMessage(clause))
+        intent, confidence = classify_intent(clause)
+        if intent == "unclear" or (requests and (confidence < 0.8 or requests[-1]["intent"] == intent)):
+            if requests:
+                requests[-1]["text"] += " and " + clause
+            else:
+                dangling = f"{dangling} {clause}".strip()
+            continue
+        requests.append({"intent": intent, "text": f"{dangling} {clause}".strip() if dangling else clause})
+        dangling = ""
+    if dangling:  # nothing the keywords know: one request, for the examples to classify
+        requests.append({"intent": "unclear", "text": dangling})
+    return requests
 
 
 def _order_ids(text: str) -> list[str]:
@@ -271,15 +382,37 @@ class DemoChatModel(BaseChatModel):
     def _route(self, said: str, messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any]:
         tool = next(t for t in tools if t["function"]["name"] == ROUTE_DECISION_TOOL)
         allowed = tool["function"]["parameters"]["properties"]["intent"].get("enum") or []
-        intent, confidence = classify_intent(said)
-        if intent == "unclear" or intent not in allowed:
-            intent, confidence = self._route_by_examples(said, messages, allowed)
-        decision: dict[str, Any] = {"intent": intent, "confidence": confidence}
-        if intent == "unclear":
-            decision["clarifying_question"] = (
-                "I'm not sure I understood. I can check an order's status, cancel or change an order, "
-                "arrange a refund, or answer questions about our policies. Which of these do you need?"
-            )
+        history = _before_last_human(messages)
+        if _ESCALATION.search(said) and "escalation" in allowed:
+            return {"intent": "escalation", "confidence": 0.95}
+        requests = []
+        for request in split_requests(said, history):
+            intent, confidence = classify_intent(request["text"])
+            if confidence < 0.8 or intent not in allowed:
+                # a weak keyword guess: the examples in the prompt know better
+                by_example, example_confidence = self._route_by_examples(request["text"], messages, allowed)
+                if by_example != "unclear" or intent not in allowed:
+                    intent, confidence = by_example, example_confidence
+            if intent != "unclear":
+                requests.append({"intent": intent, "text": request["text"], "confidence": confidence})
+        kind = small_talk_kind(said) if not requests else None
+        if kind and "small_talk" in allowed:
+            return {"intent": "small_talk", "confidence": 0.95, "reply": _SMALL_TALK_REPLIES[kind]}
+        if not requests:
+            return {
+                "intent": "unclear",
+                "confidence": 0.2,
+                "clarifying_question": (
+                    "I'm not sure I understood. I can check an order's status, cancel or change an order, "
+                    "arrange a refund, or answer questions about our policies. Which of these do you need?"
+                ),
+            }
+        decision: dict[str, Any] = {
+            "intent": requests[0]["intent"],
+            "confidence": min(r.pop("confidence") for r in requests),
+        }
+        if len(requests) > 1 or requests[0]["text"] != said:
+            decision["requests"] = requests
         return decision
 
     @staticmethod
@@ -320,26 +453,42 @@ class DemoChatModel(BaseChatModel):
     def _specialist(
         self, messages: list[BaseMessage], said: str, names: list[str], tools: list[dict[str, Any]]
     ) -> tuple[str, list[dict[str, Any]]]:
+        system = "\n".join(_text(m) for m in messages if isinstance(m, SystemMessage))
+        current = CURRENT_REQUEST.search(system)
+        intent: str | None = None
+        if current:  # one request of the message, already made self-contained by the router
+            said, intent = current.group(1), current.group(2)
+        else:
+            history = _before_last_human(messages)
+            if len(split_requests(said, history)) > 1 and TRANSFER_TOOL_NAME in names and not _latest_results(
+                _request_segment(messages)
+            ):
+                return "", [_call(TRANSFER_TOOL_NAME, {"reason": "the message holds several requests"})]
+            said = resolve_references(said, history)
         bench = _BENCHMARK.search(said)
-        results = _latest_results(messages)
-        if results:
-            return " ".join(_word_result(call, result) for call, result in results), []
-        if bench:
+        segment = _request_segment(messages)
+        results = _latest_results(segment)
+        if bench and not results:
             return _benchmark_text(int(bench.group(1)) if bench.group(1) else self.reply_tokens), []
 
-        named = _named_tool_call(said, tools)
+        named = _named_tool_call(said, tools) if not results else None
         if named is not None:
             return named
 
-        intent, _ = classify_intent(said)
+        own, confidence = classify_intent(said)
+        if intent is None or intent not in _NEEDS or confidence >= 0.8:
+            intent = own  # the request's own words decide; the router's label only when they are unsure
         ids = _order_ids(said)
-        need: str | None = {
-            "order_status": "get_order_status",
-            "refund": "create_refund",
-            "faq": "search_help_center",
-        }.get(intent)
+        need: str | None = _NEEDS.get(intent)
         if intent == "order_change":
             need = "cancel_order" if _CANCEL.search(said) else "update_shipping_address"
+
+        if results:
+            if need in _ACTIONS and all(c["name"] == "get_order_status" for c, _ in results):
+                return self._after_lookup(need, said, results)
+            notes = _lookup_failures(segment) if need in _ACTIONS else []
+            return " ".join([*notes, *(_word_result(call, result) for call, result in results)]), []
+
         if need is None and intent == "unclear":
             generic = self._generic_call(said, [t for t in tools if t["function"]["name"] != TRANSFER_TOOL_NAME])
             if generic is not None:
@@ -359,16 +508,63 @@ class DemoChatModel(BaseChatModel):
                 "update_shipping_address": "Which order's shipping address should I change? Please give me its order number.",
                 "create_refund": "Which order should I refund? Please give me its order number.",
             }[need], []
+        if need == "update_shipping_address" and not _ADDRESS.search(said):
+            return f"What is the new shipping address for order {ids[0]}?", []
+        if need in _ACTIONS and "get_order_status" in names:
+            # facts before approvals: an order is looked up (exists, is the customer's) before any change is proposed
+            return "", [_call("get_order_status", {"order_id": oid}) for oid in ids]
+        return "", self._action_calls(need, said, ids)
+
+    @staticmethod
+    def _action_calls(need: str, said: str, ids: list[str]) -> list[dict[str, Any]]:
         if need == "update_shipping_address":
             match = _ADDRESS.search(said)
-            if not match:
-                return f"What is the new shipping address for order {ids[0]}?", []
-            return "", [_call(need, {"order_id": ids[0], "address": match.group(1).strip()})]
+            return [_call(need, {"order_id": ids[0], "address": match.group(1).strip() if match else ""})]
         if need == "create_refund":
             amount = _amount(said)
             extra = {"amount": amount} if amount is not None else {}
-            return "", [_call(need, {"order_id": oid, **extra}) for oid in ids]
-        return "", [_call(need, {"order_id": oid}) for oid in ids]
+            return [_call(need, {"order_id": oid, **extra}) for oid in ids]
+        return [_call(need, {"order_id": oid}) for oid in ids]
+
+    def _after_lookup(
+        self, need: str, said: str, results: list[tuple[dict[str, Any], ToolMessage]]
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """The lookups are in: propose the action for the orders that exist, say which do not."""
+        found = [str(c["args"].get("order_id")) for c, r in results if r.status != "error"]
+        missing = [_word_result(c, r) for c, r in results if r.status == "error"]
+        if not found:
+            return " ".join(missing), []
+        return "", self._action_calls(need, said, found)
+
+
+_NEEDS = {"order_status": "get_order_status", "refund": "create_refund", "faq": "search_help_center",
+          "order_change": "cancel_order"}
+_ACTIONS = frozenset({"cancel_order", "update_shipping_address", "create_refund"})
+
+
+def _before_last_human(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return list(messages[:index])
+    return list(messages)
+
+
+def _request_segment(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """The messages of the request being handled: after the last human message and after the last
+    finished answer (an AI message without tool calls), so one request's results never answer the next."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, HumanMessage) or (isinstance(message, AIMessage) and not message.tool_calls):
+            return messages[index + 1:]
+    return messages
+
+
+def _lookup_failures(segment: list[BaseMessage]) -> list[str]:
+    """What the lookups made before an action found missing (said again in the final answer)."""
+    calls = {c["id"]: c for m in segment if isinstance(m, AIMessage) for c in m.tool_calls}
+    return [_word_result(calls[m.tool_call_id], m) for m in segment
+            if isinstance(m, ToolMessage) and m.name == "get_order_status" and m.status == "error"
+            and m.tool_call_id in calls]
 
 
 def _usage(input_tokens: int, output_tokens: int) -> Any:

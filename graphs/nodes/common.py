@@ -10,7 +10,18 @@ from langgraph.runtime import Runtime
 from graphs.context import RunContext
 from graphs.tools.registry import ToolRegistry
 
-__all__ = ["INTERNAL_TAGS", "context_of", "emit", "last_ai_with_calls", "last_human_text", "model_view", "text_of", "tools_of"]
+__all__ = [
+    "INTERNAL_TAGS",
+    "context_of",
+    "current_requests",
+    "emit",
+    "last_ai_with_calls",
+    "last_human",
+    "last_human_text",
+    "model_view",
+    "text_of",
+    "tools_of",
+]
 
 INTERNAL_TAGS = ["nostream", "internal"]
 """Tags of model calls whose output the customer never sees (guardrail, router): LangGraph's
@@ -44,6 +55,22 @@ def text_of(message: BaseMessage) -> str:
         return content
     return "".join(b.get("text", "") if isinstance(b, dict) and b.get("type") == "text" else (b if isinstance(b, str) else "")
                    for b in content)
+
+
+def last_human(messages: list[AnyMessage]) -> HumanMessage | None:
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return message
+    return None
+
+
+def current_requests(state: Any) -> list[dict[str, Any]]:
+    """The router's agenda for the customer's latest message ([] when that message was not routed)."""
+    human = last_human(state["messages"])
+    requests = state.get("requests") or []
+    if human is None or not requests or requests[0].get("message_id") != human.id:
+        return []
+    return [dict(r) for r in requests]
 
 
 def last_human_text(messages: list[AnyMessage]) -> str:

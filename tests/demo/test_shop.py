@@ -44,9 +44,17 @@ def test_get_order_and_unknown_order(client: TestClient) -> None:
     assert response.status_code == 404 and response.json() == {"detail": "order 1099 not found"}
 
 
-def test_every_user_sees_every_order_in_demo_mode(client: TestClient) -> None:
-    for user in ("anyone", "cust_01", "random-user-42"):
+def test_anonymous_demo_users_see_every_order_and_shop_customers_only_their_own(client: TestClient) -> None:
+    for user in ("anyone", "cust_03", "random-user-42"):  # 1042 belongs to cust_03
         assert client.get("/orders/1042", headers={"X-Customer-Id": user}).status_code == 200
+    # issue 19: another customer's order is "not found", for reads and writes alike
+    foreign = client.get("/orders/1042", headers={"X-Customer-Id": "cust_01"})
+    assert foreign.status_code == 404 and foreign.json() == {"detail": "order 1042 not found"}
+    cancel = client.post("/orders/1042/cancel", headers={"X-Customer-Id": "cust_01", "Idempotency-Key": "f1"})
+    assert cancel.status_code == 404
+    refund = client.post("/refunds", json={"order_id": "1042"}, headers={"X-Customer-Id": "cust_01"})
+    assert refund.status_code == 404
+    assert client.get("/orders/1042").json()["status"] == "shipped"
 
 
 def test_cancel_changes_state_once_per_idempotency_key(client: TestClient) -> None:

@@ -143,3 +143,26 @@ def test_load_from_settings() -> None:
 
     model = load_chat_model_from_settings(load_settings(llm_provider="demo", demo_token_delay_ms=3))
     assert isinstance(model, DemoChatModel) and model.token_delay_ms == 3
+
+
+def test_the_demo_model_splits_requests_and_resolves_references() -> None:
+    from langchain_core.messages import HumanMessage as Human
+
+    from graphs.models.demo import resolve_references, small_talk_kind, split_requests
+
+    assert split_requests("Cancel order 1016 and refund 10 EUR of order 1006") == [
+        {"intent": "order_change", "text": "Cancel order 1016"},
+        {"intent": "refund", "text": "refund 10 EUR of order 1006"},
+    ]
+    assert split_requests("What is the status of orders 1029 and 1030?") == [
+        {"intent": "order_status", "text": "What is the status of orders 1029 and 1030?"},
+    ]
+    assert split_requests("What is the status of order 1043? Please cancel it.")[1] == {
+        "intent": "order_change", "text": "Please cancel order 1043."}
+    history = [Human("What is the status of order 1036?"), Human("And order 1043?")]
+    assert resolve_references("Please cancel the other one", history) == "Please cancel order 1036"
+    assert resolve_references("Please cancel it", history) == "Please cancel order 1043"
+    assert resolve_references("Sorry, I meant order 1037", [Human("Cancel order 1030")]) == "Cancel order 1037"
+    assert resolve_references("Where is order 1042?", history) == "Where is order 1042?"
+    assert [small_talk_kind(t) for t in ("Hi", "thanks, that's all", "what is 2+2", "hmm", "Cancel 1042")] == [
+        "greeting", "goodbye", "off_topic", None, None]

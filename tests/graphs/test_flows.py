@@ -39,7 +39,8 @@ async def test_cancel_approved_cancels_the_order(conv: Conversation, shop: ShopS
 
     assert of_type(first, "intent")[0]["intent"] == "order_change"
     assert of_type(first, "intent")[0]["agent"] == "order_actions"
-    assert of_type(first, "tool_call") == []  # nothing runs before approval
+    # facts before approvals: only the read runs before approval (the order exists), nothing changes
+    assert [c["tool"] for c in of_type(first, "tool_call")] == ["get_order_status"]
     pending = first[-1]
     assert pending["type"] == "interrupt"
     assert pending["action"] == "cancel_order" and pending["args"] == {"order_id": "1042"}
@@ -200,9 +201,11 @@ async def test_unknown_order_is_not_found_and_nothing_is_invented(conv: Conversa
         assert word not in text
 
 
-async def test_cancel_unknown_order_after_approval_reports_not_found(conv: Conversation, shop: ShopState) -> None:
-    await conv.say("Cancel order 1099")
-    events = await conv.decide(True)
+async def test_cancel_unknown_order_asks_nobody_and_reports_not_found(conv: Conversation, shop: ShopState) -> None:
+    # issue 19: facts before approvals; an order that does not exist is never proposed for approval
+    events = await conv.say("Cancel order 1099")
+    assert of_type(events, "interrupt") == []
+    assert [c["tool"] for c in of_type(events, "tool_call")] == ["get_order_status"]
     assert of_type(events, "tool_result")[0]["ok"] is False
     assert "not found" in answer(events)
     assert shop.writes == []
@@ -215,7 +218,7 @@ async def test_two_risky_calls_in_one_turn_interrupt_one_after_another(conv: Con
     assert [c["args"]["order_id"] for c in ai.tool_calls] == ["1042", "1033"]
 
     second = await conv.decide(True)
-    assert of_type(second, "tool_call") == []  # nothing runs until every call is decided
+    assert of_type(second, "tool_call") == []  # nothing changes until every call is decided
     assert second[-1]["type"] == "interrupt" and second[-1]["args"] == {"order_id": "1033"}
     assert second[-1]["interrupt_id"] != first[-1]["interrupt_id"]
     assert shop.writes == []
@@ -279,7 +282,8 @@ async def test_specialist_hands_an_out_of_scope_request_back_to_the_router(conv:
     assert transfer.tool_calls[0]["name"] == "transfer_to_router"
     assert of_type(events, "intent")[0]["agent"] == "order_actions"
     assert events[-1]["type"] == "interrupt" and events[-1]["action"] == "cancel_order"
-    assert of_type(events, "tool_call") == []  # the transfer is internal, not a shop call
+    # the transfer is internal, not a shop call; the only call is the read before the approval
+    assert [c["tool"] for c in of_type(events, "tool_call")] == ["get_order_status"]
     assert (await conv.state())["dialog_stack"] == ["order_actions"]
     await conv.decide(True)
     assert shop.orders["1042"]["status"] == "cancelled"
