@@ -27,10 +27,10 @@ def _err(message: str) -> int:
 
 
 def eval_command(args: Any, settings: Any) -> int:
+    from app.analytics.records import estimate_cost
     from app.evals.dataset import DEFAULT_DATASET, DatasetError, load_dataset
     from app.evals.report import build_report, render_compare, render_markdown, render_table
     from app.evals.runner import run_cases
-    from app.services.conversations import estimate_cost
     from graphs import load_agents, load_chat_model_from_settings
     from graphs.agents import AgentConfigError
 
@@ -70,9 +70,9 @@ def eval_command(args: Any, settings: Any) -> int:
 
 
 def export_command(args: Any, settings: Any) -> int:
+    from app.conversations.event_log import read_events
     from app.core.db import open_pool
     from app.evals.export import case_from_events
-    from app.storage.event_log import read_events
 
     async def read() -> list[dict[str, Any]]:
         pool = open_pool(settings.database_url, settings, name="eval-export")

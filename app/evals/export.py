@@ -82,7 +82,7 @@ async def eval_case_for_thread(pool: Any, principal: Any, thread_id: str, case_i
     """The replay timeline of a thread (access rules and masking as for replay) as an eval case, plus its YAML."""
     import yaml
 
-    from app.services.replay import timeline
+    from app.analytics.replay import timeline
 
     events = (await timeline(pool, principal, thread_id, tokens=False))["events"]
     case = case_from_events(events, case_id or f"exported-{thread_id}".lower()[:80])

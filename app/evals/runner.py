@@ -4,7 +4,7 @@
 the tool registry) on an in-memory checkpointer (or Postgres with
 `checkpointer_url`) and plays each case on its own thread against its own fresh
 demo shop, served in-process through `httpx.ASGITransport` so that every case
-starts from the seed data. Events come from `app.services.run_stream.stream_events`,
+starts from the seed data. Events come from `app.conversations.run_stream.stream_events`,
 the server's own translator. An approval is answered as the case says; a message
 sent while one waits first closes it as superseded (`close_pending_calls`), as
 the WebSocket handler does.
@@ -27,10 +27,10 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from app.conversations.graph_runtime import close_pending_calls
+from app.conversations.run_stream import RunProgress, stream_events
 from app.demo.shop import create_shop_app
 from app.evals.dataset import Approval, Case, Turn
-from app.services.graph_runtime import close_pending_calls
-from app.services.run_stream import RunProgress, stream_events
 from graphs import ToolRegistry, build_graph
 from graphs.agents import AgentsConfig
 from graphs.context import RunContext
