@@ -160,9 +160,10 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         default=False, description="Serve /metrics to callers that are not on this machine (off: 404 for them).")
     cors_allow_origins: list[str] = Field(
-        default_factory=list,
-        description='Origins whose pages may call the REST API and open /ws (the embeddable widget), as a JSON '
-                    'list such as ["https://shop.example"]; empty: only this server\'s own pages.')
+        default=[],
+        description='Origins whose pages may call the REST API (the embeddable widget), as a JSON list such as '
+                    '["https://shop.example"]; empty: only this server\'s own pages. In local mode these are also '
+                    'the only other origins let in at all.')
     frontend_dir: Path | None = Field(default=None, description="Built frontend to serve; default: the packaged one.")
 
     @field_validator("log_level", mode="before")
