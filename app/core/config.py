@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         description="Local mode (no AUTH_SECRET) on a non-loopback address: lets the server start there and "
                     "serve callers from other machines and any Host name, all as the admin. Origin is still checked.",
     )
-    auth_leeway_s: float = Field(default=30.0, ge=0, le=600,
+    auth_leeway_s: float = Field(default=5.0, ge=0, le=600,
                                  description="Clock skew accepted on a token's exp, nbf and iat.")
     auth_issuer: str | None = Field(default=None, description="When set, a token's iss claim must equal it "
                                                               "(and `support-agent token` writes it).")
