@@ -6,7 +6,8 @@ gunicorn). It owns:
 
 - local mode (no AUTH_SECRET, everyone is the admin) stays on this machine: the peer
   must be a loopback address (403), the Host a loopback name (421, against DNS
-  rebinding), and an Origin the server's own or one in CORS_ALLOW_ORIGINS (403);
+  rebinding), and an Origin this machine's (a loopback host, any port), the
+  server's own, or one in CORS_ALLOW_ORIGINS (403);
   a refused WebSocket is accepted and closed with 4003. ALLOW_INSECURE_REMOTE lifts
   the peer and Host checks, never the Origin one.
 - start-up in local mode refuses an empty, wildcard or other non-loopback bind
@@ -197,7 +198,10 @@ class EdgeGuard:
         if origin in self.origins:
             return True
         parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host.lower()
+        if parts.scheme not in ("http", "https"):
+            return False  # "null" (a sandboxed frame, a file:// page) and the like
+        # a page served from this machine, any port: every local process may reach the server anyway
+        return is_loopback_host(parts.hostname or "") or (bool(host) and parts.netloc == host.lower())
 
     async def _refuse(self, scope: Scope, receive: Any, send: Any, status: int, code: str, message: str) -> None:
         if scope["type"] == "websocket":

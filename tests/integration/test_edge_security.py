@@ -107,11 +107,14 @@ async def test_local_mode_refuses_a_foreign_origin(local_server: ServerProcess) 
     r = httpx.post(local_server.base + "/api/threads", json={}, headers=evil)
     assert r.status_code == 403 and "origin" in r.json()["error"], r.text
     assert await close_code_of(local_server.ws_url, origin="https://evil.example") == 4003
+    assert await close_code_of(local_server.ws_url, origin="null") == 4003  # a sandboxed frame, a file:// page
     own = f"http://127.0.0.1:{local_server.port}"
     r = httpx.post(local_server.base + "/api/threads", json={}, headers={"Origin": own})
     assert r.status_code == 200 and "access-control-allow-origin" not in r.headers  # no "*" by default
     ws = await WsClient.connect(local_server.ws_url)  # no Origin: not a browser
     await ws.close()
+    # a page of this machine on another port (the widget on a local test site) may connect
+    assert await close_code_of(local_server.ws_url, origin="http://127.0.0.1:9") is None
 
 
 async def test_local_mode_refuses_to_start_on_a_wildcard_address_whoever_launches_it(
