@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -74,3 +76,54 @@ def test_tokens_are_redacted_from_uvicorn_style_records() -> None:
 ])
 def test_loopback_names(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
+
+
+def test_a_launcher_that_binds_first_is_caught_by_its_listening_socket() -> None:
+    """gunicorn, `uvicorn --fd` and `serve --workers` bind before start-up: the socket itself is checked."""
+    from app.core.config import Settings
+    from app.core.edge import bind_problem
+
+    local = Settings(auth_secret=None)
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        sock.listen()
+        problem = bind_problem(local)
+        assert problem is not None and "'0.0.0.0'" in problem
+        assert bind_problem(Settings(auth_secret=SECRET)) is None
+        assert bind_problem(Settings(auth_secret=None, allow_insecure_remote=True)) is None
+    assert bind_problem(local) is None
+
+
+async def _ask(settings: Any, *, client: str, host: str, origin: str | None = None) -> int:
+    from app.core.edge import EdgeGuard
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    headers = [(b"host", host.encode())] + ([(b"origin", origin.encode())] if origin else [])
+    scope = {"type": "http", "method": "GET", "path": "/api/threads", "headers": headers, "client": (client, 5)}
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await EdgeGuard(app, settings)(scope, receive, send)
+    return int(sent[0]["status"])
+
+
+async def test_allow_insecure_remote_lifts_peer_and_host_checks_but_not_origin() -> None:
+    from app.core.config import Settings
+
+    strict, open_ = Settings(auth_secret=None), Settings(auth_secret=None, allow_insecure_remote=True)
+    assert await _ask(strict, client="192.0.2.7", host="box:8000") == 403
+    assert await _ask(strict, client="127.0.0.1", host="box:8000") == 421
+    assert await _ask(open_, client="192.0.2.7", host="box:8000") == 200
+    assert await _ask(open_, client="192.0.2.7", host="box:8000", origin="http://box:8000") == 200
+    assert await _ask(open_, client="192.0.2.7", host="box:8000", origin="https://evil.example") == 403
+    # with tokens the guard leaves callers to authentication
+    assert await _ask(Settings(auth_secret=SECRET), client="192.0.2.7", host="box:8000",
+                      origin="https://evil.example") == 200
