@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import os
 import shutil
 import subprocess
@@ -37,12 +36,9 @@ def _fail(message: str) -> int:
 
 
 def _is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    from app.core.edge import is_loopback_host
+
+    return is_loopback_host(host)
 
 
 async def _preflight(settings: Settings, url: str) -> None:
@@ -94,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         return _fail(str(exc))
     if not settings.auth_enabled and not _is_loopback(args.host) and not settings.allow_insecure_remote:
-        return _fail(f"refusing to listen on {args.host} without AUTH_SECRET: anyone could act as the local admin. "
+        return _fail(f"refusing to listen on {args.host or repr(args.host)} without AUTH_SECRET: anyone could act as the local admin. "
                      "Set AUTH_SECRET, or ALLOW_INSECURE_REMOTE=true if you really mean it")
     configure_logging(settings.log_level, settings.log_format)
     if not args.no_frontend_build:
@@ -252,7 +248,11 @@ def cmd_token(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not settings.auth_secret:
         return _fail("AUTH_SECRET is not set: tokens are signed with it (without it the server needs none)")
-    print(issue_token(settings.auth_secret, user_id=args.user, role=args.role, ttl_s=args.ttl))
+    if not 1 <= args.ttl <= settings.token_max_ttl_s:
+        return _fail(f"--ttl {args.ttl} is outside 1..{settings.token_max_ttl_s} seconds (TOKEN_MAX_TTL_S): a leaked "
+                     "long-lived token cannot be revoked; issue a shorter one or raise TOKEN_MAX_TTL_S")
+    print(issue_token(settings.auth_secret, user_id=args.user, role=args.role, ttl_s=args.ttl,
+                      issuer=settings.auth_issuer, audience=settings.auth_audience))
     return 0
 
 
@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("token", help="print a JWT signed with AUTH_SECRET")
     p.add_argument("--user", required=True)
     p.add_argument("--role", required=True, choices=["customer", "operator", "admin"])
-    p.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    p.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (at most TOKEN_MAX_TTL_S)")
     p.set_defaults(func=cmd_token)
     p = sub.add_parser("migrate", help="apply the schema and exit")
     p.set_defaults(func=cmd_migrate)

@@ -32,8 +32,9 @@ from app.api.main import api_router
 from app.container import Services
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import apply_migrations, open_pool, setup_checkpointer, wait_for_pool
+from app.core.edge import EdgeGuard
 from app.core.errors import AppError
-from app.core.logging import correlation_id, get_logger
+from app.core.logging import correlation_id, get_logger, install_log_redaction
 from app.core.metrics import METRICS
 from app.ws.endpoint import router as ws_router
 
@@ -119,6 +120,8 @@ def create_app(settings: Settings, database_url: str, *, shop_base_url: str | No
     if settings.cors_allow_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins, allow_credentials=False,
                            allow_methods=["*"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(EdgeGuard, settings=settings)  # added last: the outermost layer
+    install_log_redaction()
     app.include_router(api_router)
     app.include_router(ws_router)
 

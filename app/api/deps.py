@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
 from app.core.errors import Forbidden
-from app.core.security import Principal, authenticate, bearer_token
+from app.core.security import Principal, authenticate_with, bearer_token
 
 if TYPE_CHECKING:
     from app.container import Services
@@ -30,8 +30,7 @@ def get_pool(request: Request) -> AsyncConnectionPool:
 
 
 def get_principal(request: Request) -> Principal:
-    secret = request.app.state.services.settings.auth_secret
-    return authenticate(secret, bearer_token(request.headers.get("authorization")))
+    return authenticate_with(request.app.state.services.settings, bearer_token(request.headers.get("authorization")))
 
 
 def require_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -1,4 +1,9 @@
-"""GET /api/health: is the server up and can it reach Postgres."""
+"""GET /api/health: is the server up and can it reach Postgres.
+
+Anyone may call it (load balancers do), so a database problem is answered with a
+correlation id; the raw driver error, which can name hosts and users, goes only
+to the log line with that id.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from fastapi.responses import JSONResponse
 from app import __version__
 from app.api.deps import ServicesDep
 from app.core.db import check_database
+from app.core.logging import correlation_id, get_logger
+
+log = get_logger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -18,8 +26,10 @@ async def health(services: ServicesDep) -> JSONResponse:
     if problem is None:
         return JSONResponse({"status": "ok", "version": __version__, "database": "ok",
                              "auth_required": services.settings.auth_enabled})
+    cid = correlation_id()
+    log.error("health_database_unavailable", correlation_id=cid, error=problem)
     return JSONResponse(
-        {"status": "error", "version": __version__, "database": f"unavailable: {problem}",
-         "error": f"database unavailable: {problem}"},
+        {"status": "error", "version": __version__, "database": "unavailable",
+         "error": f"database unavailable (correlation id {cid}; the server log has the cause)"},
         status_code=503,
     )

@@ -447,5 +447,6 @@ def _error_words(exc: Exception) -> str:
         return "the database is unavailable, so the run stopped"
     if code == "tool_error":
         return f"a tool failed ({type(exc).__name__})"
-    return f"the model failed to answer ({type(exc).__name__}: {str(exc)[:200]})"
+    # the exception's text may hold a provider's URL, key prefix or prompt: it stays in the log line
+    return "the model failed to answer"
 

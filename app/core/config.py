@@ -52,8 +52,16 @@ class Settings(BaseSettings):
     auth_secret: str | None = Field(default=None, description="HS256 secret for JWTs; unset = local mode.")
     allow_insecure_remote: bool = Field(
         default=False,
-        description="Allow listening on a non-loopback address without AUTH_SECRET.",
+        description="Local mode (no AUTH_SECRET) on a non-loopback address: lets the server start there and "
+                    "serve callers from other machines and any Host name, all as the admin. Origin is still checked.",
     )
+    auth_leeway_s: float = Field(default=5.0, ge=0, le=600,
+                                 description="Clock skew accepted on a token's exp, nbf and iat.")
+    auth_issuer: str | None = Field(default=None, description="When set, a token's iss claim must equal it "
+                                                              "(and `support-agent token` writes it).")
+    auth_audience: str | None = Field(default=None, description="When set, a token's aud claim must contain it "
+                                                                "(and `support-agent token` writes it).")
+    token_max_ttl_s: int = Field(default=86_400, ge=60, description="Longest lifetime `support-agent token` issues.")
 
     # Model
     llm_provider: LLMProvider = Field(default="demo", description="demo, openai, anthropic, ollama or openai_compatible.")
@@ -76,6 +84,15 @@ class Settings(BaseSettings):
     # Rate limits and sizes
     rate_limit_messages: int = Field(default=10, ge=1, description="Messages one user may send per window.")
     rate_limit_window_s: float = Field(default=10.0, gt=0, description="The rate limit's sliding window.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024,
+        description="Largest REST request body (413 past it); spec imports use OPENAPI_MAX_BYTES instead.")
+    max_sockets_per_user: int = Field(
+        default=20, ge=1, description="Open WebSockets one user may hold on one server process; one more is "
+                                      "closed with 4029.")
+    max_subscriptions_per_socket: int = Field(
+        default=200, ge=1, description="Threads one socket may follow at once; one more gets error "
+                                       "too_many_subscriptions.")
     max_frame_bytes: int = Field(default=32 * 1024, ge=256, description="Largest WebSocket frame accepted.")
     max_content_chars: int = Field(default=10_000, ge=1, description="Longest message content accepted.")
     heartbeat_interval_s: float = Field(default=30.0, gt=0, description="WebSocket ping interval; a peer silent for two is dropped.")
@@ -156,10 +173,15 @@ class Settings(BaseSettings):
         description="Server processes sharing the port (`serve --workers N` overrides it), to use several cores of one machine.",
     )
     demo_mode: bool = Field(default=True, description="Mount the demo shop API.")
+    demo_shop_public: bool = Field(
+        default=False, description="Serve /demo-shop to callers that are not on this machine (off: 404 for them).")
+    metrics_public: bool = Field(
+        default=False, description="Serve /metrics to callers that are not on this machine (off: 404 for them).")
     cors_allow_origins: list[str] = Field(
-        default=["*"],
-        description='Origins whose pages may call the REST API (the embeddable widget), as a JSON list. '
-                    'Tokens travel in headers, never cookies, so "*" exposes nothing by itself.')
+        default=[],
+        description='Origins whose pages may call the REST API (the embeddable widget), as a JSON list such as '
+                    '["https://shop.example"]; empty: only this server\'s own pages. In local mode these are also '
+                    'the only other origins let in at all.')
     frontend_dir: Path | None = Field(default=None, description="Built frontend to serve; default: the packaged one.")
 
     @field_validator("log_level", mode="before")

@@ -1,20 +1,25 @@
 """Who is calling: JWTs (HS256 with AUTH_SECRET) turned into a `Principal`.
 
 No FastAPI here: the REST dependencies and the WebSocket handler both call
-`authenticate()`. Without AUTH_SECRET every caller is the local admin.
+`authenticate()`. Without AUTH_SECRET every caller is the local admin (and
+`app/core/edge.py` keeps such a server to this machine). A principal from a token
+carries the token's expiry: the WebSocket handler closes the socket when it passes.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import jwt
 
 from app.core.errors import Unauthorized
 
-__all__ = ["LOCAL_PRINCIPAL", "Principal", "Role", "authenticate", "issue_token"]
+if TYPE_CHECKING:
+    from app.core.config import Settings
+
+__all__ = ["LOCAL_PRINCIPAL", "Principal", "Role", "authenticate", "authenticate_with", "issue_token"]
 
 Role = Literal["customer", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("customer", "operator", "admin")
@@ -24,6 +29,8 @@ ROLES: tuple[Role, ...] = ("customer", "operator", "admin")
 class Principal:
     user_id: str
     role: Role
+    # when the token stops being valid (epoch seconds, leeway included); None: never (local mode)
+    expires_at: float | None = field(default=None, compare=False)
 
     @property
     def is_staff(self) -> bool:
@@ -34,23 +41,39 @@ class Principal:
 LOCAL_PRINCIPAL = Principal(user_id="local", role="admin")
 
 
-def issue_token(secret: str, *, user_id: str, role: Role, ttl_s: int = 3600) -> str:
+def issue_token(secret: str, *, user_id: str, role: Role, ttl_s: int = 3600, issuer: str | None = None,
+                audience: str | None = None) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     now = int(time.time())
-    return jwt.encode({"sub": user_id, "role": role, "iat": now, "exp": now + ttl_s}, secret, algorithm="HS256")
+    claims: dict[str, object] = {"sub": user_id, "role": role, "iat": now, "exp": now + ttl_s}
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def authenticate(secret: str | None, token: str | None) -> Principal:
-    """The principal for `token`, or Unauthorized saying why it was refused."""
+def authenticate(secret: str | None, token: str | None, *, leeway_s: float = 0, issuer: str | None = None,
+                 audience: str | None = None) -> Principal:
+    """The principal for `token`, or Unauthorized saying why it was refused.
+
+    `leeway_s` is the clock skew tolerated on exp/nbf/iat; `issuer` / `audience`, when
+    given, must match the token's iss / aud."""
     if secret is None:
         return LOCAL_PRINCIPAL
     if not token:
         raise Unauthorized("missing token: pass ?token= or Authorization: Bearer <jwt>")
+    required = ["sub", "exp"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+        claims = jwt.decode(token, secret, algorithms=["HS256"], leeway=leeway_s, issuer=issuer,
+                            audience=audience, options={"require": required, "verify_aud": audience is not None})
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired: sign in again") from None
+    except jwt.InvalidIssuerError:
+        raise Unauthorized(f"invalid token: it was not issued by {issuer!r}") from None
+    except jwt.InvalidAudienceError:
+        raise Unauthorized(f"invalid token: it is not meant for audience {audience!r}") from None
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"invalid token: {exc}") from None
     sub, role = claims.get("sub"), claims.get("role")
@@ -58,7 +81,14 @@ def authenticate(secret: str | None, token: str | None) -> Principal:
         raise Unauthorized("invalid token: claim 'sub' must be a non-empty string")
     if role not in ROLES:
         raise Unauthorized(f"invalid token: claim 'role' must be one of {', '.join(ROLES)}")
-    return Principal(user_id=sub, role=role)
+    exp = claims.get("exp")
+    return Principal(user_id=sub, role=role, expires_at=float(exp) + leeway_s if isinstance(exp, (int, float)) else None)
+
+
+def authenticate_with(settings: "Settings", token: str | None) -> Principal:
+    """`authenticate` with the server's AUTH_* settings."""
+    return authenticate(settings.auth_secret, token, leeway_s=settings.auth_leeway_s, issuer=settings.auth_issuer,
+                        audience=settings.auth_audience)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -2,13 +2,16 @@
 
 No business logic here: frames are validated by `frames.parse_frame` and acted
 on by services. Every refused frame gets an `error` reply and the socket stays
-open; only a bad token (4001), shutdown (1001) or a socket too slow to keep up
+open; only a bad or expired token (4001: also when the token's exp passes on an
+open socket), a refused origin/peer in local mode (4003, app/core/edge.py), too
+many sockets for one user (4029), shutdown (1001) or a socket too slow to keep up
 (4008) closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -21,7 +24,7 @@ from app.core.errors import AppError, BadRequest, FrameError, InterruptExpired, 
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.pii import should_mask
-from app.core.security import Principal, authenticate, bearer_token
+from app.core.security import Principal, authenticate_with, bearer_token
 from app.ws.connection import Connection
 from app.ws.frames import ClientFrame, error_frame, parse_frame
 
@@ -31,6 +34,8 @@ log = get_logger(__name__)
 router = APIRouter()
 
 CLOSE_UNAUTHORIZED = 4001
+CLOSE_TOO_MANY_SOCKETS = 4029
+SUBSCRIBING_FRAMES = ("message", "form_submit", "subscribe")
 
 
 @router.websocket("/ws")
@@ -40,16 +45,29 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
     token = websocket.query_params.get("token") or bearer_token(websocket.headers.get("authorization"))
     try:
-        principal = authenticate(settings.auth_secret, token)
+        principal = authenticate_with(settings, token)
     except Unauthorized as exc:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason=exc.message[:120])
         return
     if services.shutting_down:
         await websocket.close(code=1001, reason="server shutting down")
         return
+    if settings.auth_enabled:  # local mode is one user: this machine
+        held = sum(1 for c in services.hub.connections.values()
+                   if c.principal.user_id == principal.user_id and not c.closed)
+        if held >= settings.max_sockets_per_user:
+            await websocket.close(code=CLOSE_TOO_MANY_SOCKETS,
+                                  reason=f"too many sockets: {held} open for this user (MAX_SOCKETS_PER_USER)")
+            return
     conn = Connection(websocket, principal, queue_max=settings.socket_queue_max)
     conn.start()
     services.hub.add_connection(conn)
+    expiry = None
+    if principal.expires_at is not None:
+        # a socket lives as long as its token: at exp (leeway included) it is closed with 4001
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, principal.expires_at - time.time()), conn.close_soon, CLOSE_UNAUTHORIZED,
+            "token expired: reconnect with a fresh token")
     METRICS.active_sockets.inc()
     conn.send({"type": "connected", "connection_id": conn.id, "user_id": principal.user_id,
                "role": principal.role, "heartbeat_interval_s": settings.heartbeat_interval_s})
@@ -71,6 +89,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             if frame.type == "ping":
                 conn.send({"type": "pong"})
                 continue
+            if (frame.type in SUBSCRIBING_FRAMES and frame.thread_id not in conn.subscriptions
+                    and len(conn.subscriptions) >= settings.max_subscriptions_per_socket):
+                conn.send(error_frame(
+                    "too_many_subscriptions",
+                    f"this socket already follows {len(conn.subscriptions)} threads "
+                    f"(MAX_SUBSCRIPTIONS_PER_SOCKET); unsubscribe from one first", thread_id=frame.thread_id))
+                continue
             # subscribe replays may be long: run them beside the receive loop
             if frame.type == "subscribe":
                 task = asyncio.create_task(_handle(services, conn, principal, frame))
@@ -83,6 +108,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     except RuntimeError:
         pass  # receive after the peer vanished
     finally:
+        if expiry is not None:
+            expiry.cancel()
         for t in tasks:
             t.cancel()
         services.hub.remove_connection(conn)
