@@ -67,9 +67,11 @@ REST: dict[str, dict[str, int | str]] = {
     "POST /api/openapi/specs": _admin(400),
     "GET /api/openapi/specs": _admin(200),
     "GET /api/openapi/specs/{spec_id}": _admin(404),
+    "PATCH /api/openapi/specs/{spec_id}": _admin(404),
     "PATCH /api/openapi/specs/{spec_id}/endpoints/{operation_id}": _admin(404),
     "GET /api/replay": _staff(200),
     "GET /api/replay/{thread_id}": _owned(200),
+    "GET /api/replay/{thread_id}/eval-case": _owned(200),
     "GET /api/analytics/summary": _staff(200),
     # not role-based, no token read
     "GET /openapi.json": _all(PUBLIC),
@@ -182,8 +184,10 @@ async def _rest_call(world: World, key: str, role: str) -> tuple[int | str, str 
         body = {"title": "imported", "messages": [{"role": "user", "content": "hello"}]}
     elif path.endswith("/decision"):
         body = {"approved": False, "reason": "matrix"}
-    elif method == "PATCH":
+    elif method == "PATCH" and path.endswith("/no_such_op"):
         body = {"enabled": True}
+    elif method == "PATCH":
+        body = {"credentials": None}
     elif method == "POST" and path == "/api/threads":
         body = {}
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
