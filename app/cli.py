@@ -252,7 +252,8 @@ def cmd_token(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not settings.auth_secret:
         return _fail("AUTH_SECRET is not set: tokens are signed with it (without it the server needs none)")
-    print(issue_token(settings.auth_secret, user_id=args.user, role=args.role, ttl_s=args.ttl))
+    print(issue_token(settings.auth_secret, user_id=args.user, role=args.role, ttl_s=args.ttl,
+                       name=args.name))
     return 0
 
 
@@ -317,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True)
     p.add_argument("--role", required=True, choices=["customer", "operator", "admin"])
     p.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    p.add_argument("--name", default=None, help="display name customers see when this person writes (staff)")
     p.set_defaults(func=cmd_token)
     p = sub.add_parser("migrate", help="apply the schema and exit")
     p.set_defaults(func=cmd_migrate)

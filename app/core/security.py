@@ -24,6 +24,12 @@ ROLES: tuple[Role, ...] = ("customer", "operator", "admin")
 class Principal:
     user_id: str
     role: Role
+    name: str | None = None
+    """The JWT's `name` claim: what a customer sees when this person writes to them."""
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.user_id
 
     @property
     def is_staff(self) -> bool:
@@ -34,11 +40,14 @@ class Principal:
 LOCAL_PRINCIPAL = Principal(user_id="local", role="admin")
 
 
-def issue_token(secret: str, *, user_id: str, role: Role, ttl_s: int = 3600) -> str:
+def issue_token(secret: str, *, user_id: str, role: Role, ttl_s: int = 3600, name: str | None = None) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     now = int(time.time())
-    return jwt.encode({"sub": user_id, "role": role, "iat": now, "exp": now + ttl_s}, secret, algorithm="HS256")
+    claims: dict[str, object] = {"sub": user_id, "role": role, "iat": now, "exp": now + ttl_s}
+    if name:
+        claims["name"] = name
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def authenticate(secret: str | None, token: str | None) -> Principal:
@@ -58,7 +67,9 @@ def authenticate(secret: str | None, token: str | None) -> Principal:
         raise Unauthorized("invalid token: claim 'sub' must be a non-empty string")
     if role not in ROLES:
         raise Unauthorized(f"invalid token: claim 'role' must be one of {', '.join(ROLES)}")
-    return Principal(user_id=sub, role=role)
+    name = claims.get("name")
+    name = name.strip()[:80] or None if isinstance(name, str) else None
+    return Principal(user_id=sub, role=role, name=name)
 
 
 def bearer_token(authorization: str | None) -> str | None:
