@@ -231,3 +231,30 @@ async def test_nobody_claims_in_time_the_customer_is_told(replicas: tuple[Server
                 if i["thread_id"] == tid)
     assert item["last_customer_message"] == "Hello? Anyone?" and item["customer_messages"] == 1
     await cust.close()
+
+
+async def test_a_pending_approval_stays_decidable_by_staff_during_a_takeover(
+        replicas: tuple[ServerProcess, ServerProcess]) -> None:
+    one, _ = replicas
+    cust_tok, op_tok = token(new_id("cust")), staff(new_id("olga"), "Olga")
+    cust = await WsClient.connect(one.ws_url, cust_tok)
+    tid = new_id()
+    asked = (await cust.ask(tid, "Cancel order 1042"))[-1]
+    assert asked["type"] == "interrupt"
+    assert httpx.post(f"{one.base}/api/threads/{tid}/claim", headers=auth(op_tok)).status_code == 200
+    await cust.next("agent_joined", thread_id=tid)
+    # the customer's words go to the person; they do not supersede the approval
+    await cust.send({"type": "message", "thread_id": tid, "content": "Actually, can you check with me first?"})
+    assert (await cust.next("customer_message", "interrupt_decided", thread_id=tid))["type"] == "customer_message"
+    status = httpx.get(f"{one.base}/api/threads/{tid}/status", headers=auth(op_tok)).json()
+    assert status["pending_interrupt"]["interrupt_id"] == asked["interrupt_id"]
+    r = httpx.post(f"{one.base}/api/interrupts/{asked['interrupt_id']}/decision", headers=auth(op_tok),
+                   json={"approved": False, "reason": "the customer wants to talk first"})
+    assert r.status_code == 200, r.text
+    done = await cust.until_end(tid)
+    assert done[-1]["type"] == "message_complete"
+    await cust.send({"type": "subscribe", "thread_id": tid})
+    assert (await cust.next("session_sync", thread_id=tid))["status"] == "handoff", "still with the person"
+    await cust.send({"type": "message", "thread_id": tid, "content": "ok"})
+    assert (await cust.next("customer_message", "run_start", thread_id=tid))["type"] == "customer_message"
+    await cust.close()
