@@ -258,3 +258,35 @@ async def test_a_pending_approval_stays_decidable_by_staff_during_a_takeover(
     await cust.send({"type": "message", "thread_id": tid, "content": "ok"})
     assert (await cust.next("customer_message", "run_start", thread_id=tid))["type"] == "customer_message"
     await cust.close()
+
+
+async def test_analytics_count_takeovers_by_outcome_and_operator(replicas: tuple[ServerProcess, ServerProcess]) -> None:
+    one, _ = replicas
+    ana_id = new_id("ana")
+    ana_tok = staff(ana_id, "Ana")
+    before = httpx.get(one.base + "/api/analytics/summary?range=24h", headers=auth(ana_tok)).json()["handoffs"]
+    for outcome, replies in (("resolved", 2), ("back_to_assistant", 1)):
+        cust = await WsClient.connect(one.ws_url, token(new_id("cust")))
+        tid = new_id()
+        await hand_off(cust, tid)
+        for i in range(replies):
+            r = httpx.post(f"{one.base}/api/threads/{tid}/messages", headers=auth(ana_tok),
+                           json={"content": f"reply {i} to jane@example.com"})
+            assert r.status_code == 200, r.text
+        assert httpx.post(f"{one.base}/api/threads/{tid}/release", headers=auth(ana_tok),
+                          json={"outcome": outcome}).status_code == 200
+        await cust.close()
+    after = httpx.get(one.base + "/api/analytics/summary?range=24h", headers=auth(ana_tok)).json()["handoffs"]
+    assert after["handoffs"] == before["handoffs"] + 2
+    assert after["resolved_by_human"] == before["resolved_by_human"] + 1
+    assert after["handed_back"] == before["handed_back"] + 1
+    assert after["first_reply_s"]["count"] == before["first_reply_s"]["count"] + 2
+    assert after["first_reply_s"]["p50"] is not None and after["first_reply_s"]["p90"] >= after["first_reply_s"]["p50"]
+    mine = next(o for o in after["operators"] if o["user_id"] == ana_id)
+    assert mine == {"user_id": ana_id, "name": "Ana", "conversations": 2, "messages": 3, "resolved": 1,
+                    "handed_back": 1}
+
+    # replay shows the person's turns with their name, the customer's e-mail masked for an operator
+    events = httpx.get(f"{one.base}/api/replay/{tid}", headers=auth(ana_tok)).json()["events"]
+    said = [e for e in events if e["type"] == "human_message"]
+    assert said and said[0]["name"] == "Ana" and "jane@example.com" not in said[0]["content"]
