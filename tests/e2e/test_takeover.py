@@ -99,3 +99,12 @@ def test_customer_and_operator_talk_live_through_reloads(auth_server: ServerProc
     send(customer, "What is the status of order 1042?")
     expect(customer.locator(ASSISTANT_DONE).last).to_contain_text("1042")
     expect(operator.locator(f"[data-testid=queue-item][data-thread-id={thread}]")).to_have_count(0)
+
+    # the dashboard counts the takeover for Olga
+    operator.goto(auth_server.base + "/dashboard")
+    card = operator.get_by_test_id("handoffs-card")
+    row = card.get_by_test_id("operators-table").get_by_role("row", name=re.compile("Olga"))
+    expect(row).to_contain_text("1")
+    expect(card).to_contain_text("Handed back to the assistant")
+    card.scroll_into_view_if_needed()
+    screenshot(operator, "dashboard-handoffs")
