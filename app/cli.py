@@ -279,9 +279,12 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from app.terminal_chat import run_chat
+    from app.terminal_chat import run_chat, run_operator
 
-    return run_chat(server=args.server, thread_id=args.thread, token=args.token or os.environ.get("SUPPORT_AGENT_TOKEN"))
+    token = args.token or os.environ.get("SUPPORT_AGENT_TOKEN")
+    if args.operator:
+        return run_operator(server=args.server, token=token)
+    return run_chat(server=args.server, thread_id=args.thread, token=token)
 
 
 def cmd_import_spec(args: argparse.Namespace) -> int:
@@ -326,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default="http://127.0.0.1:8000")
     p.add_argument("--thread", default=None)
     p.add_argument("--token", default=None, help="a JWT (or SUPPORT_AGENT_TOKEN)")
+    p.add_argument("--operator", action="store_true",
+                   help="the staff side of a human takeover: /queue, /claim N, talk, /release back|resolved")
     p.set_defaults(func=cmd_chat)
     p = sub.add_parser("import-spec", help="import an OpenAPI spec from a file or URL")
     p.add_argument("source")

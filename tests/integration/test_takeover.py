@@ -290,3 +290,35 @@ async def test_analytics_count_takeovers_by_outcome_and_operator(replicas: tuple
     events = httpx.get(f"{one.base}/api/replay/{tid}", headers=auth(ana_tok)).json()["events"]
     said = [e for e in events if e["type"] == "human_message"]
     assert said and said[0]["name"] == "Ana" and "jane@example.com" not in said[0]["content"]
+
+
+async def test_terminal_operator_lists_claims_talks_and_releases(replicas: tuple[ServerProcess, ServerProcess]) -> None:
+    import asyncio
+    import os
+    import sys
+
+    from tests.support.server import REPO
+
+    one, _ = replicas
+    cust = await WsClient.connect(one.ws_url, token(new_id("cust")))
+    tid = new_id()
+    await hand_off(cust, tid)
+    await cust.send({"type": "message", "thread_id": tid, "content": "It is about order 1042"})
+    await cust.next("customer_message", thread_id=tid)
+
+    exe = Path(sys.executable).parent / "support-agent"
+    script = f"/queue\n/claim {tid}\nHello from the terminal\n/release back\n/quit\n"
+    proc = await asyncio.create_subprocess_exec(
+        str(exe), "chat", "--operator", "--server", one.base, "--token", staff(new_id("term"), "Tess"),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        cwd=REPO, env=os.environ)
+    out, err = await asyncio.wait_for(proc.communicate(script.encode()), 60)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert tid in text and "the customer asked for a human" in text  # the queue
+    assert "customer> It is about order 1042" in text  # the conversation so far
+    assert "you> Hello from the terminal" in text
+    assert (await cust.next("agent_joined", thread_id=tid))["name"] == "Tess"
+    assert (await cust.next("human_message", thread_id=tid))["content"] == "Hello from the terminal"
+    assert (await cust.next("agent_left", thread_id=tid))["outcome"] == "back_to_assistant"
+    await cust.close()
