@@ -27,6 +27,7 @@ from app.core.errors import AppError, BadRequest, Forbidden, NotFound, RunActive
 from app.core.logging import get_logger
 from app.core.security import Principal
 from app.handoffs import store
+from app.services import rate_limit
 from app.services.graph_runtime import TERMINAL_NODE
 from app.services.runs import check_access
 from app.storage import threads as thread_store
@@ -188,19 +189,21 @@ async def _apply_turns(services: Any, conn: AsyncConnection[Any], thread_id: str
 
 
 async def customer_message(services: Any, principal: Principal, thread_id: str, content: str,
-                           client_msg_id: str | None = None) -> list[dict[str, Any]] | None:
-    """The customer's message as a `customer_message` event when people have the thread; else None."""
+                           client_msg_id: str | None = None) -> tuple[list[dict[str, Any]], Any] | None:
+    """The customer's message as a `customer_message` event when people have the thread
+    (with the sender's rate state: these count against the limit like any message); else None."""
     try:
         async with _locked(services, principal, thread_id) as locked:
             handoff = await store.lock_open(locked.conn, thread_id)
             if handoff is None:
                 raise _NotTakenOver
+            rate = await rate_limit.take(locked.conn, services.settings, principal.user_id)
             locked.events.append(dump_event(CustomerMessage(
                 message_id="cm_" + uuid.uuid4().hex[:20], content=content, client_msg_id=client_msg_id)))
             await store.customer_turn(locked.conn, handoff["handoff_id"], content)
     except (_NotTakenOver, NotFound):
         return None
-    return locked.events
+    return locked.events, rate
 
 
 class _NotTakenOver(Exception):
@@ -223,12 +226,14 @@ async def _apply_pending_turns(services: Any, thread_id: str) -> None:
 
 async def send_customer_message(services: Any, principal: Principal, thread_id: str, content: str,
                                 client_msg_id: str | None = None) -> tuple[Any, Any, list[dict[str, Any]]]:
-    """A customer's `message`: (run, rate state, []) when the assistant answers, (None, None, [event]) when people do."""
+    """A customer's `message`: (run, rate state, []) when the assistant answers, (None, rate state, [event]) when
+    people do."""
     from app.services import chat
 
     routed = await customer_message(services, principal, thread_id, content, client_msg_id)
     if routed is not None:
-        return None, None, routed
+        events, rate = routed
+        return None, rate, events
     await _apply_pending_turns(services, thread_id)
     run, state = await chat.send_message(services, principal, thread_id, content, client_msg_id)
     return run, state, []

@@ -194,7 +194,8 @@ async def test_claim_on_one_replica_customer_on_the_other(replicas: tuple[Server
     await cust.close()
     for text in ("Are you still there?", "I have refunded the shipping."):
         await op.send({"type": "operator_message", "thread_id": tid, "content": text})
-        await op.next("human_message", thread_id=tid)
+        while (await op.next("human_message", thread_id=tid))["content"] != text:
+            pass
     back = await WsClient.connect(one.ws_url, cust_tok)
     await back.send({"type": "subscribe", "thread_id": tid, "after_seq": last})
     start = await back.next("replay_start", thread_id=tid)
