@@ -32,12 +32,28 @@ from app.services.graph_runtime import TERMINAL_NODE
 from app.services.runs import check_access
 from app.storage import threads as thread_store
 from app.storage.event_log import append_locked
-from graphs.events import AgentJoined, AgentLeft, CustomerMessage, HandoffNotice, HumanMessageEvent, dump_event
+from graphs.events import (
+    AgentJoined,
+    AgentLeft,
+    CustomerMessage,
+    HandoffNotice,
+    HumanMessageEvent,
+    dump_event,
+)
 from graphs.nodes.handoff import takeover_messages
 
 __all__ = [
-    "Claimed", "NotHeld", "OUTCOMES", "claim", "customer_message", "list_handoffs", "notice_loop",
-    "operator_message", "release", "send_customer_message",
+    "OUTCOMES",
+    "Claimed",
+    "NotHeld",
+    "claim",
+    "customer_message",
+    "list_handoffs",
+    "notice_loop",
+    "operator_message",
+    "release",
+    "send_customer_message",
+    "send_due_notices",
 ]
 
 log = get_logger(__name__)
@@ -72,16 +88,15 @@ class _Locked:
 async def _locked(services: Any, principal: Principal, thread_id: str) -> AsyncIterator[_Locked]:
     """Hold the thread row; append what the body queued in `events`; publish after commit."""
     stamped: list[dict[str, Any]] = []
-    async with services.pool.connection() as conn:
-        async with conn.transaction():
-            row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
-            if row is None:
-                raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
-            check_access(principal, row)
-            locked = _Locked(conn, row, [])
-            yield locked
-            if locked.events:
-                stamped = await _append(services, conn, row, locked.events)
+    async with services.pool.connection() as conn, conn.transaction():
+        row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
+        if row is None:
+            raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
+        check_access(principal, row)
+        locked = _Locked(conn, row, [])
+        yield locked
+        if locked.events:
+            stamped = await _append(services, conn, row, locked.events)
     services.hub.publish(stamped)
     locked.events[:] = stamped
 
@@ -212,16 +227,15 @@ class _NotTakenOver(Exception):
 
 async def _apply_pending_turns(services: Any, thread_id: str) -> None:
     """Turns a release could not add (an approval was pending then) join the state before the next run."""
-    async with services.pool.connection() as conn:
-        async with conn.transaction():
-            row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
-            if row is None or row["run_live"]:
-                return
-            pending = await store.unapplied(conn, thread_id)
-            for h in pending:
-                await _apply_turns(services, conn, thread_id, h["opened_seq"], h["closed_seq"])
-            if pending:
-                await store.mark_turns_applied(conn, [h["handoff_id"] for h in pending])
+    async with services.pool.connection() as conn, conn.transaction():
+        row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
+        if row is None or row["run_live"]:
+            return
+        pending = await store.unapplied(conn, thread_id)
+        for h in pending:
+            await _apply_turns(services, conn, thread_id, h["opened_seq"], h["closed_seq"])
+        if pending:
+            await store.mark_turns_applied(conn, [h["handoff_id"] for h in pending])
 
 
 async def send_customer_message(services: Any, principal: Principal, thread_id: str, content: str,

@@ -565,5 +565,13 @@ MIGRATIONS: list[str] = [
     $fn$;
     CREATE TRIGGER threads_handoff_status BEFORE UPDATE OF status ON threads
         FOR EACH ROW EXECUTE FUNCTION threads_handoff_status();
+
+    -- threads handed off before this migration wait in the queue too
+    INSERT INTO handoffs (thread_id, reason, queue, waiting_since, opened_seq)
+    SELECT DISTINCT ON (e.thread_id) e.thread_id, coalesce(e.payload->>'reason', ''),
+           coalesce(e.payload->>'queue', ''), e.ts, e.seq
+    FROM events e JOIN threads t ON t.thread_id = e.thread_id
+    WHERE t.status = 'handoff' AND e.type = 'handoff'
+    ORDER BY e.thread_id, e.seq DESC;
     """,
 ]

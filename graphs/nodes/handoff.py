@@ -14,9 +14,8 @@ turns them into named messages (the customer's as `HumanMessage`, a person's as 
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.runtime import Runtime

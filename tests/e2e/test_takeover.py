@@ -63,6 +63,17 @@ def test_customer_and_operator_talk_live_through_reloads(auth_server: ServerProc
     expect(panel.get_by_test_id("holder")).to_contain_text("You hold this conversation")
     expect(customer.get_by_test_id("presence").last).to_have_text("Olga from support joined")
 
+    # another operator sees who holds it and cannot write into it
+    other: Page = new_page(token=issue_token(SECRET, user_id="piotr-tko", role="operator", name="Piotr"))
+    other.goto(f"{auth_server.base}/handoffs?thread={thread}")
+    expect(other.locator(f"[data-testid=queue-held] [data-testid=queue-item][data-thread-id={thread}]")).to_contain_text(
+        "Held by Olga")
+    expect(other.get_by_test_id("holder")).to_have_text("Olga holds this conversation.")
+    expect(other.get_by_role("button", name="Take over")).to_be_disabled()
+    other.get_by_label("Your message").fill("let me answer instead")
+    expect(other.get_by_test_id("send")).to_be_disabled()
+    other.close()
+
     send(operator, "Hi, I'm Olga. How can I help?")
     said = customer.get_by_test_id("human-message").last
     expect(said).to_contain_text("Hi, I'm Olga. How can I help?")

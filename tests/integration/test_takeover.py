@@ -59,7 +59,7 @@ def usage(server: ServerProcess, tok: str, tid: str) -> dict[str, Any]:
 def runs_started(server: ServerProcess) -> float:
     text = httpx.get(server.base + "/metrics").text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("support_agent_runs_started_total{") or line.startswith("runs_started_total{"))
+               if line.startswith(("support_agent_runs_started_total{", "runs_started_total{")))
 
 
 async def test_takeover_from_handoff_to_the_assistant_answering_again(replicas: tuple[ServerProcess, ServerProcess]) -> None:
