@@ -323,3 +323,52 @@ async def test_terminal_operator_lists_claims_talks_and_releases(replicas: tuple
     assert (await cust.next("human_message", thread_id=tid))["content"] == "Hello from the terminal"
     assert (await cust.next("agent_left", thread_id=tid))["outcome"] == "back_to_assistant"
     await cust.close()
+
+
+async def test_concurrent_claims_on_two_replicas_one_holder(replicas: tuple[ServerProcess, ServerProcess]) -> None:
+    import asyncio
+
+    one, two = replicas
+    cust = await WsClient.connect(one.ws_url, token(new_id("cust")))
+    threads = [new_id() for _ in range(4)]
+    for tid in threads:
+        await hand_off(cust, tid)
+    a_tok, b_tok = staff(new_id("a"), "Ann"), staff(new_id("b"), "Ben")
+    async with httpx.AsyncClient(timeout=20) as http:
+        for tid in threads:
+            ra, rb = await asyncio.gather(http.post(f"{one.base}/api/threads/{tid}/claim", headers=auth(a_tok)),
+                                          http.post(f"{two.base}/api/threads/{tid}/claim", headers=auth(b_tok)))
+            assert sorted([ra.status_code, rb.status_code]) == [200, 409], (ra.text, rb.text)
+            winner = "Ann" if ra.status_code == 200 else "Ben"
+            events = (await http.get(f"{two.base}/api/replay/{tid}", headers=auth(a_tok))).json()["events"]
+            joined = [e for e in events if e["type"] == "agent_joined"]
+            assert [e["name"] for e in joined] == [winner], "one agent_joined, by the one holder"
+    await cust.close()
+
+
+async def test_bad_takeover_requests_are_refused_and_change_nothing(replicas: tuple[ServerProcess, ServerProcess]) -> None:
+    one, _ = replicas
+    cust_tok, op_tok = token(new_id("cust")), staff(new_id("op"), "Olga")
+    cust = await WsClient.connect(one.ws_url, cust_tok)
+    tid = new_id()
+    await cust.ask(tid, "What is the status of order 1042?")
+    r = httpx.post(f"{one.base}/api/threads/{tid}/release", headers=auth(op_tok), json={"outcome": "resolved"})
+    assert r.status_code == 409 and r.json()["code"] == "not_held" and "nothing to release" in r.json()["error"]
+    assert httpx.post(f"{one.base}/api/threads/{tid}/claim", headers=auth(cust_tok)).status_code == 403
+    assert httpx.post(f"{one.base}/api/threads/nope_{tid}/claim", headers=auth(op_tok)).status_code == 404
+    r = httpx.post(f"{one.base}/api/threads/{tid}/messages", headers=auth(op_tok), json={"content": ""})
+    assert r.status_code == 422 and "content" in r.json()["error"]
+    r = httpx.post(f"{one.base}/api/threads/{tid}/release", headers=auth(op_tok), json={"outcome": "later"})
+    assert r.status_code == 422 and "outcome" in r.json()["error"]
+    op = await WsClient.connect(one.ws_url, op_tok)
+    await op.send({"type": "release", "thread_id": tid, "outcome": "later"})
+    err = await op.next("error", thread_id=tid)
+    assert err["code"] == "missing_field" and "outcome" in err["message"]
+    await op.send({"type": "operator_message", "thread_id": tid})
+    assert (await op.next("error", thread_id=tid))["code"] == "missing_field"
+    # nothing changed: the assistant still answers the customer
+    assert (await cust.ask(tid, "What is the status of order 1042?"))[-1]["type"] == "message_complete"
+    assert not [i for i in httpx.get(one.base + "/api/handoffs?status=open", headers=auth(op_tok)).json()["data"]
+                if i["thread_id"] == tid]
+    await op.close()
+    await cust.close()
