@@ -15,13 +15,20 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 __all__ = [
-    "claim", "close", "customer_turn", "due_notices", "human_turn", "insert_held", "list_open", "lock_open",
+    "claim", "close", "customer_turn", "due_notices", "human_turn", "insert_held", "is_open", "list_open", "lock_open",
     "mark_notice", "mark_turns_applied", "takeover_turns", "unapplied",
 ]
 
 _COLUMNS = """handoff_id, thread_id, status, reason, queue, waiting_since, opened_seq, holder_id, holder_name,
     claimed_at, first_human_reply_at, human_messages, customer_messages, last_customer_message,
     last_customer_at, notice_sent_at"""
+
+
+async def is_open(pool: AsyncConnectionPool, thread_id: str) -> bool:
+    """Whether people have the thread (it waits for or is held by a person)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT 1 FROM handoffs WHERE thread_id = %s AND status <> 'closed'", (thread_id,))
+        return await cur.fetchone() is not None
 
 
 async def lock_open(conn: AsyncConnection[Any], thread_id: str) -> dict[str, Any] | None:

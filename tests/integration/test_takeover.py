@@ -249,6 +249,9 @@ async def test_a_pending_approval_stays_decidable_by_staff_during_a_takeover(
     assert (await cust.next("customer_message", "interrupt_decided", thread_id=tid))["type"] == "customer_message"
     status = httpx.get(f"{one.base}/api/threads/{tid}/status", headers=auth(op_tok)).json()
     assert status["pending_interrupt"]["interrupt_id"] == asked["interrupt_id"]
+    await cust.send({"type": "subscribe", "thread_id": tid})
+    sync = await cust.next("session_sync", thread_id=tid)
+    assert sync["status"] == "handoff" and sync["pending_interrupt"]["interrupt_id"] == asked["interrupt_id"]
     r = httpx.post(f"{one.base}/api/interrupts/{asked['interrupt_id']}/decision", headers=auth(op_tok),
                    json={"approved": False, "reason": "the customer wants to talk first"})
     assert r.status_code == 200, r.text
