@@ -28,7 +28,7 @@ from app.core.logging import get_logger
 from app.core.security import Principal
 from app.handoffs import store
 from app.services import rate_limit
-from app.services.graph_runtime import TERMINAL_NODE
+from app.services.graph_runtime import TERMINAL_NODE, close_pending_calls
 from app.services.runs import check_access
 from app.storage import threads as thread_store
 from app.storage.event_log import append_locked
@@ -232,6 +232,11 @@ async def _apply_pending_turns(services: Any, thread_id: str) -> None:
         if row is None or row["run_live"]:
             return
         pending = await store.unapplied(conn, thread_id)
+        if pending and row["status"] == "interrupted":
+            # the message about to run supersedes the approval: answer its calls first, so the
+            # people's turns come after the tool results (providers want results right after calls)
+            await close_pending_calls(services.graph, {"configurable": {"thread_id": thread_id}},
+                                      "the customer wrote after talking to a person")
         for h in pending:
             await _apply_turns(services, conn, thread_id, h["opened_seq"], h["closed_seq"])
         if pending:

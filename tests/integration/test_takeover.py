@@ -375,3 +375,26 @@ async def test_bad_takeover_requests_are_refused_and_change_nothing(replicas: tu
                 if i["thread_id"] == tid]
     await op.close()
     await cust.close()
+
+
+async def test_released_with_an_approval_pending_the_turns_join_with_the_next_message(
+        replicas: tuple[ServerProcess, ServerProcess]) -> None:
+    one, _ = replicas
+    cust_tok, op_tok = token(new_id("cust")), staff(new_id("olga"), "Olga")
+    cust = await WsClient.connect(one.ws_url, cust_tok)
+    tid = new_id()
+    asked = (await cust.ask(tid, "Cancel order 1042"))[-1]
+    assert asked["type"] == "interrupt"
+    assert httpx.post(f"{one.base}/api/threads/{tid}/messages", headers=auth(op_tok),
+                      json={"content": "Let me check that cancellation with you first."}).status_code == 200
+    assert httpx.post(f"{one.base}/api/threads/{tid}/release", headers=auth(op_tok),
+                      json={"outcome": "back_to_assistant"}).status_code == 200
+    await cust.next("agent_left", thread_id=tid)
+    frames = await cust.ask(tid, "What is the status of order 1042?")
+    decided = next(f for f in frames if f["type"] == "interrupt_decided")
+    assert decided["interrupt_id"] == asked["interrupt_id"] and decided["outcome"] == "superseded"
+    assert frames[-1]["type"] == "message_complete" and "1042" in frames[-1]["content"]
+    transcript = httpx.get(f"{one.base}/api/threads/{tid}", headers=auth(cust_tok)).json()["messages"]
+    said = [m["content"] for m in transcript]
+    assert said.index("Let me check that cancellation with you first.") < said.index("What is the status of order 1042?")
+    await cust.close()
