@@ -252,7 +252,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         return _fail(f"--ttl {args.ttl} is outside 1..{settings.token_max_ttl_s} seconds (TOKEN_MAX_TTL_S): a leaked "
                      "long-lived token cannot be revoked; issue a shorter one or raise TOKEN_MAX_TTL_S")
     print(issue_token(settings.auth_secret, user_id=args.user, role=args.role, ttl_s=args.ttl,
-                      issuer=settings.auth_issuer, audience=settings.auth_audience))
+                      issuer=settings.auth_issuer, audience=settings.auth_audience, name=args.name))
     return 0
 
 
@@ -278,9 +278,12 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from app.terminal_chat import run_chat
+    from app.terminal_chat import run_chat, run_operator
 
-    return run_chat(server=args.server, thread_id=args.thread, token=args.token or os.environ.get("SUPPORT_AGENT_TOKEN"))
+    token = args.token or os.environ.get("SUPPORT_AGENT_TOKEN")
+    if args.operator:
+        return run_operator(server=args.server, token=token)
+    return run_chat(server=args.server, thread_id=args.thread, token=token)
 
 
 def cmd_import_spec(args: argparse.Namespace) -> int:
@@ -345,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True)
     p.add_argument("--role", required=True, choices=["customer", "operator", "admin"])
     p.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (at most TOKEN_MAX_TTL_S)")
+    p.add_argument("--name", default=None, help="display name customers see when this person writes (staff)")
     p.set_defaults(func=cmd_token)
     p = sub.add_parser("migrate", help="apply the schema and exit")
     p.set_defaults(func=cmd_migrate)
@@ -352,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default="http://127.0.0.1:8000")
     p.add_argument("--thread", default=None)
     p.add_argument("--token", default=None, help="a JWT (or SUPPORT_AGENT_TOKEN)")
+    p.add_argument("--operator", action="store_true",
+                   help="the staff side of a human takeover: /queue, /claim N, talk, /release back|resolved")
     p.set_defaults(func=cmd_chat)
     p = sub.add_parser("import-spec", help="import an OpenAPI spec from a file or URL")
     p.add_argument("source")

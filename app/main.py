@@ -70,6 +70,9 @@ async def open_services(settings: Settings, database_url: str, *, shop_base_url:
     services.runs = RunManager(services)
     services.runs.start_background()
     services.background.append(asyncio.create_task(sweeper_loop(services), name="sweeper"))
+    from app.handoffs.service import notice_loop
+
+    services.background.append(asyncio.create_task(notice_loop(services), name="handoff-notices"))
     with contextlib.suppress(ImportError):
         from app.analytics.retention import retention_loop
 

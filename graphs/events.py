@@ -16,9 +16,14 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "AgentJoined",
+    "AgentLeft",
+    "CustomerMessage",
     "Event",
     "EVENT_ADAPTER",
     "Handoff",
+    "HandoffNotice",
+    "HumanMessageEvent",
     "IntentEvent",
     "InterruptDecided",
     "InterruptEvent",
@@ -135,6 +140,49 @@ class Handoff(_EventBase):
     queue: str
 
 
+class CustomerMessage(_EventBase):
+    """A customer's message while people have the thread: no run, the humans read it."""
+
+    type: Literal["customer_message"] = "customer_message"
+    message_id: str
+    content: str
+    client_msg_id: str | None = None
+
+
+class AgentJoined(_EventBase):
+    """A person (operator or admin) now holds the thread."""
+
+    type: Literal["agent_joined"] = "agent_joined"
+    user_id: str
+    name: str
+
+
+class HumanMessageEvent(_EventBase):
+    """A person's reply to the customer (not the assistant's)."""
+
+    type: Literal["human_message"] = "human_message"
+    message_id: str
+    user_id: str
+    name: str
+    content: str
+
+
+class AgentLeft(_EventBase):
+    """The person let go of the thread: back to the assistant, or resolved."""
+
+    type: Literal["agent_left"] = "agent_left"
+    user_id: str
+    outcome: Literal["back_to_assistant", "resolved"]
+
+
+class HandoffNotice(_EventBase):
+    """Nobody has claimed a waiting thread in time: the customer is told so (added by this server)."""
+
+    type: Literal["handoff_notice"] = "handoff_notice"
+    message: str
+    waited_s: int
+
+
 class MessageComplete(_EventBase):
     type: Literal["message_complete"] = "message_complete"
     message_id: str
@@ -165,6 +213,11 @@ Event = Annotated[
         InterruptExpired,
         InterruptWarning,
         Handoff,
+        CustomerMessage,
+        AgentJoined,
+        HumanMessageEvent,
+        AgentLeft,
+        HandoffNotice,
         MessageComplete,
         RunCancelled,
         RunError,

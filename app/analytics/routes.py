@@ -58,6 +58,32 @@ class SeriesPoint(BaseModel):
     cost_usd: float
 
 
+class FirstReply(BaseModel):
+    p50: float | None
+    p90: float | None
+    count: int
+
+
+class OperatorCounts(BaseModel):
+    user_id: str
+    name: str
+    conversations: int
+    messages: int
+    resolved: int
+    handed_back: int
+
+
+class HandoffStats(BaseModel):
+    handoffs: int
+    waiting: int
+    held: int
+    first_reply_s: FirstReply
+    resolved_by_human: int
+    handed_back: int
+    resolved_by_assistant: int
+    operators: list[OperatorCounts]
+
+
 class Summary(BaseModel):
     range: str
     from_: str
@@ -84,6 +110,7 @@ class Summary(BaseModel):
     csat: float | None
     feedback: FeedbackCounts
     series: list[SeriesPoint]
+    handoffs: HandoffStats
 
     model_config = {"populate_by_name": True, "alias_generator": lambda n: "from" if n == "from_" else n}
 

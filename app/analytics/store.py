@@ -140,6 +140,36 @@ WHERE created_at >= %(from)s AND created_at < %(to)s
 """
 
 
+# Human takeovers that began in the range (issue 14): how long customers waited for a
+# person's first words, and how each takeover ended.
+SUMMARY_HANDOFFS = """
+SELECT count(*) AS handoffs,
+       count(*) FILTER (WHERE outcome = 'resolved') AS resolved_by_human,
+       count(*) FILTER (WHERE outcome = 'back_to_assistant') AS handed_back,
+       count(*) FILTER (WHERE status = 'waiting') AS waiting,
+       count(*) FILTER (WHERE status = 'held') AS held,
+       count(first_human_reply_at) AS replied,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_human_reply_at - waiting_since))
+           FILTER (WHERE first_human_reply_at IS NOT NULL) AS first_reply_p50,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM first_human_reply_at - waiting_since))
+           FILTER (WHERE first_human_reply_at IS NOT NULL) AS first_reply_p90
+FROM handoffs
+WHERE waiting_since >= %(from)s AND waiting_since < %(to)s
+"""
+
+SUMMARY_OPERATORS = """
+SELECT holder_id AS user_id, max(holder_name) AS name, count(*) AS conversations,
+       sum(human_messages)::bigint AS messages,
+       count(*) FILTER (WHERE outcome = 'resolved') AS resolved,
+       count(*) FILTER (WHERE outcome = 'back_to_assistant') AS handed_back
+FROM handoffs
+WHERE waiting_since >= %(from)s AND waiting_since < %(to)s AND holder_id IS NOT NULL
+GROUP BY holder_id
+ORDER BY conversations DESC, holder_id
+LIMIT 50
+"""
+
+
 async def refresh_rollup(pool: AsyncConnectionPool) -> int:
     """Recompute the hours that changed since the last refresh; returns how many.
 
@@ -177,10 +207,11 @@ async def fetch_summary_rows(
             return await cur.fetchall()
 
     # independent queries on separate connections: the wall time is the slowest one
-    buckets, approvals, ttft, feedback = await asyncio.gather(
+    buckets, approvals, ttft, feedback, handoffs, operators = await asyncio.gather(
         fetch(SUMMARY_BUCKETS, refresh=True), fetch(SUMMARY_APPROVALS), fetch(SUMMARY_TTFT),
-        fetch(SUMMARY_FEEDBACK))
-    return {"buckets": buckets, "approvals": approvals, "ttft": ttft, "feedback": feedback}
+        fetch(SUMMARY_FEEDBACK), fetch(SUMMARY_HANDOFFS), fetch(SUMMARY_OPERATORS))
+    return {"buckets": buckets, "approvals": approvals, "ttft": ttft, "feedback": feedback, "handoffs": handoffs,
+            "operators": operators}
 
 
 # ---- replay -----------------------------------------------------------------

@@ -208,4 +208,25 @@ async def summary(
                      "score_avg": round(fb["score_avg"], 2) if fb["score_avg"] is not None else None,
                      "scored": fb["scored"]},
         "series": series,
+        "handoffs": _handoffs(rows["handoffs"][0], rows["operators"], totals),
+    }
+
+
+def _handoffs(h: dict[str, Any], operators: list[dict[str, Any]], totals: dict[str, Any]) -> dict[str, Any]:
+    """Human takeovers begun in the range: time to a person's first reply, how they ended, per operator."""
+
+    def secs(v: float | None) -> float | None:
+        return round(v, 3) if v is not None else None
+
+    return {
+        "handoffs": h["handoffs"],
+        "waiting": h["waiting"],
+        "held": h["held"],
+        "first_reply_s": {"p50": secs(h["first_reply_p50"]), "p90": secs(h["first_reply_p90"]), "count": h["replied"]},
+        "resolved_by_human": h["resolved_by_human"],
+        "handed_back": h["handed_back"],
+        "resolved_by_assistant": totals["automated"] + totals["assisted"],
+        "operators": [{"user_id": o["user_id"], "name": o["name"] or o["user_id"], "conversations": o["conversations"],
+                       "messages": int(o["messages"] or 0), "resolved": o["resolved"],
+                       "handed_back": o["handed_back"]} for o in operators],
     }

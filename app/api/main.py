@@ -9,6 +9,7 @@ from app.analytics import routes as analytics
 from app.api import health
 from app.approvals import routes as interrupts
 from app.conversations import routes as threads
+from app.handoffs import routes as handoffs
 from app.integrations.openapi import routes as openapi_specs
 
 __all__ = ["api_router"]
@@ -20,3 +21,4 @@ api_router.include_router(interrupts.router)
 api_router.include_router(openapi_specs.router)
 api_router.include_router(replay.router)
 api_router.include_router(analytics.router)
+api_router.include_router(handoffs.router)

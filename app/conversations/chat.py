@@ -104,9 +104,13 @@ async def subscribe(services: Any, principal: Principal, conn: Connection, threa
 
 
 async def session_sync(services: Any, row: dict[str, Any], *, last_seq: int) -> dict[str, Any]:
+    from app.handoffs.store import is_open
+
     status = row["status"]
     if status == "running" and not row["run_live"]:
         status = "idle"
+    if status == "interrupted" and await is_open(services.pool, row["thread_id"]):
+        status = "handoff"  # people have the thread; its approval (below) stays decidable by staff
     return {"type": "session_sync", "thread_id": row["thread_id"], "status": status,
             "last_seq": max(last_seq, 0), "message_count": row["message_count"],
             "pending_interrupt": await pending_interrupt_event(services, row["thread_id"], row["status"])}

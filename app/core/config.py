@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(default=1800, ge=1, description="A thread idle this long is expired (a pending approval keeps it alive).")
     interrupt_ttl_s: int = Field(default=1800, ge=1, description="How long an approval waits before it expires as rejected.")
     interrupt_warning_s: int = Field(default=60, ge=0, description="Warn this long before expiry.")
+    handoff_wait_notice_s: int = Field(default=300, ge=0, description="A thread waiting this long for a person with nobody claiming it: the customer is told the team is busy and their message is kept (0: never).")
     sweeper_interval_s: float = Field(default=1.0, gt=0, le=3600, description="How often expiry, warnings and run recovery are checked.")
     run_lease_s: float = Field(default=15.0, gt=0, description="A run whose owner stops renewing is orphaned after this.")
     run_timeout_s: float = Field(default=300.0, gt=0, description="A run longer than this stops with run_error.")

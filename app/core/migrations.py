@@ -513,4 +513,70 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE openapi_specs ADD COLUMN credentials jsonb;
     """,
+    # a human takes over (issue 14): one row per handoff of a thread to people. At most one
+    # open row (waiting or held) per thread; its holder is claimed by a conditional UPDATE
+    # under the thread row lock, so one holder at a time across processes. The escalation
+    # node's `handoff` event opens the row (trigger), and a thread with an open row reads
+    # as status 'handoff' whenever no run or approval is in the way.
+    """
+    CREATE TABLE handoffs (
+        handoff_id            bigserial PRIMARY KEY,
+        thread_id             text NOT NULL REFERENCES threads(thread_id) ON DELETE CASCADE,
+        status                text NOT NULL DEFAULT 'waiting' CHECK (status IN ('waiting', 'held', 'closed')),
+        reason                text NOT NULL DEFAULT '',
+        queue                 text NOT NULL DEFAULT '',
+        waiting_since         timestamptz NOT NULL DEFAULT now(),
+        opened_seq            bigint NOT NULL DEFAULT 0,  -- the thread's events after this belong to the handoff
+        closed_seq            bigint,
+        holder_id             text,
+        holder_name           text,
+        claimed_at            timestamptz,
+        first_human_reply_at  timestamptz,
+        human_messages        integer NOT NULL DEFAULT 0,
+        customer_messages     integer NOT NULL DEFAULT 0,
+        last_customer_message text,
+        last_customer_at      timestamptz,
+        notice_sent_at        timestamptz,
+        released_at           timestamptz,
+        released_by           text,
+        outcome               text CHECK (outcome IN ('back_to_assistant', 'resolved')),
+        turns_applied         boolean NOT NULL DEFAULT true  -- the human turns are in the graph's state
+    );
+    CREATE UNIQUE INDEX handoffs_open_idx ON handoffs (thread_id) WHERE status <> 'closed';
+    CREATE INDEX handoffs_waiting_idx ON handoffs (waiting_since) WHERE status <> 'closed';
+    CREATE INDEX handoffs_released_idx ON handoffs (released_at);
+    CREATE INDEX handoffs_pending_turns_idx ON handoffs (thread_id) WHERE NOT turns_applied;
+
+    CREATE FUNCTION handoffs_open_on_event() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        INSERT INTO handoffs (thread_id, reason, queue, waiting_since, opened_seq)
+        VALUES (NEW.thread_id, coalesce(NEW.payload->>'reason', ''), coalesce(NEW.payload->>'queue', ''), NEW.ts,
+                NEW.seq)
+        ON CONFLICT (thread_id) WHERE status <> 'closed' DO NOTHING;
+        RETURN NULL;
+    END
+    $fn$;
+    CREATE TRIGGER events_handoff_opens AFTER INSERT ON events
+        FOR EACH ROW WHEN (NEW.type = 'handoff') EXECUTE FUNCTION handoffs_open_on_event();
+
+    CREATE FUNCTION threads_handoff_status() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        IF NEW.status = 'idle' AND EXISTS (SELECT 1 FROM handoffs h WHERE h.thread_id = NEW.thread_id
+                                           AND h.status <> 'closed') THEN
+            NEW.status := 'handoff';
+        END IF;
+        RETURN NEW;
+    END
+    $fn$;
+    CREATE TRIGGER threads_handoff_status BEFORE UPDATE OF status ON threads
+        FOR EACH ROW EXECUTE FUNCTION threads_handoff_status();
+
+    -- threads handed off before this migration wait in the queue too
+    INSERT INTO handoffs (thread_id, reason, queue, waiting_since, opened_seq)
+    SELECT DISTINCT ON (e.thread_id) e.thread_id, coalesce(e.payload->>'reason', ''),
+           coalesce(e.payload->>'queue', ''), e.ts, e.seq
+    FROM events e JOIN threads t ON t.thread_id = e.thread_id
+    WHERE t.status = 'handoff' AND e.type = 'handoff'
+    ORDER BY e.thread_id, e.seq DESC;
+    """,
 ]

@@ -31,6 +31,12 @@ class Principal:
     role: Role
     # when the token stops being valid (epoch seconds, leeway included); None: never (local mode)
     expires_at: float | None = field(default=None, compare=False)
+    name: str | None = None
+    """The JWT's `name` claim: what a customer sees when this person writes to them."""
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.user_id
 
     @property
     def is_staff(self) -> bool:
@@ -42,7 +48,7 @@ LOCAL_PRINCIPAL = Principal(user_id="local", role="admin")
 
 
 def issue_token(secret: str, *, user_id: str, role: Role, ttl_s: int = 3600, issuer: str | None = None,
-                audience: str | None = None) -> str:
+                audience: str | None = None, name: str | None = None) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     now = int(time.time())
@@ -51,6 +57,8 @@ def issue_token(secret: str, *, user_id: str, role: Role, ttl_s: int = 3600, iss
         claims["iss"] = issuer
     if audience:
         claims["aud"] = audience
+    if name:
+        claims["name"] = name
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -82,7 +90,10 @@ def authenticate(secret: str | None, token: str | None, *, leeway_s: float = 0, 
     if role not in ROLES:
         raise Unauthorized(f"invalid token: claim 'role' must be one of {', '.join(ROLES)}")
     exp = claims.get("exp")
-    return Principal(user_id=sub, role=role, expires_at=float(exp) + leeway_s if isinstance(exp, (int, float)) else None)
+    name = claims.get("name")
+    name = name.strip()[:80] or None if isinstance(name, str) else None
+    return Principal(user_id=sub, role=role, name=name,
+                     expires_at=float(exp) + leeway_s if isinstance(exp, (int, float)) else None)
 
 
 def authenticate_with(settings: "Settings", token: str | None) -> Principal:

@@ -20,11 +20,13 @@ from app.analytics.feedback import record_feedback
 from app.approvals import service as interrupts
 from app.approvals.store import get_interrupt
 from app.conversations import chat
+from app.conversations.thread_store import get_thread
 from app.core.errors import AppError, BadRequest, FrameError, InterruptExpired, Unauthorized
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.pii import should_mask
 from app.core.security import Principal, authenticate_with, bearer_token
+from app.handoffs import service as handoffs
 from app.ws.connection import Connection
 from app.ws.frames import ClientFrame, error_frame, parse_frame
 
@@ -126,24 +128,27 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
             new_sub = thread_id not in conn.subscriptions
             sub = services.hub.subscribe(conn, thread_id, 0) if new_sub else None
             try:
-                if frame.type == "message":
-                    run, state = await chat.send_message(services, principal, thread_id, data["content"],
-                                                         data.get("client_msg_id"))
+                if frame.type == "message":  # people may have the thread: then no run, just the message
+                    run, state, routed = await handoffs.send_customer_message(
+                        services, principal, thread_id, data["content"], data.get("client_msg_id"))
                 else:
                     run, state = await chat.submit_form(services, principal, thread_id, data["form_id"],
                                                         data["values"])
+                    routed = []
             except BaseException:
                 if new_sub:
                     services.hub.unsubscribe(conn, thread_id)
                 raise
             if sub is not None:
-                sub.last_sent = run.first_seq - 1
+                sub.last_sent = (routed[0]["seq"] if routed else run.first_seq) - 1
                 # staff writing in a customer's thread follow it masked, like any operator view of it
                 sub.mask = should_mask(principal.role, principal.user_id, run.owner_id)
                 services.hub.go_live(sub)
-            if state.warn:
+            if state is not None and state.warn:
                 conn.send({"type": "rate_limit_warning", "usage_percent": state.usage_percent,
                            "remaining": state.remaining})
+        elif frame.type in ("claim", "operator_message", "release"):
+            await _takeover(services, conn, principal, frame)
         elif frame.type == "interrupt_response":
             await interrupts.decide(services, principal, thread_id=thread_id, interrupt_id=data.get("interrupt_id"),
                                     approved=data["approved"], args=data.get("args"), reason=data.get("reason"))
@@ -176,6 +181,34 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
         message = (f"the database is unavailable, so nothing was done (correlation id {cid}); try again in a moment"
                    if _is_database_error(exc) else f"internal error (correlation id {cid}); try again")
         conn.send(error_frame("internal", message, thread_id=thread_id))
+
+
+async def _takeover(services: Any, conn: Connection, principal: Principal, frame: ClientFrame) -> None:
+    """Staff frames of a human takeover; the staff socket follows the thread from its first event on."""
+    thread_id, data = frame.thread_id, frame.data
+    new_sub = principal.is_staff and thread_id not in conn.subscriptions
+    sub = services.hub.subscribe(conn, thread_id, 0) if new_sub else None
+    try:
+        if frame.type == "claim":
+            result = await handoffs.claim(services, principal, thread_id)
+        elif frame.type == "operator_message":
+            result = await handoffs.operator_message(services, principal, thread_id, data["content"],
+                                                     data.get("client_msg_id"))
+        else:
+            result = await handoffs.release(services, principal, thread_id, data["outcome"])
+    except BaseException:
+        if new_sub:
+            services.hub.unsubscribe(conn, thread_id)
+        raise
+    if sub is not None:
+        events = result["events"]
+        sub.last_sent = events[0]["seq"] - 1 if events else (await _last_seq(services, thread_id))
+        services.hub.go_live(sub)
+
+
+async def _last_seq(services: Any, thread_id: str) -> int:
+    row = await get_thread(services.pool, thread_id)
+    return row["last_seq"] if row else 0
 
 
 def _is_database_error(exc: BaseException) -> bool:

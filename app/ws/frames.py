@@ -19,7 +19,8 @@ __all__ = ["ClientFrame", "parse_frame"]
 
 THREAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CLIENT_TYPES = ("message", "interrupt_response", "form_submit", "cancel", "subscribe", "unsubscribe", "ping",
-                "feedback")
+                "feedback", "claim", "operator_message", "release")
+RELEASE_OUTCOMES = ("back_to_assistant", "resolved")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def parse_frame(raw: str | bytes, *, max_frame_bytes: int, max_content_chars: in
     thread_id = _require(data, "thread_id", str)
     if not THREAD_ID_RE.match(thread_id):
         raise FrameError("invalid_thread_id", "thread_id must match ^[A-Za-z0-9_-]{1,64}$")
-    if kind == "message":
+    if kind in ("message", "operator_message"):
         content = _require(data, "content", str)
         if len(content) > max_content_chars:
             raise FrameError("content_too_long", f"content too long: {len(content)} characters, the limit is "
@@ -81,6 +82,11 @@ def parse_frame(raw: str | bytes, *, max_frame_bytes: int, max_content_chars: in
         if not content.strip():
             raise FrameError("missing_field", "field 'content' must not be empty", thread_id=thread_id)
         _require(data, "client_msg_id", str, optional=True)
+    elif kind == "release":
+        outcome = _require(data, "outcome", str)
+        if outcome not in RELEASE_OUTCOMES:
+            raise FrameError("missing_field", f"field 'outcome' must be one of {', '.join(RELEASE_OUTCOMES)}",
+                             thread_id=thread_id)
     elif kind == "interrupt_response":
         _require(data, "approved", bool)
         _require(data, "interrupt_id", str, optional=True)

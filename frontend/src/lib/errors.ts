@@ -18,6 +18,7 @@ const WORDS: Record<string, string> = {
   not_found: "That conversation could not be found.",
   network: "The server cannot be reached. Check your connection.",
   interrupt_expired: "This request expired before it was decided.",
+  not_held: "Nobody has taken this conversation over, so there is nothing to release.",
 };
 
 /** Words for an error code; `retry_after_s` and correlation ids are kept. */

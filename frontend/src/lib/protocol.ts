@@ -88,6 +88,38 @@ export interface HandoffEvent extends EventBase {
   reason: string;
   queue: string;
 }
+/** A customer's message while people have the thread (no run). */
+export interface CustomerMessageEvent extends EventBase {
+  type: "customer_message";
+  message_id: string;
+  content: string;
+  client_msg_id?: string;
+}
+export interface AgentJoinedEvent extends EventBase {
+  type: "agent_joined";
+  user_id: string;
+  name: string;
+}
+/** A person's reply (not the assistant's). */
+export interface HumanMessageEvent extends EventBase {
+  type: "human_message";
+  message_id: string;
+  user_id: string;
+  name: string;
+  content: string;
+}
+export type ReleaseOutcome = "back_to_assistant" | "resolved";
+export interface AgentLeftEvent extends EventBase {
+  type: "agent_left";
+  user_id: string;
+  outcome: ReleaseOutcome;
+}
+/** Nobody claimed a waiting thread in time (added by this server). */
+export interface HandoffNoticeEvent extends EventBase {
+  type: "handoff_notice";
+  message: string;
+  waited_s: number;
+}
 export interface MessageComplete extends EventBase {
   type: "message_complete";
   message_id: string;
@@ -116,6 +148,11 @@ export type ThreadEvent =
   | InterruptExpired
   | InterruptWarning
   | HandoffEvent
+  | CustomerMessageEvent
+  | AgentJoinedEvent
+  | HumanMessageEvent
+  | AgentLeftEvent
+  | HandoffNoticeEvent
   | MessageComplete
   | RunCancelled
   | RunError;
@@ -193,6 +230,9 @@ export type ClientFrame =
   | { type: "subscribe"; thread_id: string; after_seq?: number }
   | { type: "unsubscribe"; thread_id: string }
   | { type: "feedback"; thread_id: string; message_id: string; rating: "up" | "down"; comment?: string }
+  | { type: "claim"; thread_id: string }
+  | { type: "operator_message"; thread_id: string; content: string; client_msg_id?: string }
+  | { type: "release"; thread_id: string; outcome: ReleaseOutcome }
   | { type: "ping" };
 
 // ---- JSON schema (the subset the args editor understands) ----------------

@@ -70,7 +70,23 @@ export interface NoticeItem {
   text: string;
   code?: string;
 }
-export type ThreadItem = UserItem | AssistantItem | ToolItem | InterruptItem | HandoffItem | NoticeItem;
+/** A person's message to the customer (a human takeover). */
+export interface HumanItem {
+  kind: "human";
+  id: string;
+  userId: string;
+  name: string;
+  content: string;
+}
+/** A person joined or left the conversation. */
+export interface PresenceItem {
+  kind: "presence";
+  id: string;
+  change: "joined" | "left";
+  name: string;
+  text: string;
+}
+export type ThreadItem = UserItem | AssistantItem | ToolItem | InterruptItem | HandoffItem | NoticeItem | HumanItem | PresenceItem;
 
 export interface ThreadView {
   threadId: string;
@@ -81,6 +97,8 @@ export interface ThreadView {
   activeAgent: string | null;
   intent: { intent: string; confidence: number } | null;
   pendingInterruptId: string | null;
+  /** The person who holds the thread (a human takeover), from agent_joined until agent_left. */
+  holder: { userId: string; name: string } | null;
   /** Messages this client sent that no run_start has claimed yet. */
   outbox: { id: string; content: string }[];
   /** User texts from the transcript, in order, for slots the events cannot fill. */
@@ -114,6 +132,7 @@ export function emptyThread(threadId: string): ThreadView {
     activeAgent: null,
     intent: null,
     pendingInterruptId: null,
+    holder: null,
     outbox: [],
     transcriptUsers: [],
     userSlots: 0,
@@ -288,6 +307,46 @@ export function reduceEvent(view: ThreadView, event: ThreadEvent): ThreadView {
         ...view,
         status: "handoff",
         items: [...endStreaming(view.items), { kind: "handoff", id: `handoff:${event.seq ?? view.items.length}`, reason: event.reason, queue: event.queue }],
+      };
+    case "customer_message": {
+      // the customer's own optimistic bubble is confirmed in place; others see a new message
+      const local = view.outbox.find((o) => o.id === event.client_msg_id) ?? view.outbox.find((o) => o.content === event.content);
+      const item: UserItem = { kind: "user", id: `cm:${event.message_id}`, content: event.content };
+      const i = local ? view.items.findIndex((it) => it.kind === "user" && it.id === `local:${local.id}`) : -1;
+      const items = i >= 0 ? view.items.map((it, k) => (k === i ? item : it)) : [...view.items, item];
+      return { ...view, items, outbox: local ? view.outbox.filter((o) => o !== local) : view.outbox };
+    }
+    case "agent_joined":
+      return {
+        ...view,
+        holder: { userId: event.user_id, name: event.name },
+        status: view.status === "idle" ? "handoff" : view.status,
+        items: [
+          ...endStreaming(view.items),
+          { kind: "presence", id: `joined:${event.seq ?? view.items.length}`, change: "joined", name: event.name, text: `${event.name} from support joined` },
+        ],
+      };
+    case "human_message":
+      if (view.items.some((it) => it.kind === "human" && it.id === event.message_id)) return view;
+      return {
+        ...view,
+        status: view.status === "idle" ? "handoff" : view.status,
+        items: [...view.items, { kind: "human", id: event.message_id, userId: event.user_id, name: event.name, content: event.content }],
+      };
+    case "agent_left": {
+      const name = view.holder?.name ?? "The support agent";
+      const text = event.outcome === "resolved" ? `${name} marked the conversation resolved` : "The assistant is back";
+      return {
+        ...view,
+        holder: null,
+        status: view.status === "handoff" ? "idle" : view.status,
+        items: [...view.items, { kind: "presence", id: `left:${event.seq ?? view.items.length}`, change: "left", name, text }],
+      };
+    }
+    case "handoff_notice":
+      return {
+        ...view,
+        items: [...view.items, { kind: "notice", id: `wait:${event.seq ?? view.items.length}`, level: "info", text: event.message }],
       };
     case "run_cancelled":
       return {

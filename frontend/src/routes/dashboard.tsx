@@ -33,6 +33,16 @@ export interface Summary {
   feedback?: { up?: number; down?: number; score_avg?: number | null; scored?: number } | null;
   resolutions?: Record<string, number> | null;
   series?: Record<string, unknown>[];
+  handoffs?: HandoffStats | null;
+}
+
+export interface HandoffStats {
+  handoffs?: number;
+  first_reply_s?: { p50?: number | null; p90?: number | null; count?: number } | null;
+  resolved_by_human?: number;
+  handed_back?: number;
+  resolved_by_assistant?: number;
+  operators?: { user_id: string; name: string; conversations: number; messages: number; resolved: number; handed_back: number }[];
 }
 
 const RANGES = [
@@ -116,6 +126,50 @@ function DashboardPage() {
         <BarList title="Agents" counts={s.agents} testId="agents" />
         <BarList title="Outcomes" counts={s.resolutions} testId="resolutions" />
       </div>
+      <section className="card" data-testid="handoffs-card">
+        <h2 className="chart__title">People taking over</h2>
+        <div className="metrics">
+          <MetricCard
+            label="Wait for a person's first reply"
+            value={fmtSeconds(s.handoffs?.first_reply_s?.p50)}
+            hint={`p90 ${fmtSeconds(s.handoffs?.first_reply_s?.p90)} · ${fmtNumber(s.handoffs?.first_reply_s?.count)} replied`}
+          />
+          <MetricCard label="Resolved by a person" value={fmtNumber(s.handoffs?.resolved_by_human)} />
+          <MetricCard label="Handed back to the assistant" value={fmtNumber(s.handoffs?.handed_back)} />
+          <MetricCard label="Resolved by the assistant" value={fmtNumber(s.handoffs?.resolved_by_assistant)} />
+        </div>
+        <div className="table-wrap">
+          <table className="table" data-testid="operators-table">
+            <thead>
+              <tr>
+                <th scope="col">Operator</th>
+                <th scope="col">Conversations</th>
+                <th scope="col">Messages</th>
+                <th scope="col">Resolved</th>
+                <th scope="col">Handed back</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(s.handoffs?.operators ?? []).map((o) => (
+                <tr key={o.user_id}>
+                  <th scope="row">{o.name}</th>
+                  <td>{fmtNumber(o.conversations)}</td>
+                  <td>{fmtNumber(o.messages)}</td>
+                  <td>{fmtNumber(o.resolved)}</td>
+                  <td>{fmtNumber(o.handed_back)}</td>
+                </tr>
+              ))}
+              {(s.handoffs?.operators ?? []).length === 0 ? (
+                <tr>
+                  <td colSpan={5} className="empty">
+                    Nobody took a conversation over in this range.
+                  </td>
+                </tr>
+              ) : null}
+            </tbody>
+          </table>
+        </div>
+      </section>
       <section className="card">
         <h2 className="chart__title">Approvals by action</h2>
         <div className="table-wrap">

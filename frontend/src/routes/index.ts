@@ -5,10 +5,11 @@
 import { specsPage } from "./admin.specs";
 import { chatPage, chatThreadPage } from "./chat";
 import { dashboardPage } from "./dashboard";
+import { handoffsPage } from "./handoffs";
 import { inboxPage } from "./inbox";
 import { loginPage } from "./login";
 import { replayListPage } from "./replay.index";
 import { replayPage } from "./replay.$threadId";
 import type { PageDef } from "./types";
 
-export const pages: PageDef[] = [chatPage, chatThreadPage, inboxPage, replayListPage, replayPage, dashboardPage, specsPage, loginPage];
+export const pages: PageDef[] = [chatPage, chatThreadPage, inboxPage, handoffsPage, replayListPage, replayPage, dashboardPage, specsPage, loginPage];

@@ -29,7 +29,8 @@ function announcement(view: ThreadView): string {
   if (!last) return "";
   if (last.kind === "assistant") return last.streaming ? "The assistant is answering…" : `${humanize(last.agent || "assistant")} says: ${last.content}`;
   if (last.kind === "handoff") return "You are waiting for a human agent.";
-  if (last.kind === "notice") return last.text;
+  if (last.kind === "notice" || last.kind === "presence") return last.text;
+  if (last.kind === "human") return `${last.name} says: ${last.content}`;
   return "";
 }
 
@@ -108,7 +109,11 @@ export function ChatPanel({ threadId, onStartThread, onNewConversation, title = 
         />
       )}
 
-      {view.status === "handoff" ? (
+      {view.holder ? (
+        <p className="banner banner--handoff" role="status" data-testid="handoff-banner">
+          You are talking to {view.holder.name} from support.
+        </p>
+      ) : view.status === "handoff" ? (
         <p className="banner banner--handoff" role="status" data-testid="handoff-banner">
           Waiting for a human agent. You can keep writing; they will see it.
         </p>

@@ -76,6 +76,25 @@ export function MessageList({ view, canDecide, onDecide, onFeedback, live = true
                 {item.reason ? <span className="block muted small">Reason: {item.reason}</span> : null}
               </div>
             );
+          case "human":
+            return (
+              <article key={item.id} className="msg msg--human" data-testid="human-message">
+                <span className="avatar" aria-hidden="true">
+                  {item.name.trim().charAt(0).toUpperCase() || "?"}
+                </span>
+                <div>
+                  <p className="msg__name">{item.name}</p>
+                  <span className="visually-hidden">{item.name} from support said: </span>
+                  <div className="msg__body">{item.content}</div>
+                </div>
+              </article>
+            );
+          case "presence":
+            return (
+              <p key={item.id} className={`presence presence--${item.change}`} role="status" data-testid="presence">
+                {item.text}
+              </p>
+            );
           case "notice":
             return (
               <div key={item.id} className={`notice notice--${item.level}`} role={item.level === "error" ? "alert" : "status"}>

@@ -41,6 +41,20 @@ export function describeEvent(e: ThreadEvent): { label: string; detail: string; 
       return { label: "Approval expired", detail: `${e.action}: ${e.message}`, tone: "bad" };
     case "handoff":
       return { label: "Handed to a human", detail: `queue: ${e.queue}${e.reason ? ` · ${e.reason}` : ""}`, tone: "warn" };
+    case "customer_message":
+      return { label: "Customer wrote", detail: e.content.slice(0, 240) };
+    case "agent_joined":
+      return { label: "Person joined", detail: `${e.name} (${e.user_id}) took over`, tone: "warn" };
+    case "human_message":
+      return { label: `${e.name} wrote`, detail: e.content.slice(0, 240) };
+    case "agent_left":
+      return {
+        label: e.outcome === "resolved" ? "Resolved by a person" : "Back to the assistant",
+        detail: `released by ${e.user_id}`,
+        tone: e.outcome === "resolved" ? "ok" : undefined,
+      };
+    case "handoff_notice":
+      return { label: "Told the customer the team is busy", detail: `after ${e.waited_s} s`, tone: "warn" };
     case "message_complete":
       return {
         label: "Answer",
