@@ -62,6 +62,10 @@ REST: dict[str, dict[str, int | str]] = {
     "POST /api/threads/{thread_id}/undo": _owned(200),
     "DELETE /api/threads/{thread_id}": _owned(204),
     "GET /api/interrupts": _staff(200),
+    "GET /api/handoffs": _staff(200),
+    "POST /api/threads/{thread_id}/claim": _staff(200),
+    "POST /api/threads/{thread_id}/messages": _staff(200),
+    "POST /api/threads/{thread_id}/release": _staff(409),  # nobody holds it: not_held, after the role check
     "POST /api/interrupts/{interrupt_id}/decision": _owned(200),
     # an admin gets past the role check to the body's own error (empty body, unknown spec)
     "POST /api/openapi/specs": _admin(400),
@@ -99,6 +103,11 @@ FRAMES: dict[str, dict[str, str]] = {
     "unsubscribe": {"owner": "silent", "other": "silent", "operator": "silent", "admin": "silent"},
     "ping": {"owner": "pong", "other": "pong", "operator": "pong", "admin": "pong"},
     "feedback": {"owner": "silent", "other": "error:forbidden", "operator": "silent", "admin": "silent"},
+    "claim": {"owner": "error:forbidden", "other": "error:forbidden", "operator": "agent_joined", "admin": "agent_joined"},
+    "operator_message": {"owner": "error:forbidden", "other": "error:forbidden", "operator": "human_message",
+                         "admin": "human_message"},
+    "release": {"owner": "error:forbidden", "other": "error:forbidden", "operator": "error:not_held",
+                "admin": "error:not_held"},
 }
 
 
@@ -190,6 +199,10 @@ async def _rest_call(world: World, key: str, role: str) -> tuple[int | str, str 
         body = {"credentials": None}
     elif method == "POST" and path == "/api/threads":
         body = {}
+    elif path.endswith("/messages"):
+        body = {"content": "Hello, this is support."}
+    elif path.endswith("/release"):
+        body = {"outcome": "back_to_assistant"}
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         before = None
         if thread_id is not None:
@@ -241,6 +254,8 @@ async def test_frame_matrix(world: World, frame_type: str, role: str) -> None:
         "interrupt_response": {"approved": True},
         "form_submit": {"form_id": "no_such_form", "values": {"x": "y"}},
         "feedback": {"message_id": frames[-1]["message_id"], "rating": "up"},
+        "operator_message": {"content": "Hello, this is support."},
+        "release": {"outcome": "back_to_assistant"},
     }.get(frame_type, {}))
     # what ends the caller's answer: a run's end, a replay's session_sync, or else the pong of a marker ping
     until = {"message": {"message_complete", "run_error", "interrupt"},
