@@ -24,6 +24,10 @@ ORDER BY created_at DESC LIMIT 1 FOR UPDATE
 
 GET_INTERRUPT = "SELECT * FROM interrupts WHERE interrupt_id = %(interrupt_id)s"
 
+GET_PENDING = """
+SELECT * FROM interrupts WHERE thread_id = %(thread_id)s AND status = 'pending' ORDER BY created_at DESC LIMIT 1
+"""
+
 DECIDE = """
 UPDATE interrupts SET status = %(status)s, decided_at = now(), decided_by = %(decided_by)s,
     edited_args = %(edited_args)s, reason = %(reason)s
@@ -75,6 +79,13 @@ async def insert_pending(conn: AsyncConnection[Any], event: dict[str, Any]) -> N
 async def lock_pending(conn: AsyncConnection[Any], thread_id: str) -> dict[str, Any] | None:
     cur = await conn.execute(LOCK_PENDING, {"thread_id": thread_id})
     return await cur.fetchone()
+
+
+async def get_pending(pool: AsyncConnectionPool, thread_id: str) -> dict[str, Any] | None:
+    """The thread's pending interrupt, without a lock (`lock_pending` inside a decision's transaction)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(GET_PENDING, {"thread_id": thread_id})
+        return await cur.fetchone()
 
 
 async def get_interrupt(pool_or_conn: AsyncConnectionPool | AsyncConnection[Any], interrupt_id: str) -> dict[str, Any] | None:

@@ -61,6 +61,9 @@ class ApprovalResponse(TypedDict):
     reason: NotRequired[str]
     outcome: NotRequired[Literal["approved", "edited", "rejected", "expired", "superseded"]]
     decided_by: NotRequired[str]
+    decided_as: NotRequired[Literal["customer", "operator"]]
+    """The role of the person who decided (the server sets it); absent: the interrupt's own approver.
+    The tool node re-checks edited arguments against it before running the call."""
 
 
 class ApprovalResumeError(ValueError):
@@ -152,6 +155,7 @@ def _response_model(request: ApprovalRequest) -> type[BaseModel]:
         reason: str | None = None
         outcome: Literal["approved", "edited", "rejected", "expired", "superseded"] | None = None
         decided_by: str | None = None
+        decided_as: Literal["customer", "operator"] | None = None
 
         @model_validator(mode="before")
         @classmethod
@@ -163,7 +167,7 @@ def _response_model(request: ApprovalRequest) -> type[BaseModel]:
 
 
 def parse_decision(answer: Any, request: ApprovalRequest) -> dict[str, Any]:
-    """The stored decision {"outcome", "args", "reason"} for a resume value, or ApprovalResumeError.
+    """The stored decision {"outcome", "args", "reason", "decided_as"} for a resume value, or ApprovalResumeError.
 
     Edited arguments that do not fit the tool's schema reject the call (the server
     validates them before resuming, with `validate_tool_args`, so this is a backstop).
@@ -185,17 +189,21 @@ def parse_decision(answer: Any, request: ApprovalRequest) -> dict[str, Any]:
     if reason is not None and not isinstance(reason, str):
         raise ApprovalResumeError(f"resuming interrupt {iid}: `reason` must be a string, got {reason!r}")
     outcome = answer.get("outcome")
+    decided_as = answer.get("decided_as") or request["approver"]
+    if decided_as not in ("customer", "operator"):
+        raise ApprovalResumeError(f"resuming interrupt {iid}: `decided_as` must be 'customer' or 'operator', got {decided_as!r}")
     original = request["args"]
     if not answer["approved"]:
         if outcome not in (None, "rejected", "expired", "superseded"):
             raise ApprovalResumeError(f"resuming interrupt {iid}: approved=false cannot have outcome {outcome!r}")
-        return {"outcome": outcome or "rejected", "args": original, "reason": reason}
+        return {"outcome": outcome or "rejected", "args": original, "reason": reason, "decided_as": decided_as}
     if outcome not in (None, "approved", "edited"):
         raise ApprovalResumeError(f"resuming interrupt {iid}: approved=true cannot have outcome {outcome!r}")
     edited = answer.get("args")
     if edited is None or edited == original:
-        return {"outcome": "approved", "args": original, "reason": reason}
+        return {"outcome": "approved", "args": original, "reason": reason, "decided_as": decided_as}
     problem = schema_error(request["args_schema"], edited, request["action"])
     if problem:
-        return {"outcome": "rejected", "args": original, "reason": f"the edited arguments were invalid: {problem}"}
-    return {"outcome": "edited", "args": edited, "reason": reason}
+        return {"outcome": "rejected", "args": original, "reason": f"the edited arguments were invalid: {problem}",
+                "decided_as": decided_as}
+    return {"outcome": "edited", "args": edited, "reason": reason, "decided_as": decided_as}
