@@ -108,6 +108,33 @@ async def test_invalid_edited_args_reject_the_call(conv: Conversation, shop: Sho
     assert shop.orders["1033"]["shipping_address"] == original
 
 
+async def test_an_edit_that_needs_an_operator_never_runs_on_a_customers_word(conv: Conversation, shop: ShopState) -> None:
+    """The backstop behind the server's check: the tool node works the approver out again from the edit."""
+    first = await conv.say("Please refund 20 EUR of order 1017")
+    assert first[-1]["approver"] == "customer" and first[-1]["args"] == {"order_id": "1017", "amount": 20.0}
+    events = await conv.decide(True, args={"order_id": "1017"}, decided_as="customer")
+
+    assert of_type(events, "tool_call") == [] and shop.refunds == []
+    assert "nothing was changed" in answer(events) and "operator" in answer(events)
+
+
+async def test_a_customer_edit_may_not_retarget_the_call(conv: Conversation, shop: ShopState) -> None:
+    await conv.say("Change the shipping address of order 1033 to 5 Main St")
+    events = await conv.decide(True, args={"order_id": "1042", "address": "5 Main St"})  # decided_as: the interrupt's
+
+    assert of_type(events, "tool_call") == [] and shop.writes == []
+    assert "order_id" in answer(events)
+
+
+async def test_an_operator_may_approve_the_edit_a_customer_may_not(conv: Conversation, shop: ShopState) -> None:
+    await conv.say("Please refund 20 EUR of order 1017")
+    events = await conv.decide(True, args={"order_id": "1017"}, decided_as="operator")
+
+    [call] = of_type(events, "tool_call")
+    assert call["args"] == {"order_id": "1017"}
+    assert [r["amount"] for r in shop.refunds] == [129.90]
+
+
 async def test_refund_over_100_needs_an_operator(conv: Conversation, shop: ShopState) -> None:
     first = await conv.say("I want a refund for order 1017")
     assert of_type(first, "intent")[0]["agent"] == "billing"
