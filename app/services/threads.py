@@ -14,13 +14,15 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage
 
-from app.core.errors import BadRequest, NotFound, RunActive
+from app.core.errors import BadRequest, Forbidden, NotFound, RunActive
 from app.core.security import Principal
 from app.services.conversations import estimate_cost
 from app.services.graph_runtime import TERMINAL_NODE
 from app.services.runs import check_access
 from app.storage import interrupts as interrupt_store
 from app.storage import threads as thread_store
+from app.storage.event_log import append_locked
+from graphs.events import ImportedTurn, ThreadImported, dump_event
 
 __all__ = [
     "create_thread", "delete_thread", "get_status", "get_transcript", "get_usage", "import_thread",
@@ -202,7 +204,14 @@ async def undo(services: Any, principal: Principal, thread_id: str) -> dict[str,
 
 
 async def import_thread(services: Any, principal: Principal, title: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A new thread holding an earlier conversation; a `thread_imported` event records what and by whom.
+
+    Only staff may import `assistant` turns: a customer's import would otherwise put
+    words in the assistant's mouth (a "promise" of a refund) that the model then reads
+    as its own. A customer may import their own (user) turns.
+    """
     converted: list[BaseMessage] = []
+    turns: list[dict[str, Any]] = []
     for i, m in enumerate(messages):
         role, content = m.get("role"), m.get("content")
         if not isinstance(content, str):
@@ -212,14 +221,25 @@ async def import_thread(services: Any, principal: Principal, title: str, message
         if role == "user":
             converted.append(HumanMessage(content=content, id=uuid.uuid4().hex))
         elif role == "assistant":
+            if not principal.is_staff:
+                raise Forbidden(f"messages[{i}] is an assistant turn: customers may import only their own (user) "
+                                "turns; ask an operator to import a transcript with the assistant's answers")
             converted.append(AIMessage(content=content, name=m.get("agent") or None, id=uuid.uuid4().hex))
         else:
             raise BadRequest(f"messages[{i}].role must be 'user' or 'assistant'")
+        turns.append(ImportedTurn(role=role, content=content, agent=m.get("agent") if role == "assistant" else None))
     thread_id = new_thread_id()
+    event = dump_event(ThreadImported(imported_by=principal.user_id, messages=turns))
     async with services.pool.connection() as conn:
-        await conn.execute(thread_store.INSERT_THREAD, {"thread_id": thread_id, "owner_id": principal.user_id,
-                                                        "title": title[:120], "model": services.model_name})
-        await conn.execute("UPDATE threads SET message_count = %s WHERE thread_id = %s", (len(converted), thread_id))
+        async with conn.transaction():
+            await conn.execute(thread_store.INSERT_THREAD, {"thread_id": thread_id, "owner_id": principal.user_id,
+                                                            "title": title[:120], "model": services.model_name})
+            await conn.execute("UPDATE threads SET message_count = %s WHERE thread_id = %s", (len(converted), thread_id))
+            row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
+            assert row is not None
+            stamped = await append_locked(conn, thread_id=thread_id, last_seq=row["last_seq"], run_id=None,
+                                          events=[event], origin=services.origin)
+    services.hub.publish(stamped)
     if converted:
         from app.services.graph_runtime import import_messages
 

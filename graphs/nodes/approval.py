@@ -2,7 +2,11 @@
 
 `assess` looks at the latest AI message's tool calls and works out, per call, the
 risk, the approver (evaluating agents.yaml rules, which may read the order through
-a GET operation) and the question to ask. It writes `pending_actions`.
+a GET operation) and the question to ask. It writes `pending_actions`, each with a
+fresh random `interrupt_id`: checkpointed with the state, so a re-run of the gate
+raises the same id, and unique everywhere even when a model server numbers its
+tool calls `call_0`, `call_1`, ... in every reply (an id made from the call id alone
+would let one thread's interrupt overwrite another's).
 
 `approval_gate` is its own node and only calls `interrupt()`: one interrupt per
 call that needs an approver, one after another, in the order the model made them.
@@ -17,6 +21,7 @@ problem) before LangGraph stores it, so the interrupt stays pending.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NotRequired
 
@@ -74,8 +79,12 @@ _RESPONSE_KEYS = frozenset(ApprovalResponse.__annotations__)
 
 
 def interrupt_id_for(call_id: str) -> str:
-    """Deterministic, so a re-run of the gate raises the same interrupt id."""
+    """The id of an interrupt raised before ids were minted in `assess` (a checkpoint from an older version)."""
     return f"intr_{call_id}"
+
+
+def new_interrupt_id() -> str:
+    return f"intr_{uuid.uuid4().hex}"
 
 
 def make_assess(default_tools: ToolRegistry):
@@ -94,6 +103,7 @@ def make_assess(default_tools: ToolRegistry):
             pending.append(
                 {
                     "call_id": call["id"],
+                    "interrupt_id": new_interrupt_id(),
                     "tool": spec.name,
                     "args": dict(call["args"]),
                     "agent": ai.name or spec.agent or state.get("agent", ""),
@@ -121,7 +131,7 @@ def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str
         if action["approver"] == "none":
             continue
         request: ApprovalRequest = InterruptEvent(
-            interrupt_id=interrupt_id_for(action["call_id"]),
+            interrupt_id=action.get("interrupt_id") or interrupt_id_for(action["call_id"]),
             agent=action["agent"],
             action=action["tool"],
             args=action["args"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 import pytest
@@ -45,7 +46,7 @@ async def test_cancel_approved_cancels_the_order(conv: Conversation, shop: ShopS
     assert pending["action"] == "cancel_order" and pending["args"] == {"order_id": "1042"}
     assert (pending["approver"], pending["risk"], pending["agent"]) == ("customer", "high", "order_actions")
     assert pending["message"] == "Cancel order 1042? This cannot be undone."
-    assert pending["interrupt_id"].startswith("intr_call_")
+    assert re.fullmatch(r"intr_[0-9a-f]{32}", pending["interrupt_id"])  # random: never shared with another thread
     assert pending["expires_at"].endswith("Z")
     assert pending["args_schema"]["required"] == ["order_id"]
     assert shop.orders["1042"]["status"] == "shipped"
@@ -53,7 +54,6 @@ async def test_cancel_approved_cancels_the_order(conv: Conversation, shop: ShopS
     second = await conv.decide(True)
 
     [call] = of_type(second, "tool_call")
-    assert "intr_" + call["call_id"] == pending["interrupt_id"]
     assert of_type(second, "tool_result")[0]["ok"] is True
     assert "cancelled" in answer(second)
     assert shop.orders["1042"]["status"] == "cancelled"
