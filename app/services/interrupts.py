@@ -84,8 +84,7 @@ async def decide(
     async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any]) -> list[dict[str, Any]]:
         pending = await store.lock_pending(conn, thread_id)
         if pending is None or (interrupt_id is not None and pending["interrupt_id"] != interrupt_id):
-            raise NoPendingInterrupt(f"no pending interrupt{' ' + interrupt_id if interrupt_id else ''} on thread "
-                                     f"{thread_id}", thread_id=thread_id)
+            raise _no_pending(interrupt_id, thread_id)
         _check_approver(principal, pending, thread_id)
         if pending["due"]:
             services.sweeper_wakeup.set()
@@ -108,6 +107,11 @@ async def decide(
     METRICS.interrupts.labels(outcome=outcome).inc()
 
 
+def _no_pending(interrupt_id: str | None, thread_id: str) -> NoPendingInterrupt:
+    return NoPendingInterrupt(f"no pending interrupt{' ' + interrupt_id if interrupt_id else ''} on thread {thread_id}",
+                              thread_id=thread_id)
+
+
 def _check_approver(principal: Principal, pending: dict[str, Any], thread_id: str) -> None:
     if pending["approver"] == "operator" and not principal.is_staff:
         raise Forbidden(f"{pending['action']} needs an operator's approval", thread_id=thread_id)
@@ -127,8 +131,7 @@ async def _check_edit(services: Any, principal: Principal, thread_id: str, inter
     check_access(principal, trow)
     pending = await store.get_pending(services.pool, thread_id)
     if pending is None or (interrupt_id is not None and pending["interrupt_id"] != interrupt_id):
-        raise NoPendingInterrupt(f"no pending interrupt{' ' + interrupt_id if interrupt_id else ''} on thread "
-                                 f"{thread_id}", thread_id=thread_id)
+        raise _no_pending(interrupt_id, thread_id)
     _check_approver(principal, pending, thread_id)
     action = pending["action"]
     # the interrupt carries the schema of the very tool the run would call (imported ones too)
