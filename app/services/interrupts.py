@@ -18,7 +18,14 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from app.core.errors import Forbidden, FrameError, InterruptExpired, NoPendingInterrupt, NotFound, RunActive
+from app.core.errors import (
+    Forbidden,
+    FrameError,
+    InterruptExpired,
+    NoPendingInterrupt,
+    NotFound,
+    RunActive,
+)
 from app.core.logging import get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal
