@@ -61,11 +61,15 @@ class Services:
 
     # graph-facing helpers used by the run manager
     async def run_context(self, run: Any) -> Any:
+        return self.tool_context(owner_id=run.owner_id, thread_id=run.thread_id, run_id=run.run_id,
+                                 tools=await self.current_tools(), guard=lambda: self.runs.hold_lease(run))
+
+    def tool_context(self, *, owner_id: str, thread_id: str, tools: Any, run_id: str = "", guard: Any = None) -> Any:
+        """The RunContext tools are called with on the thread owner's behalf (runs, and checks outside a run)."""
         from graphs.context import RunContext
 
-        tools = await self.current_tools()
-        return RunContext(user_id=run.owner_id, role="customer", thread_id=run.thread_id, run_id=run.run_id,
-                          interrupt_ttl_s=self.settings.interrupt_ttl_s, http=self.http, tools=tools,
+        return RunContext(user_id=owner_id, role="customer", thread_id=thread_id, run_id=run_id,
+                          interrupt_ttl_s=self.settings.interrupt_ttl_s, http=self.http, tools=tools, guard=guard,
                           extra={"shop_base_url": self.shop_base_url})
 
     async def current_tools(self) -> Any:

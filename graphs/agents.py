@@ -67,6 +67,9 @@ class ToolPolicy:
     verify: dict[str, Any] | None = None
     """Facts before approvals: {operation: <read operationId>, args: {read param: this call's arg}}. A call is
     proposed only after that read succeeded in the same turn; the graph makes the read first otherwise."""
+    customer_may_edit: tuple[str, ...] = ()
+    """Identifying arguments (which order, which account) a customer may still change when approving;
+    by default a customer may change none of them (see `graphs.tools.policy.identifying_args`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,10 +161,11 @@ def parse_agents(raw: Any, *, source: str = "<data>", base_dir: Path | None = No
     for agent in agents:
         for tool in agent.tools:
             seen = policies.get(tool.operation)
-            if seen and (seen[1].risk, seen[1].approver) != (tool.risk, tool.approver):
+            if seen and ((seen[1].risk, seen[1].approver, set(seen[1].customer_may_edit))
+                         != (tool.risk, tool.approver, set(tool.customer_may_edit))):
                 raise AgentConfigError(
                     f"{source}: agent {agent.name!r}: tool {tool.operation!r}: risk/approver differ from "
-                    f"agent {seen[0]!r}'s; an operation has one policy, so make them the same"
+                    f"agent {seen[0]!r}'s (customer_may_edit included); an operation has one policy, so make them the same"
                 )
             policies.setdefault(tool.operation, (agent.name, tool))
 
@@ -237,11 +241,10 @@ def _parse_tool(item: Any, where: str, index: int) -> ToolPolicy:
     if not isinstance(operation, str) or not operation:
         raise AgentConfigError(f"{where}: key `{key}.operation` must be an OpenAPI operationId, got {operation!r}")
     key = f"tools[{operation}]"
-    unknown = set(item) - {"operation", "risk", "approver", "confirm", "verify"}
+    unknown = set(item) - {"operation", "risk", "approver", "confirm", "verify", "customer_may_edit"}
     if unknown:
-        raise AgentConfigError(
-            f"{where}: key `{key}`: unknown key(s) {sorted(unknown)}; allowed: operation, risk, approver, confirm, verify"
-        )
+        raise AgentConfigError(f"{where}: key `{key}`: unknown key(s) {sorted(unknown)}; "
+                               "allowed: operation, risk, approver, confirm, verify, customer_may_edit")
     risk = item.get("risk", "low")
     if risk not in RISKS:
         raise AgentConfigError(f"{where}: key `{key}.risk` must be one of {', '.join(RISKS)}, got {risk!r}")
@@ -260,8 +263,12 @@ def _parse_tool(item: Any, where: str, index: int) -> ToolPolicy:
         raise AgentConfigError(
             f"{where}: key `{key}.verify` must be {{operation: <read operationId>, args: {{param: arg}}}}, got {verify!r}"
         )
+    may_edit = item.get("customer_may_edit", [])
+    if not isinstance(may_edit, list) or not all(isinstance(a, str) and a for a in may_edit):
+        raise AgentConfigError(f"{where}: key `{key}.customer_may_edit` must be a list of argument names, got {may_edit!r}")
     return ToolPolicy(operation=operation, risk=risk, approver=approver, confirm=confirm,
-                      verify={"operation": verify["operation"], "args": dict(verify["args"])} if verify else None)
+                      verify={"operation": verify["operation"], "args": dict(verify["args"])} if verify else None,
+                      customer_may_edit=tuple(may_edit))
 
 
 def check_approver(approver: Any, where: str) -> None:

@@ -7,6 +7,7 @@ from this context, never from the model's arguments.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,4 +29,8 @@ class RunContext:
     tools: Any = None
     """The callable tools for this run (a `graphs.tools.ToolRegistry`); None: the graph's defaults.
     Read per run so that a reviewed OpenAPI import takes effect without a restart."""
+    guard: Callable[[], Awaitable[None]] | None = None
+    """Awaited before every tool call (`ToolRegistry.call`); it raises to stop the run before the call.
+    The server's checks that the run still holds its thread's lease, so a run another process has
+    taken over never calls a tool again, not even before its next lease renewal."""
     extra: dict[str, Any] = field(default_factory=dict)

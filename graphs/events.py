@@ -24,6 +24,7 @@ __all__ = [
     "Handoff",
     "HandoffNotice",
     "HumanMessageEvent",
+    "ImportedTurn",
     "IntentEvent",
     "InterruptDecided",
     "InterruptEvent",
@@ -33,6 +34,7 @@ __all__ = [
     "RunCancelled",
     "RunError",
     "RunStart",
+    "ThreadImported",
     "Token",
     "ToolCall",
     "ToolResult",
@@ -61,6 +63,24 @@ class RunStart(_EventBase):
     content: str | None = Field(default=None, description="The user's message that started the run, so the "
                                                            "event log alone tells the whole conversation.")
     client_msg_id: str | None = None
+    form_id: str | None = Field(default=None, description="The submitted form (trigger form_submit).")
+    values: dict[str, Any] | None = Field(default=None, description="The form's submitted values (trigger form_submit).")
+
+
+class ImportedTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str
+    agent: str | None = None
+
+
+class ThreadImported(_EventBase):
+    """What `POST /api/threads/import` put into a new thread, and who imported it."""
+
+    type: Literal["thread_imported"] = "thread_imported"
+    imported_by: str
+    messages: list[ImportedTurn]
 
 
 class IntentEvent(_EventBase):
@@ -204,6 +224,7 @@ class RunError(_EventBase):
 Event = Annotated[
     Union[
         RunStart,
+        ThreadImported,
         IntentEvent,
         Token,
         ToolCall,

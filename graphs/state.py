@@ -52,9 +52,9 @@ class SupportState(InputState, total=False):
     clarify_misses: int
     """Consecutive turns the router could not classify; the second escalates."""
     pending_actions: list[dict[str, Any]]
-    """Assessed tool calls of the latest AI message: call_id, tool, args, risk, approver, message..."""
+    """Assessed tool calls of the latest AI message: call_id, interrupt_id, tool, args, risk, approver, message..."""
     decisions: dict[str, dict[str, Any]]
-    """call_id -> {"outcome", "args", "reason"} from the approval gate, for the tool node."""
+    """call_id -> {"outcome", "args", "reason", "decided_as"} from the approval gate, for the tool node."""
     escalation_reason: str
     """Why the router sent the thread to the escalation node."""
     handoff: dict[str, Any] | None

@@ -3,6 +3,10 @@
 Every path that closes a pending interrupt does it inside the transaction that
 takes the thread's run guard, so a decision, a new message and the sweeper can
 race on one interrupt (even from different replicas) and exactly one wins.
+A decision with edited arguments is checked before that transaction, against the
+arguments that will run: the tool's schema, and `graphs.tools.policy.edit_refusal`
+(a customer may not retarget the call, and may not approve an edit that needs an
+operator); the transaction then makes sure the same interrupt is still pending.
 The sweeper also warns before expiry and recovers runs whose owner died.
 """
 
@@ -17,11 +21,20 @@ from psycopg import AsyncConnection
 from app.approvals import store
 from app.conversations import thread_store
 from app.conversations.event_log import append_locked
-from app.core.errors import Forbidden, FrameError, InterruptExpired, NoPendingInterrupt, RunActive
+from app.conversations.runs import check_access
+from app.core.errors import (
+    Forbidden,
+    FrameError,
+    InterruptExpired,
+    NoPendingInterrupt,
+    NotFound,
+    RunActive,
+)
 from app.core.logging import get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal
 from graphs.tools.openapi import schema_error
+from graphs.tools.policy import edit_refusal
 
 __all__ = ["Resume", "decide", "expire_due", "supersede_prepare", "sweeper_loop"]
 
@@ -68,37 +81,82 @@ async def decide(
     assert thread_id is not None
     if not approved:
         args = None
+    decided_as = "operator" if principal.is_staff else "customer"
+    checked: str | None = None
+    if args is not None:
+        checked = await _check_edit(services, principal, thread_id, interrupt_id, args, decided_as)
     outcome = "rejected" if not approved else ("edited" if args is not None else "approved")
     holder: dict[str, Any] = {}
 
     async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any]) -> list[dict[str, Any]]:
         pending = await store.lock_pending(conn, thread_id)
         if pending is None or (interrupt_id is not None and pending["interrupt_id"] != interrupt_id):
-            raise NoPendingInterrupt(f"no pending interrupt{' ' + interrupt_id if interrupt_id else ''} on thread "
-                                     f"{thread_id}", thread_id=thread_id)
-        if pending["approver"] == "operator" and not principal.is_staff:
-            raise Forbidden(f"{pending['action']} needs an operator's approval", thread_id=thread_id)
+            raise _no_pending(interrupt_id, thread_id)
+        _check_approver(principal, pending, thread_id)
         if pending["due"]:
             services.sweeper_wakeup.set()
             raise InterruptExpired(f"interrupt {pending['interrupt_id']} has expired", thread_id=thread_id,
                                    interrupt_id=pending["interrupt_id"], action=pending["action"])
-        if args is not None:
-            # the interrupt carries the schema of the very tool the run would call (imported ones too)
-            schema = (pending["event"] or {}).get("args_schema")
-            problem = (schema_error(schema, args, pending["action"]) if schema
-                       else services.validate_tool_args(pending["action"], args))
-            if problem:
-                raise FrameError("missing_field", f"args: {problem}", thread_id=thread_id)
+        if checked is not None and pending["interrupt_id"] != checked:  # another interrupt came meanwhile
+            raise NoPendingInterrupt(f"no pending interrupt {checked} on thread {thread_id} any more: the edit was "
+                                     f"checked against it; look at interrupt {pending['interrupt_id']} and decide again",
+                                     thread_id=thread_id)
         await store.decide(conn, interrupt_id=pending["interrupt_id"], status="approved" if approved else "rejected",
                            decided_by=principal.user_id, edited_args=args, reason=reason)
         holder["interrupt_id"] = pending["interrupt_id"]
         return [_decided_event(pending["interrupt_id"], approved, principal.user_id, outcome, args, reason)]
 
-    resume = Resume(decision={"approved": approved, "args": args, "reason": reason, "outcome": outcome})
+    resume = Resume(decision={"approved": approved, "args": args, "reason": reason, "outcome": outcome,
+                              "decided_as": decided_as})
     await services.runs.start(principal=principal, thread_id=thread_id, trigger="resume", graph_input=resume,
                               prepare=prepare, check_session=False)
     resume.decision["interrupt_id"] = holder.get("interrupt_id")
     METRICS.interrupts.labels(outcome=outcome).inc()
+
+
+def _no_pending(interrupt_id: str | None, thread_id: str) -> NoPendingInterrupt:
+    return NoPendingInterrupt(f"no pending interrupt{' ' + interrupt_id if interrupt_id else ''} on thread {thread_id}",
+                              thread_id=thread_id)
+
+
+def _check_approver(principal: Principal, pending: dict[str, Any], thread_id: str) -> None:
+    if pending["approver"] == "operator" and not principal.is_staff:
+        raise Forbidden(f"{pending['action']} needs an operator's approval", thread_id=thread_id)
+
+
+async def _check_edit(services: Any, principal: Principal, thread_id: str, interrupt_id: str | None,
+                      args: dict[str, Any], decided_as: str) -> str:
+    """Refuse edited arguments that may not run on this person's word; answer the interrupt checked.
+
+    Runs before the decision's transaction (a lookup may call the shop), so the
+    thread's owner is checked here first, and the transaction makes sure the interrupt
+    checked is still the pending one.
+    """
+    trow = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s)
+    if trow is None:
+        raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
+    check_access(principal, trow)
+    pending = await store.get_pending(services.pool, thread_id)
+    if pending is None or (interrupt_id is not None and pending["interrupt_id"] != interrupt_id):
+        raise _no_pending(interrupt_id, thread_id)
+    _check_approver(principal, pending, thread_id)
+    action = pending["action"]
+    # the interrupt carries the schema of the very tool the run would call (imported ones too)
+    schema = (pending["event"] or {}).get("args_schema")
+    problem = schema_error(schema, args, action) if schema else services.validate_tool_args(action, args)
+    if problem:
+        raise FrameError("missing_field", f"args: {problem}", thread_id=thread_id)
+    registry = await services.current_tools()
+    tool = registry.get(action)
+    if tool is None:
+        raise FrameError("missing_field", f"args: {action} is no longer an available tool, so it cannot be edited; "
+                                          "approve or reject it as proposed", thread_id=thread_id)
+    context = services.tool_context(owner_id=trow["owner_id"], thread_id=thread_id, tools=registry)
+    refusal = await edit_refusal(tool.spec, pending["args"] or {}, args, decided_as=decided_as, registry=registry,
+                                 context=context, call_id=f"{pending['interrupt_id']}-edit")
+    if refusal is not None:
+        raise Forbidden(refusal, thread_id=thread_id)
+    return str(pending["interrupt_id"])
 
 
 def supersede_prepare(principal: Principal, resume_box: dict[str, Any]) -> Any:

@@ -1,4 +1,11 @@
-"""SQL for interrupts: the pending approval of a risky action and its decision."""
+"""SQL for interrupts: the pending approval of a risky action and its decision.
+
+An interrupt id belongs to one thread for good. Inserting a pending interrupt
+whose id exists reopens that row only when it is the same thread's (a run re-raising
+the interrupt it raised before, e.g. after recovery), and then every column is
+replaced, so no stale approver or arguments survive; the same id on another
+thread changes nothing and raises `InterruptIdTaken`.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,12 @@ INSERT INTO interrupts (interrupt_id, thread_id, run_id, agent, action, args, ri
                         event, expires_at)
 VALUES (%(interrupt_id)s, %(thread_id)s, %(run_id)s, %(agent)s, %(action)s, %(args)s, %(risk)s,
         %(approver)s, %(message)s, %(event)s, %(expires_at)s)
-ON CONFLICT (interrupt_id) DO UPDATE SET status = 'pending', run_id = EXCLUDED.run_id,
-    event = EXCLUDED.event, expires_at = EXCLUDED.expires_at, decided_at = NULL, decided_by = NULL
+ON CONFLICT (interrupt_id) DO UPDATE SET status = 'pending', run_id = EXCLUDED.run_id, agent = EXCLUDED.agent,
+    action = EXCLUDED.action, args = EXCLUDED.args, risk = EXCLUDED.risk, approver = EXCLUDED.approver,
+    message = EXCLUDED.message, event = EXCLUDED.event, expires_at = EXCLUDED.expires_at, warned_at = NULL,
+    decided_at = NULL, decided_by = NULL, edited_args = NULL, reason = NULL
+WHERE interrupts.thread_id = EXCLUDED.thread_id
+RETURNING interrupt_id
 """
 
 LOCK_PENDING = """
@@ -23,6 +34,10 @@ ORDER BY created_at DESC LIMIT 1 FOR UPDATE
 """
 
 GET_INTERRUPT = "SELECT * FROM interrupts WHERE interrupt_id = %(interrupt_id)s"
+
+GET_PENDING = """
+SELECT * FROM interrupts WHERE thread_id = %(thread_id)s AND status = 'pending' ORDER BY created_at DESC LIMIT 1
+"""
 
 DECIDE = """
 UPDATE interrupts SET status = %(status)s, decided_at = now(), decided_by = %(decided_by)s,
@@ -53,8 +68,12 @@ RETURNING interrupt_id, thread_id, expires_at
 """
 
 
+class InterruptIdTaken(Exception):
+    """The interrupt id is another thread's: nothing was written."""
+
+
 async def insert_pending(conn: AsyncConnection[Any], event: dict[str, Any]) -> None:
-    await conn.execute(
+    cur = await conn.execute(
         INSERT_INTERRUPT,
         {
             "interrupt_id": event["interrupt_id"],
@@ -70,11 +89,21 @@ async def insert_pending(conn: AsyncConnection[Any], event: dict[str, Any]) -> N
             "expires_at": event["expires_at"],
         },
     )
+    if await cur.fetchone() is None:
+        raise InterruptIdTaken(f"interrupt id {event['interrupt_id']} belongs to another thread than "
+                               f"{event['thread_id']}; it was not reopened")
 
 
 async def lock_pending(conn: AsyncConnection[Any], thread_id: str) -> dict[str, Any] | None:
     cur = await conn.execute(LOCK_PENDING, {"thread_id": thread_id})
     return await cur.fetchone()
+
+
+async def get_pending(pool: AsyncConnectionPool, thread_id: str) -> dict[str, Any] | None:
+    """The thread's pending interrupt, without a lock (`lock_pending` inside a decision's transaction)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(GET_PENDING, {"thread_id": thread_id})
+        return await cur.fetchone()
 
 
 async def get_interrupt(pool_or_conn: AsyncConnectionPool | AsyncConnection[Any], interrupt_id: str) -> dict[str, Any] | None:

@@ -34,8 +34,10 @@ async def _start_user_run(services: Any, principal: Principal, thread_id: str, m
                               "reason": "the customer sent a new message instead"},
                     then={"messages": [message]})
     hidden = bool(message.additional_kwargs.get("hidden"))
-    start_fields = {} if hidden else {"content": message.content,
-                                      "client_msg_id": message.additional_kwargs.get("client_msg_id")}
+    # the event log records what started the run: the message, or the form and its values
+    extra = message.additional_kwargs
+    start_fields = ({"form_id": extra.get("form_id"), "values": extra.get("values")} if hidden
+                    else {"content": message.content, "client_msg_id": extra.get("client_msg_id")})
     supersede = supersede_prepare(principal, box)
     rate: list[rate_limit.RateState] = []
 

@@ -293,7 +293,16 @@ class RunManager:
         run.finishing = True
         try:
             try:
-                await self._finish(run, end, status)
+                try:
+                    await self._finish(run, end, status)
+                except interrupt_store.InterruptIdTaken as exc:  # never expected: ids are random; never reopen it
+                    cid = correlation_id()
+                    log.error("interrupt_id_taken", thread_id=run.thread_id, run_id=run.run_id, correlation_id=cid,
+                              error=str(exc))
+                    end, status = {"type": "run_error", "code": "internal",
+                                   "message": f"the approval request could not be recorded (correlation id {cid}); "
+                                              "nothing was done, ask again"}, "error"
+                    await self._finish(run, end, status)
             except Exception as exc:
                 log.error("run_finish_failed", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
                 await self._finish_later(run, end, status)
@@ -301,17 +310,20 @@ class RunManager:
             self._forget(run)
 
     async def _finish_later(self, run: ActiveRun, end: dict[str, Any], status: str) -> None:
-        """The end event could not be written (the database is down): never leave the run's sockets
-        waiting. They get the end event now, numbered as it will be stored (the seq after the last one
-        written; this process still holds the lease, so nothing else numbers this thread's events), and
-        the run keeps its lease (it stays in `self.runs`, so renewals and the local sweeper leave it
-        alone) until the event is durable. Sockets that already have that seq skip the stored copy."""
+        """The end event could not be written (the database is down): write it as soon as it can be.
+
+        Nothing is sent before it is stored, the end event included: the run's sockets get a
+        socket-only `error` frame now (no seq, not in the log) saying why the run stopped, and
+        the end event itself, with its seq, once it is durable. Until then the run keeps its
+        lease (it stays in `self.runs`, so renewals and the local sweeper leave it alone).
+        """
         if end["type"] == "run_error" and end.get("code") != "database_unavailable":
             end = {**end, "code": "database_unavailable",
                    "message": "the database is unavailable, so the run stopped; the thread is still usable"}
-        durable = self.s.writer.durable_seq(run.thread_id) or run.first_seq
-        self.s.hub.publish([stamp({**end, "run_id": run.run_id}, thread_id=run.thread_id, seq=durable + 1,
-                                  run_id=run.run_id)])
+        self.s.hub.notice(run.thread_id, {
+            "type": "error", "code": "internal", "thread_id": run.thread_id,
+            "message": "the database is unavailable, so the run stopped; its end is recorded and sent as soon as "
+                       "the database is back, and the thread is usable again then"})
         delay = 0.25
         while not self.shutting_down:
             await asyncio.sleep(delay)
@@ -402,6 +414,22 @@ class RunManager:
                  duration_ms=round(elapsed * 1000, 1), input_tokens=in_tok, output_tokens=out_tok)
 
     # leases
+    async def hold_lease(self, run: ActiveRun) -> None:
+        """Awaited before every tool call of the run (`RunContext.guard`): LeaseLost unless it still holds its thread.
+
+        The renewal loop finds a lost lease only every RUN_LEASE_S/3; a tool call in between
+        (a refund, a cancellation) must not happen on a thread another process has taken over.
+        """
+        if not run.lease_lost:
+            async with self.s.pool.connection() as conn:
+                cur = await conn.execute(thread_store.HOLD_LEASE, {"thread_id": run.thread_id, "run_id": run.run_id,
+                                                                   "lease_s": self.s.settings.run_lease_s})
+                if await cur.fetchone() is not None:
+                    return
+            self._lease_lost(run)
+        raise LeaseLost(f"run {run.run_id} no longer holds thread {run.thread_id}: another process has taken it "
+                        "over, so no tool is called")
+
     async def _renew_leases(self) -> None:
         interval = max(0.2, self.s.settings.run_lease_s / 3)
         while True:

@@ -61,6 +61,13 @@ WHERE run_id = %(run_id)s
 
 # Rows are locked in thread order, as the event writer locks them: two statements that
 # lock several threads each can then never wait on each other in a circle.
+# Before a tool call: the run still holds its thread (renewing the lease), or no row.
+HOLD_LEASE = """
+UPDATE threads SET run_lease_until = now() + make_interval(secs => %(lease_s)s)
+WHERE thread_id = %(thread_id)s AND active_run_id = %(run_id)s
+RETURNING thread_id
+"""
+
 RENEW_LEASES = """
 UPDATE threads SET run_lease_until = now() + make_interval(secs => %(lease_s)s)
 WHERE thread_id IN (SELECT thread_id FROM threads WHERE active_run_id = ANY(%(run_ids)s)

@@ -17,11 +17,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, Remove
 from app.analytics.records import estimate_cost
 from app.approvals import store as interrupt_store
 from app.conversations import thread_store
+from app.conversations.event_log import append_locked
 from app.conversations.graph_runtime import TERMINAL_NODE
 from app.conversations.runs import check_access
-from app.core.errors import BadRequest, NotFound, RunActive
+from app.core.errors import BadRequest, Forbidden, NotFound, RunActive
 from app.core.pii import address_values, mask_payload, mask_text, mask_text_with, should_mask
 from app.core.security import Principal
+from graphs.events import ImportedTurn, ThreadImported, dump_event
 
 __all__ = [
     "create_thread", "delete_thread", "get_status", "get_transcript", "get_usage", "import_thread",
@@ -219,7 +221,14 @@ async def undo(services: Any, principal: Principal, thread_id: str) -> dict[str,
 
 
 async def import_thread(services: Any, principal: Principal, title: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A new thread holding an earlier conversation; a `thread_imported` event records what and by whom.
+
+    Only staff may import `assistant` turns: a customer's import would otherwise put
+    words in the assistant's mouth (a "promise" of a refund) that the model then reads
+    as its own. A customer may import their own (user) turns.
+    """
     converted: list[BaseMessage] = []
+    turns: list[dict[str, Any]] = []
     for i, m in enumerate(messages):
         role, content = m.get("role"), m.get("content")
         if not isinstance(content, str):
@@ -229,14 +238,25 @@ async def import_thread(services: Any, principal: Principal, title: str, message
         if role == "user":
             converted.append(HumanMessage(content=content, id=uuid.uuid4().hex))
         elif role == "assistant":
+            if not principal.is_staff:
+                raise Forbidden(f"messages[{i}] is an assistant turn: customers may import only their own (user) "
+                                "turns; ask an operator to import a transcript with the assistant's answers")
             converted.append(AIMessage(content=content, name=m.get("agent") or None, id=uuid.uuid4().hex))
         else:
             raise BadRequest(f"messages[{i}].role must be 'user' or 'assistant'")
+        turns.append(ImportedTurn(role=role, content=content, agent=m.get("agent") if role == "assistant" else None))
     thread_id = new_thread_id()
+    event = dump_event(ThreadImported(imported_by=principal.user_id, messages=turns))
     async with services.pool.connection() as conn:
-        await conn.execute(thread_store.INSERT_THREAD, {"thread_id": thread_id, "owner_id": principal.user_id,
-                                                        "title": title[:120], "model": services.model_name})
-        await conn.execute("UPDATE threads SET message_count = %s WHERE thread_id = %s", (len(converted), thread_id))
+        async with conn.transaction():
+            await conn.execute(thread_store.INSERT_THREAD, {"thread_id": thread_id, "owner_id": principal.user_id,
+                                                            "title": title[:120], "model": services.model_name})
+            await conn.execute("UPDATE threads SET message_count = %s WHERE thread_id = %s", (len(converted), thread_id))
+            row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
+            assert row is not None
+            stamped = await append_locked(conn, thread_id=thread_id, last_seq=row["last_seq"], run_id=None,
+                                          events=[event], origin=services.origin)
+    services.hub.publish(stamped)
     if converted:
         from app.conversations.graph_runtime import import_messages
 

@@ -79,6 +79,12 @@ class Hub:
                 self._fill(sub.thread_id)
                 return
 
+    def notice(self, thread_id: str, frame: dict[str, Any]) -> None:
+        """Send a socket-only frame (no seq, never in the log) to this process's subscribers of a thread."""
+        for sub in list(self.subs.get(thread_id, ())):
+            if not sub.conn.closed:
+                sub.conn.send(frame)
+
     def drop_thread(self, thread_id: str) -> None:
         for sub in list(self.subs.pop(thread_id, ())):
             sub.conn.subscriptions.pop(thread_id, None)

@@ -2,7 +2,11 @@
 
 `assess` looks at the latest AI message's tool calls and works out, per call, the
 risk, the approver (evaluating agents.yaml rules, which may read the order through
-a GET operation) and the question to ask. It writes `pending_actions`.
+a GET operation) and the question to ask. It writes `pending_actions`, each with a
+fresh random `interrupt_id`: checkpointed with the state, so a re-run of the gate
+raises the same id, and unique everywhere even when a model server numbers its
+tool calls `call_0`, `call_1`, ... in every reply (an id made from the call id alone
+would let one thread's interrupt overwrite another's).
 
 `approval_gate` is its own node and only calls `interrupt()`: one interrupt per
 call that needs an approver, one after another, in the order the model made them.
@@ -17,6 +21,7 @@ problem) before LangGraph stores it, so the interrupt stays pending.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NotRequired
 
@@ -61,6 +66,9 @@ class ApprovalResponse(TypedDict):
     reason: NotRequired[str]
     outcome: NotRequired[Literal["approved", "edited", "rejected", "expired", "superseded"]]
     decided_by: NotRequired[str]
+    decided_as: NotRequired[Literal["customer", "operator"]]
+    """The role of the person who decided (the server sets it); absent: the interrupt's own approver.
+    The tool node re-checks edited arguments against it before running the call."""
 
 
 class ApprovalResumeError(ValueError):
@@ -71,8 +79,12 @@ _RESPONSE_KEYS = frozenset(ApprovalResponse.__annotations__)
 
 
 def interrupt_id_for(call_id: str) -> str:
-    """Deterministic, so a re-run of the gate raises the same interrupt id."""
+    """The id of an interrupt raised before ids were minted in `assess` (a checkpoint from an older version)."""
     return f"intr_{call_id}"
+
+
+def new_interrupt_id() -> str:
+    return f"intr_{uuid.uuid4().hex}"
 
 
 def make_assess(default_tools: ToolRegistry):
@@ -91,6 +103,7 @@ def make_assess(default_tools: ToolRegistry):
             pending.append(
                 {
                     "call_id": call["id"],
+                    "interrupt_id": new_interrupt_id(),
                     "tool": spec.name,
                     "args": dict(call["args"]),
                     "agent": ai.name or spec.agent or state.get("agent", ""),
@@ -118,7 +131,7 @@ def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str
         if action["approver"] == "none":
             continue
         request: ApprovalRequest = InterruptEvent(
-            interrupt_id=interrupt_id_for(action["call_id"]),
+            interrupt_id=action.get("interrupt_id") or interrupt_id_for(action["call_id"]),
             agent=action["agent"],
             action=action["tool"],
             args=action["args"],
@@ -152,6 +165,7 @@ def _response_model(request: ApprovalRequest) -> type[BaseModel]:
         reason: str | None = None
         outcome: Literal["approved", "edited", "rejected", "expired", "superseded"] | None = None
         decided_by: str | None = None
+        decided_as: Literal["customer", "operator"] | None = None
 
         @model_validator(mode="before")
         @classmethod
@@ -163,7 +177,7 @@ def _response_model(request: ApprovalRequest) -> type[BaseModel]:
 
 
 def parse_decision(answer: Any, request: ApprovalRequest) -> dict[str, Any]:
-    """The stored decision {"outcome", "args", "reason"} for a resume value, or ApprovalResumeError.
+    """The stored decision {"outcome", "args", "reason", "decided_as"} for a resume value, or ApprovalResumeError.
 
     Edited arguments that do not fit the tool's schema reject the call (the server
     validates them before resuming, with `validate_tool_args`, so this is a backstop).
@@ -185,17 +199,21 @@ def parse_decision(answer: Any, request: ApprovalRequest) -> dict[str, Any]:
     if reason is not None and not isinstance(reason, str):
         raise ApprovalResumeError(f"resuming interrupt {iid}: `reason` must be a string, got {reason!r}")
     outcome = answer.get("outcome")
+    decided_as = answer.get("decided_as") or request["approver"]
+    if decided_as not in ("customer", "operator"):
+        raise ApprovalResumeError(f"resuming interrupt {iid}: `decided_as` must be 'customer' or 'operator', got {decided_as!r}")
     original = request["args"]
     if not answer["approved"]:
         if outcome not in (None, "rejected", "expired", "superseded"):
             raise ApprovalResumeError(f"resuming interrupt {iid}: approved=false cannot have outcome {outcome!r}")
-        return {"outcome": outcome or "rejected", "args": original, "reason": reason}
+        return {"outcome": outcome or "rejected", "args": original, "reason": reason, "decided_as": decided_as}
     if outcome not in (None, "approved", "edited"):
         raise ApprovalResumeError(f"resuming interrupt {iid}: approved=true cannot have outcome {outcome!r}")
     edited = answer.get("args")
     if edited is None or edited == original:
-        return {"outcome": "approved", "args": original, "reason": reason}
+        return {"outcome": "approved", "args": original, "reason": reason, "decided_as": decided_as}
     problem = schema_error(request["args_schema"], edited, request["action"])
     if problem:
-        return {"outcome": "rejected", "args": original, "reason": f"the edited arguments were invalid: {problem}"}
-    return {"outcome": "edited", "args": edited, "reason": reason}
+        return {"outcome": "rejected", "args": original, "reason": f"the edited arguments were invalid: {problem}",
+                "decided_as": decided_as}
+    return {"outcome": "edited", "args": edited, "reason": reason, "decided_as": decided_as}

@@ -4,7 +4,10 @@ Each call runs at most once per decision: rejected, expired and superseded calls
 never reach the API; they get a ToolMessage saying so (its `artifact` carries the
 outcome and reason), so the model can tell the customer nothing changed. Approved
 calls run in the order the model made them, with edited arguments when the
-approver changed them; the tool call id is the `Idempotency-Key`, so even a re-run
+approver changed them, after checking once more that edited arguments may run
+on that approver's word (`graphs.tools.policy.edit_refusal`: an edit that needs a
+higher approver, or a customer's change of which order a call targets, is not
+run); the tool call id is the `Idempotency-Key`, so even a re-run
 of this node after a crash applies each change once. `tool_call` and
 `tool_result` events go out on the custom stream around every call.
 """
@@ -19,6 +22,7 @@ from langgraph.runtime import Runtime
 from graphs.context import RunContext
 from graphs.nodes.common import context_of, emit, last_ai_with_calls, tools_of
 from graphs.state import SupportState
+from graphs.tools.policy import edit_refusal
 from graphs.tools.registry import ToolRegistry
 
 __all__ = ["make_tool_node", "route_after_tools"]
@@ -55,6 +59,13 @@ def make_tool_node(default_tools: ToolRegistry):
                 )
                 continue
             args = decision["args"] if decision else call["args"]
+            refusal = await _edit_refusal(registry, call, decision, ctx)
+            if refusal is not None:
+                results.append(ToolMessage(
+                    content=f"Not carried out, nothing changed: {refusal}", tool_call_id=call["id"], name=call["name"],
+                    status="error", artifact={"ok": False, "outcome": "rejected", "reason": refusal, "args": call["args"]},
+                ))
+                continue
             emit(runtime, {"type": "tool_call", "call_id": call["id"], "agent": agent, "tool": call["name"], "args": args})
             result = await registry.call(call["name"], args, call_id=call["id"], context=ctx)
             emit(runtime, {"type": "tool_result", "call_id": call["id"], "tool": call["name"], "ok": result.ok,
@@ -71,6 +82,18 @@ def make_tool_node(default_tools: ToolRegistry):
         return {"messages": results, "pending_actions": [], "decisions": {}}
 
     return tools
+
+
+async def _edit_refusal(registry: ToolRegistry, call: dict[str, Any], decision: dict[str, Any] | None,
+                        ctx: RunContext) -> str | None:
+    """Why an edited call may not run on its approver's word (the server checked too: this is the backstop)."""
+    if not decision or decision["outcome"] != "edited":
+        return None
+    tool = registry.get(call["name"])
+    if tool is None:
+        return None  # the registry answers an unknown tool with an error itself
+    return await edit_refusal(tool.spec, call["args"], decision["args"], decided_as=decision.get("decided_as", "customer"),
+                              registry=registry, context=ctx, call_id=call["id"])
 
 
 def route_after_tools(state: SupportState) -> str:

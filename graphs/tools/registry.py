@@ -107,6 +107,9 @@ class ToolRegistry:
         tool = self._tools.get(name)
         if tool is None:
             return ToolOutcome(False, f"there is no tool named {name!r}; available: {', '.join(sorted(self._tools))}")
+        guard = getattr(context, "guard", None)
+        if guard is not None:  # e.g. the run's lease: raises, and the call never happens
+            await guard()
         return await tool.call(args, call_id=call_id, context=context)
 
 

@@ -108,6 +108,8 @@ class ToolSpec:
     credentials: ToolCredentials | str | None = SHOP_CREDENTIALS
     """SHOP_CREDENTIALS (the configured tools): the shop's token and customer id, only to the shop
     base URL; a ToolCredentials: an imported spec's own; None: nothing (an import's default)."""
+    customer_editable: frozenset[str] = frozenset()
+    """Identifying arguments a customer may still change when approving (agents.yaml `customer_may_edit`)."""
 
     @property
     def operation_id(self) -> str:
@@ -198,8 +200,15 @@ def build_tool_specs(config: AgentsConfig, document: Mapping[str, Any] | None = 
                     f"no operation with that operationId in the OpenAPI document; known: {', '.join(sorted(operations))}"
                 )
             if policy.operation not in specs:
+                unknown = [a for a in policy.customer_may_edit if a not in op.args_schema["properties"]]
+                if unknown:
+                    raise AgentConfigError(
+                        f"{config.source}: agent {agent.name!r}: key `tools[{policy.operation}].customer_may_edit`: "
+                        f"{policy.operation} has no argument(s) {unknown}; it has {sorted(op.args_schema['properties'])}"
+                    )
                 specs[policy.operation] = replace(
-                    op, risk=policy.risk, approver=policy.approver, agent=agent.name, confirm=policy.confirm
+                    op, risk=policy.risk, approver=policy.approver, agent=agent.name, confirm=policy.confirm,
+                    customer_editable=frozenset(policy.customer_may_edit),
                 )
             _check_rule(config, agent.name, specs[policy.operation], operations)
     return list(specs.values())

@@ -1,9 +1,11 @@
 """Postgres goes away under load and comes back.
 
-While it is down, runs in flight end with `run_error` (code database_unavailable),
-new messages are refused with an `error` frame, health says 503: nothing hangs.
-Once it is back, health is ok again and every customer can finish a run on the same
-thread, with the thread's seq still contiguous.
+While it is down, runs in flight stop and each socket is told so at once with an
+`error` frame (no seq: nothing is sent before it is stored), new messages are refused
+with an `error` frame, health says 503: nothing hangs. Once it is back, each stopped
+run's `run_error` (code database_unavailable) is stored and then sent, health is ok
+again and every customer can finish a run on the same thread, with the thread's seq
+still contiguous.
 """
 
 from __future__ import annotations
@@ -67,10 +69,10 @@ async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_pa
         await asyncio.gather(*(c.next("token", thread_id=t, timeout=60) for c, t in zip(clients, tids)))
         own_pg.stop("fast")
 
-        # nothing hangs: each run in flight ends, and it ends with run_error
+        # nothing hangs: each run in flight stops, and its socket is told so without a seq (its end is not stored yet)
         ends = await asyncio.gather(*(_until_end_or_error(c, t, 60) for c, t in zip(clients, tids)))
-        assert all(e["type"] == "run_error" for e in ends), [(e["type"], e.get("code")) for e in ends]
-        assert all(e["code"] == "database_unavailable" for e in ends), [e.get("code") for e in ends]
+        assert all(e["type"] == "error" and "seq" not in e for e in ends), [(e["type"], e.get("code")) for e in ends]
+        assert all("database is unavailable" in e["message"] for e in ends), [e["message"] for e in ends]
         wait_until(lambda: not healthy(server), 30, "health reports the database down")
         assert httpx.get(server.base + "/api/health", timeout=5).status_code == 503
         # a new message while it is down is refused, not left hanging
@@ -85,6 +87,8 @@ async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_pa
         # the failed runs' end events are written as soon as it is back, which frees each thread
         for u, t in zip(users, tids):
             wait_until(lambda u=u, t=t: not _running(server, u, t), 30, f"thread {t} released")
+        stored_ends = await asyncio.gather(*(c.next(*END_TYPES, thread_id=t, timeout=30) for c, t in zip(clients, tids)))
+        assert all(e["type"] == "run_error" and e["code"] == "database_unavailable" for e in stored_ends), stored_ends
         # everything works again, on the same threads, over the same sockets
         for c, t in zip(clients, tids):
             await c.send({"type": "message", "thread_id": t, "content": "What is the status of order 1042?"})

@@ -5,7 +5,9 @@ true (text deltas, tool-call deltas with arguments split across chunks, a usage
 chunk when `stream_options.include_usage`), a JSON completion otherwise. What to
 say is decided by the demo model's logic applied to the request's messages and
 tools, so the whole graph works against it. Every request body is kept in
-`requests`.
+`requests`. `fixed_call_ids=True` numbers the tool calls of every reply from
+`call_0`, as some OpenAI-compatible servers do, so call ids repeat across replies
+and threads.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from graphs.models.demo import DemoChatModel, count_tokens
 __all__ = ["create_fake_openai_app"]
 
 
-def create_fake_openai_app() -> Starlette:
+def create_fake_openai_app(*, fixed_call_ids: bool = False) -> Starlette:
     brain = DemoChatModel(token_delay_ms=0)
     requests: list[dict[str, Any]] = []
 
@@ -35,6 +37,8 @@ def create_fake_openai_app() -> Starlette:
         requests.append(body)
         messages = [_convert_dict_to_message(m) for m in body["messages"]]
         text, calls = brain._decide(messages, body.get("tools") or [])
+        if fixed_call_ids:
+            calls = [{**c, "id": f"call_{i}"} for i, c in enumerate(calls)]
         prompt_tokens = sum(count_tokens(str(m.get("content") or "")) for m in body["messages"])
         completion_tokens = count_tokens(text) + sum(1 + count_tokens(json.dumps(c["args"])) for c in calls)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,

@@ -50,6 +50,8 @@ def test_the_packaged_file_loads() -> None:
         (lambda d: d["agents"][0].update(name="router"), r"'router' is a built-in node"),
         (lambda d: d["agents"][0]["tools"][0].update(risk="high"), r"risk/approver differ from"),
         (lambda d: d["agents"][2]["tools"][1]["approver"]["operator_if"]["lookup"].update(operation="cancel_order"), r"must be a GET operation"),
+        (lambda d: d["agents"][1]["tools"][2].update(customer_may_edit=["order"]), r"key `tools\[update_shipping_address\].customer_may_edit`: update_shipping_address has no argument\(s\) \['order'\]"),
+        (lambda d: d["agents"][1]["tools"][2].update(customer_may_edit="order_id"), r"customer_may_edit` must be a list of argument names"),
     ],
 )
 def test_errors_name_file_agent_and_key(tmp_path: Path, mutate: Any, message: str) -> None:
@@ -91,3 +93,13 @@ async def test_a_new_agent_is_a_config_change(tmp_path: Path, checkpointer: Any,
     [call] = of_type(events, "tool_call")
     assert (call["tool"], call["args"]) == ("get_customer", {"customer_id": "cust_03"})
     assert "Chloe Martin" in answer(events)
+
+
+def test_customer_may_edit_frees_an_identifying_argument(tmp_path: Path) -> None:
+    from graphs.tools.policy import identifying_args
+
+    data = _base()
+    assert identifying_args(ToolRegistry.from_agents(load_agents(_write(tmp_path, data))).spec("update_shipping_address")) == {"order_id"}
+    data["agents"][1]["tools"][2]["customer_may_edit"] = ["order_id"]
+    spec = ToolRegistry.from_agents(load_agents(_write(tmp_path, data))).spec("update_shipping_address")
+    assert spec.customer_editable == {"order_id"} and identifying_args(spec) == set()

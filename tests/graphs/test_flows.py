@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 import pytest
@@ -46,7 +47,7 @@ async def test_cancel_approved_cancels_the_order(conv: Conversation, shop: ShopS
     assert pending["action"] == "cancel_order" and pending["args"] == {"order_id": "1042"}
     assert (pending["approver"], pending["risk"], pending["agent"]) == ("customer", "high", "order_actions")
     assert pending["message"] == "Cancel order 1042? This cannot be undone."
-    assert pending["interrupt_id"].startswith("intr_call_")
+    assert re.fullmatch(r"intr_[0-9a-f]{32}", pending["interrupt_id"])  # random: never shared with another thread
     assert pending["expires_at"].endswith("Z")
     assert pending["args_schema"]["required"] == ["order_id"]
     assert shop.orders["1042"]["status"] == "shipped"
@@ -54,7 +55,6 @@ async def test_cancel_approved_cancels_the_order(conv: Conversation, shop: ShopS
     second = await conv.decide(True)
 
     [call] = of_type(second, "tool_call")
-    assert "intr_" + call["call_id"] == pending["interrupt_id"]
     assert of_type(second, "tool_result")[0]["ok"] is True
     assert "cancelled" in answer(second)
     assert shop.orders["1042"]["status"] == "cancelled"
@@ -107,6 +107,33 @@ async def test_invalid_edited_args_reject_the_call(conv: Conversation, shop: Sho
     assert of_type(events, "tool_call") == []
     assert "nothing was changed" in answer(events)
     assert shop.orders["1033"]["shipping_address"] == original
+
+
+async def test_an_edit_that_needs_an_operator_never_runs_on_a_customers_word(conv: Conversation, shop: ShopState) -> None:
+    """The backstop behind the server's check: the tool node works the approver out again from the edit."""
+    first = await conv.say("Please refund 20 EUR of order 1017")
+    assert first[-1]["approver"] == "customer" and first[-1]["args"] == {"order_id": "1017", "amount": 20.0}
+    events = await conv.decide(True, args={"order_id": "1017"}, decided_as="customer")
+
+    assert of_type(events, "tool_call") == [] and shop.refunds == []
+    assert "nothing was changed" in answer(events) and "operator" in answer(events)
+
+
+async def test_a_customer_edit_may_not_retarget_the_call(conv: Conversation, shop: ShopState) -> None:
+    await conv.say("Change the shipping address of order 1033 to 5 Main St")
+    events = await conv.decide(True, args={"order_id": "1042", "address": "5 Main St"})  # decided_as: the interrupt's
+
+    assert of_type(events, "tool_call") == [] and shop.writes == []
+    assert "order_id" in answer(events)
+
+
+async def test_an_operator_may_approve_the_edit_a_customer_may_not(conv: Conversation, shop: ShopState) -> None:
+    await conv.say("Please refund 20 EUR of order 1017")
+    events = await conv.decide(True, args={"order_id": "1017"}, decided_as="operator")
+
+    [call] = of_type(events, "tool_call")
+    assert call["args"] == {"order_id": "1017"}
+    assert [r["amount"] for r in shop.refunds] == [129.90]
 
 
 async def test_refund_over_100_needs_an_operator(conv: Conversation, shop: ShopState) -> None:

@@ -49,7 +49,7 @@ async def _check_resume_elsewhere(database_url: str, conv: Conversation, shop: S
     assert shop.orders["1042"]["status"] == "cancelled"
     assert len(shop.writes_for("cancel_order", "1042")) == 1
     call_id = of_type(events, "tool_call")[0]["call_id"]
-    assert list(shop.idempotency) == [call_id] and "intr_" + call_id == pending["interrupt_id"]
+    assert list(shop.idempotency) == [call_id]
 
     # The thread in this process sees what the other process did; nothing is pending any more.
     snapshot = await conv.graph.aget_state(conv.config)

@@ -109,7 +109,9 @@ async def test_import_and_delete(server: ServerProcess) -> None:
     user = new_id("imp")
     body = {"title": "Imported chat", "messages": [{"role": "user", "content": "Hello"},
                                                   {"role": "assistant", "content": "Hi! How can I help?"}]}
-    r = httpx.post(f"{server.base}/api/threads/import", json=body, headers=auth(user))
+    # assistant turns only from staff (docs/security.md): a customer's would put words in the assistant's mouth
+    assert httpx.post(f"{server.base}/api/threads/import", json=body, headers=auth(user)).status_code == 403
+    r = httpx.post(f"{server.base}/api/threads/import", json=body, headers=auth(user, "operator"))
     assert r.status_code == 200, r.text
     thread = r.json()["thread"]
     assert r.json()["ok"] is True and thread["thread_id"] and thread["title"] == "Imported chat"
