@@ -21,8 +21,10 @@ from app.services.interrupts import Resume, supersede_prepare
 from app.services.runs import check_access
 from app.services.threads import pending_interrupt_event
 from app.storage import threads as thread_store
-from app.storage.event_log import read_events
+from app.storage.event_log import count_events, iter_events
 from app.ws.connection import Connection
+from app.ws.frames import ReplayEnd, ReplayStart, SessionSync
+from graphs.events import encode_event
 
 __all__ = ["send_message", "submit_form", "subscribe"]
 
@@ -81,13 +83,17 @@ async def subscribe(services: Any, principal: Principal, conn: Connection, threa
         if after_seq is None:
             sub.last_sent = row["last_seq"]
         else:
-            events = await read_events(services.pool, thread_id, after_seq)
-            if events:
-                await conn.send_wait({"type": "replay_start", "thread_id": thread_id, "count": len(events)})
-                for ev in events:
-                    await conn.send_wait(ev)
-                await conn.send_wait({"type": "replay_end", "thread_id": thread_id})
-                sub.last_sent = events[-1]["seq"]
+            # counted first, then read a page at a time up to the last counted seq: what is
+            # appended meanwhile is buffered by the subscription and goes out live after
+            count, upto = await count_events(services.pool, thread_id, after_seq)
+            if count:
+                await conn.send_wait(ReplayStart(thread_id=thread_id, count=count))
+                async for page in iter_events(services.pool, thread_id, after_seq, upto=upto,
+                                              page_size=hub.page_size, slots=hub.slots):
+                    for ev in page:
+                        await conn.send_wait(encode_event(ev).decode())
+                await conn.send_wait(ReplayEnd(thread_id=thread_id))
+                sub.last_sent = upto
         row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s) or row
         await conn.send_wait(await session_sync(services, row, last_seq=sub.last_sent))
     except BaseException:
@@ -96,10 +102,10 @@ async def subscribe(services: Any, principal: Principal, conn: Connection, threa
     hub.go_live(sub)
 
 
-async def session_sync(services: Any, row: dict[str, Any], *, last_seq: int) -> dict[str, Any]:
+async def session_sync(services: Any, row: dict[str, Any], *, last_seq: int) -> SessionSync:
     status = row["status"]
     if status == "running" and not row["run_live"]:
         status = "idle"
-    return {"type": "session_sync", "thread_id": row["thread_id"], "status": status,
-            "last_seq": max(last_seq, 0), "message_count": row["message_count"],
-            "pending_interrupt": await pending_interrupt_event(services, row["thread_id"], row["status"])}
+    return SessionSync(thread_id=row["thread_id"], status=status, last_seq=max(last_seq, 0),
+                       message_count=row["message_count"],
+                       pending_interrupt=await pending_interrupt_event(services, row["thread_id"], row["status"]))

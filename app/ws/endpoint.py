@@ -19,9 +19,23 @@ from app.core.metrics import METRICS
 from app.core.security import Principal, authenticate, bearer_token
 from app.services import chat, interrupts
 from app.services.feedback import record_feedback
-from app.storage.interrupts import get_interrupt
 from app.ws.connection import Connection
-from app.ws.frames import ClientFrame, error_frame, parse_frame
+from app.ws.frames import (
+    CancelFrame,
+    ClientFrame,
+    Connected,
+    FeedbackFrame,
+    FormSubmitFrame,
+    InterruptResponseFrame,
+    MessageFrame,
+    PingFrame,
+    Pong,
+    RateLimitWarning,
+    SubscribeFrame,
+    UnsubscribeFrame,
+    error_frame,
+    parse_frame,
+)
 
 __all__ = ["router"]
 
@@ -49,8 +63,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     conn.start()
     services.hub.add_connection(conn)
     METRICS.active_sockets.inc()
-    conn.send({"type": "connected", "connection_id": conn.id, "user_id": principal.user_id,
-               "role": principal.role, "heartbeat_interval_s": settings.heartbeat_interval_s})
+    conn.send(Connected(connection_id=conn.id, user_id=principal.user_id, role=principal.role,
+                        heartbeat_interval_s=settings.heartbeat_interval_s))
     tasks: set[asyncio.Task[None]] = set()
     try:
         while not conn.closed:
@@ -67,7 +81,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 conn.send(error_frame(exc.code, exc.message, thread_id=exc.thread_id))
                 continue
             if frame.type == "ping":
-                conn.send({"type": "pong"})
+                conn.send(Pong())
                 continue
             # subscribe replays may be long: run them beside the receive loop
             if frame.type == "subscribe":
@@ -89,20 +103,20 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
 
 async def _handle(services: Any, conn: Connection, principal: Principal, frame: ClientFrame) -> None:
-    data = frame.data
+    assert not isinstance(frame, PingFrame)
     thread_id = frame.thread_id
     try:
-        if frame.type in ("message", "form_submit"):
+        if isinstance(frame, (MessageFrame, FormSubmitFrame)):
             # a socket that sends a message follows the thread from the run's first event on
             new_sub = thread_id not in conn.subscriptions
             sub = services.hub.subscribe(conn, thread_id, 0) if new_sub else None
             try:
-                if frame.type == "message":
-                    run, state = await chat.send_message(services, principal, thread_id, data["content"],
-                                                         data.get("client_msg_id"))
+                if isinstance(frame, MessageFrame):
+                    run, state = await chat.send_message(services, principal, thread_id, frame.content,
+                                                         frame.client_msg_id)
                 else:
-                    run, state = await chat.submit_form(services, principal, thread_id, data["form_id"],
-                                                        data["values"])
+                    run, state = await chat.submit_form(services, principal, thread_id, frame.form_id,
+                                                        frame.values)
             except BaseException:
                 if new_sub:
                     services.hub.unsubscribe(conn, thread_id)
@@ -111,22 +125,21 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
                 sub.last_sent = run.first_seq - 1
                 services.hub.go_live(sub)
             if state.warn:
-                conn.send({"type": "rate_limit_warning", "usage_percent": state.usage_percent,
-                           "remaining": state.remaining})
-        elif frame.type == "interrupt_response":
-            await interrupts.decide(services, principal, thread_id=thread_id, interrupt_id=data.get("interrupt_id"),
-                                    approved=data["approved"], args=data.get("args"), reason=data.get("reason"))
-        elif frame.type == "cancel":
+                conn.send(RateLimitWarning(usage_percent=state.usage_percent, remaining=state.remaining))
+        elif isinstance(frame, InterruptResponseFrame):
+            await interrupts.decide(services, principal, thread_id=thread_id, interrupt_id=frame.interrupt_id,
+                                    approved=frame.approved, args=frame.args, reason=frame.reason)
+        elif isinstance(frame, CancelFrame):
             await services.runs.cancel(principal, thread_id)
-        elif frame.type == "subscribe":
-            await chat.subscribe(services, principal, conn, thread_id, data.get("after_seq"))
-        elif frame.type == "unsubscribe":
+        elif isinstance(frame, SubscribeFrame):
+            await chat.subscribe(services, principal, conn, thread_id, frame.after_seq)
+        elif isinstance(frame, UnsubscribeFrame):
             services.hub.unsubscribe(conn, thread_id)
-        elif frame.type == "feedback":
+        elif isinstance(frame, FeedbackFrame):
             try:
                 await record_feedback(services.pool, user_id=principal.user_id, thread_id=thread_id,
-                                      message_id=data["message_id"], rating=data["rating"],
-                                      comment=data.get("comment"), score=data.get("score"),
+                                      message_id=frame.message_id, rating=frame.rating,
+                                      comment=frame.comment, score=frame.score,
                                       is_staff=principal.is_staff)
             except BadRequest as exc:  # a malformed field: named in the message
                 raise FrameError("missing_field", exc.message, thread_id=thread_id) from None
@@ -155,19 +168,13 @@ def _is_database_error(exc: BaseException) -> bool:
 
 
 async def _send_expired(services: Any, conn: Connection, exc: InterruptExpired) -> None:
-    """A decision on an expired interrupt gets that interrupt's interrupt_expired event."""
+    """A decision on an expired interrupt gets that interrupt's stored interrupt_expired event."""
     interrupt_id = exc.extra.get("interrupt_id")
-    async with services.pool.connection() as db:
-        cur = await db.execute(
-            "SELECT payload FROM events WHERE thread_id = %s AND type = 'interrupt_expired' "
-            "AND payload->>'interrupt_id' = %s ORDER BY seq DESC LIMIT 1", (exc.thread_id, interrupt_id))
-        row = await cur.fetchone()
-    if row:
-        conn.send(row["payload"])
-        return
-    intr = await get_interrupt(services.pool, interrupt_id) if interrupt_id else None
-    action = intr["action"] if intr else exc.extra.get("action", "action")
-    conn.send({"type": "interrupt_expired", "thread_id": exc.thread_id, "interrupt_id": interrupt_id,
-               "action": action, "message": f"The request to {action.replace('_', ' ')} expired; ask again to "
-                                            "try again."})
+    event = (await interrupts.expired_event_for(services, exc.thread_id, interrupt_id)
+             if interrupt_id and exc.thread_id else None)
+    if event is not None:
+        conn.send(event)
+    else:  # decided meanwhile by someone else: nothing is pending any more
+        conn.send(error_frame("no_pending_interrupt", f"no pending interrupt {interrupt_id} on this thread",
+                              thread_id=exc.thread_id))
 

@@ -19,8 +19,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.core.logging import get_logger
 from app.core.metrics import METRICS
-from app.storage.event_log import NOTIFY_CHANNEL, read_events
-from app.ws.connection import Connection, Subscription, encode
+from app.storage.event_log import NOTIFY_CHANNEL, iter_events
+from graphs.events import Event, encode_event
+from app.ws.connection import Connection, Subscription
 
 __all__ = ["Hub"]
 
@@ -31,9 +32,12 @@ TOOLS_CHANNEL = "sa_tools"  # sent by a trigger when imported specs or their rev
 
 
 class Hub:
-    def __init__(self, pool: AsyncConnectionPool, *, origin: str) -> None:
+    def __init__(self, pool: AsyncConnectionPool, *, origin: str, page_size: int = 500,
+                 slots: asyncio.Semaphore | None = None) -> None:
         self.pool = pool
         self.origin = origin
+        self.page_size = page_size  # events read from the log at a time (fills, replays)
+        self.slots = slots  # bounds the log reads of fills and replays this process runs at once
         self.subs: dict[str, set[Subscription]] = defaultdict(set)
         self.connections: dict[str, Connection] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -84,19 +88,19 @@ class Hub:
             sub.conn.subscriptions.pop(thread_id, None)
 
     # events
-    def publish(self, events: list[dict[str, Any]]) -> None:
+    def publish(self, events: list[Event]) -> None:
         for event in events:
-            subs = self.subs.get(event["thread_id"])
+            subs = self.subs.get(event.thread_id)  # type: ignore[arg-type]  # stamped
             if not subs:
                 continue
-            text = encode(event)
+            text = encode_event(event).decode()
             for sub in list(subs):
                 if sub.conn.closed:
                     continue
                 if sub.deliver(event, text):
                     METRICS.events_sent.inc()
                 else:
-                    self._fill(event["thread_id"])
+                    self._fill(event.thread_id)  # type: ignore[arg-type]
 
     def _fill(self, thread_id: str) -> None:
         """Read from the log what some subscriber of the thread is missing."""
@@ -110,13 +114,14 @@ class Hub:
             if not subs:
                 return
             after = min(s.last_sent for s in subs)
-            events = await read_events(self.pool, thread_id, after)
-            # a log with pruned token deltas has holes: accept the next stored event
-            for sub in subs:
-                for event in events:
-                    if event["seq"] > sub.last_sent:
-                        sub.last_sent = event["seq"] - 1
-                        sub.deliver(event, encode(event))
+            async for page in iter_events(self.pool, thread_id, after, page_size=self.page_size, slots=self.slots):
+                # a log with pruned token deltas has holes: accept the next stored event
+                for event in page:
+                    text = encode_event(event).decode()
+                    for sub in subs:
+                        if (event.seq or 0) > sub.last_sent:
+                            sub.last_sent = (event.seq or 0) - 1
+                            sub.deliver(event, text)
         except Exception as exc:
             log.warning("hub_fill_failed", thread_id=thread_id, error=str(exc))
         finally:

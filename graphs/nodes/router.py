@@ -20,6 +20,7 @@ from langgraph.types import Command
 
 from graphs.agents import AgentsConfig
 from graphs.context import RunContext
+from graphs.events import IntentEvent
 from graphs.nodes.common import INTERNAL_TAGS, emit, model_view
 from graphs.prompts import (
     ROUTE_DECISION_TOOL,
@@ -79,7 +80,7 @@ def make_router(model: BaseChatModel, config: AgentsConfig):
                     runtime, "unclear", confidence, "the request stayed unclear after a clarifying question"
                 )
             question = str(parsed.get("clarifying_question") or "").strip() or DEFAULT_CLARIFYING_QUESTION
-            emit(runtime, {"type": "intent", "intent": "unclear", "confidence": confidence, "agent": "router"})
+            emit(runtime, IntentEvent(intent="unclear", confidence=confidence, agent="router"))
             return Command(
                 goto=END,
                 update={
@@ -91,7 +92,7 @@ def make_router(model: BaseChatModel, config: AgentsConfig):
                 },
             )
 
-        emit(runtime, {"type": "intent", "intent": intent, "confidence": confidence, "agent": agent})
+        emit(runtime, IntentEvent(intent=intent, confidence=confidence, agent=agent))
         return Command(
             goto=agent,
             update={"intent": intent, "confidence": confidence, "agent": agent, "dialog_stack": agent, "clarify_misses": 0},
@@ -101,7 +102,7 @@ def make_router(model: BaseChatModel, config: AgentsConfig):
 
 
 def _escalate(runtime: Runtime[RunContext], intent: str, confidence: float, reason: str) -> Command[Any]:
-    emit(runtime, {"type": "intent", "intent": intent, "confidence": confidence, "agent": "escalation"})
+    emit(runtime, IntentEvent(intent=intent, confidence=confidence, agent="escalation"))
     return Command(
         goto="escalation",
         update={"intent": intent, "confidence": confidence, "agent": "escalation", "clarify_misses": 0,

@@ -24,7 +24,8 @@ from app.core.config import Settings
 from app.core.security import Principal, issue_token
 from app.services.analytics import summary
 from app.services.conversations import estimate_cost
-from app.services.replay import list_conversations, timeline
+from app.services.replay import list_conversations
+from tests.analytics.seed import timeline
 from tests.support.pg import PgCluster
 from tests.support.server import ServerProcess, WsClient
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.api.deps import AdminDep, ServicesDep
+from app.core.bodies import read_capped
 from app.core.errors import BadRequest
 from app.openapi.parse import load_document
 from app.services import openapi_import as service
@@ -68,16 +69,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise BadRequest(
             f"the body is {int(declared):,} bytes, over the limit of {limit:,} (OPENAPI_MAX_BYTES)"
         )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(
-                f"the body is over the limit of {limit:,} bytes (OPENAPI_MAX_BYTES); stopped reading"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(request.stream(), limit, lambda: BadRequest(
+        f"the body is over the limit of {limit:,} bytes (OPENAPI_MAX_BYTES); stopped reading"))
 
 
 @router.post("", status_code=201, openapi_extra={"requestBody": IMPORT_BODY_SCHEMA})
