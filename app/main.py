@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.api.schema import install_openapi
 from app.api.main import api_router
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import apply_migrations, open_pool, setup_checkpointer, wait_for_pool
@@ -116,6 +117,7 @@ def create_app(settings: Settings, database_url: str, *, shop_base_url: str | No
 
     app = FastAPI(title="support-agent", version=__version__, lifespan=lifespan,
                   generate_unique_id_function=lambda r: f"{r.tags[0]}-{r.name}" if r.tags else r.name)
+    install_openapi(app)
     _install_error_handlers(app)
     _install_request_log(app)
     if settings.cors_allow_origins:

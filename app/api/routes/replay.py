@@ -28,7 +28,7 @@ class InterruptOutcome(BaseModel):
     decided_by: str | None
 
 
-class Handoff(BaseModel):
+class ConversationHandoff(BaseModel):
     at: str | None
     queue: str | None
     reason: str
@@ -60,7 +60,7 @@ class Conversation(BaseModel):
     run_errors: int
     interrupts: int
     interrupt_outcomes: list[InterruptOutcome]
-    handoff: Handoff | None
+    handoff: ConversationHandoff | None
     input_tokens: int
     output_tokens: int
     cost_usd: float
