@@ -7,9 +7,12 @@ event once, in seq order, and the log reader never returns more than a page per 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -105,3 +108,47 @@ async def test_long_thread_replays_whole_and_in_order_a_page_at_a_time(paged_ser
         assert [e.seq for p in pages for e in p] == list(range(1, total + 1))
     finally:
         await client.close()
+
+
+class _CountingPool:
+    """A real pool that records how many connections are held at once."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self.held = 0
+        self.most = 0
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        async with self.pool.connection() as conn:
+            self.held += 1
+            self.most = max(self.most, self.held)
+            try:
+                await asyncio.sleep(0.01)  # hold it a moment, as a slow query would
+                yield conn
+            finally:
+                self.held -= 1
+
+
+async def test_concurrent_replays_share_the_process_slots(paged_server: ServerProcess) -> None:
+    user = new_id("cust")
+    client = await WsClient.connect(paged_server.ws_url, token(user))
+    thread_id = new_id("slots")
+    try:
+        await client.ask(thread_id, "What is the status of order 1042?")
+    finally:
+        await client.close()
+    url = paged_server.env["DATABASE_URL"]
+    await _append_many(url, thread_id, 60)
+    async with AsyncConnectionPool(url, kwargs={"autocommit": True, "row_factory": dict_row},
+                                   min_size=1, max_size=10, open=False) as pool:
+        counting = _CountingPool(pool)
+        slots = asyncio.Semaphore(2)
+
+        async def replay() -> list[int]:
+            return [e.seq or 0 async for page in iter_events(counting, thread_id, 0, page_size=PAGE,  # type: ignore[arg-type]
+                                                               slots=slots) for e in page]
+
+        results = await asyncio.gather(*(replay() for _ in range(8)))
+    assert all(r == results[0] for r in results) and len(results[0]) >= 60
+    assert counting.most == 2  # eight replays at once, never more than two log reads

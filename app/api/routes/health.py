@@ -23,7 +23,8 @@ class Health(BaseModel):
     error: str | None = None
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health, "description": "The database is down."}})
+@router.get("/health", response_model=Health, response_model_exclude_none=True,
+            responses={503: {"model": Health, "description": "The database is down."}})
 async def health(services: ServicesDep) -> Health | JSONResponse:
     # the 503 goes out as a JSONResponse (a status of its own); its body is a `Health` too
     problem = await check_database(services.pool)
