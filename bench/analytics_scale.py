@@ -39,8 +39,17 @@ from psycopg_pool import AsyncConnectionPool
 from app.core.db import apply_migrations, setup_checkpointer
 from app.core.security import Principal
 from app.services.analytics import summary
-from app.services.replay import list_conversations, timeline
+from app.services.replay import list_conversations
+from app.services.replay import timeline as timeline_chunks
 from app.storage.analytics import refresh_rollup
+
+
+async def timeline(pool: Any, principal: Any, thread_id: str, **kwargs: Any) -> dict[str, Any]:
+    """The replay timeline as a client gets it: every streamed page read and parsed."""
+    import orjson
+
+    chunks = await timeline_chunks(pool, principal, thread_id, **kwargs)
+    return orjson.loads(b"".join([c async for c in chunks]))  # type: ignore[no-any-return]
 
 PRICES = {"demo": {"input_per_1k": 0.0005, "output_per_1k": 0.0015}}
 OPERATOR = Principal("op", "operator")
