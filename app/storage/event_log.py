@@ -167,7 +167,7 @@ async def append_locked(
 def _decode(row: dict[str, Any], with_ts: bool) -> Event:
     event = EVENT_ADAPTER.validate_json(row["payload"])
     if with_ts and event.ts is None:  # a token delta: its time is the row's
-        event.ts = row["ts"]
+        event.__dict__["ts"] = row["ts"]
     return event
 
 
