@@ -46,7 +46,7 @@ class Endpoint(BaseModel):
     enabled: bool
     needs_review: bool
     removed: bool
-    reasons: list[Any]
+    reasons: list[str]
     reviewed_by: str | None
     reviewed_at: str | None
     added_in: int | None

@@ -478,7 +478,7 @@ export type components = {
             /** Path */
             path: string;
             /** Reasons */
-            reasons: unknown[];
+            reasons: string[];
             /** Removed */
             removed: boolean;
             /** Reviewed At */
