@@ -41,6 +41,7 @@ class Services:
     model_name: str = ""
     origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     sweeper_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    replay_slots: asyncio.Semaphore | None = None  # REPLAY_CONCURRENCY: event-log pages read at once
     _run_tools: Any = None  # the registry runs use, built from the reviewed imports; None = rebuild
     _run_tools_generation: int = 0
     background: list[asyncio.Task[Any]] = field(default_factory=list)

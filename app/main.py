@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.main import api_router
+from app.api.schema import install_openapi
 from app.container import Services
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import apply_migrations, open_pool, setup_checkpointer, wait_for_pool
@@ -62,7 +63,9 @@ async def open_services(settings: Settings, database_url: str, *, shop_base_url:
     services.http = httpx.AsyncClient(timeout=settings.tool_timeout_s)
     services.shop_base_url = settings.shop_api_url or shop_base_url
     await build_runtime(services)
-    services.hub = Hub(pool, origin=services.origin)
+    services.replay_slots = asyncio.Semaphore(settings.replay_concurrency)
+    services.hub = Hub(pool, origin=services.origin, page_size=settings.replay_page_size,
+                       slots=services.replay_slots)
     services.hub.on_tools_changed = services.tools_changed
     services.writer = EventWriter(pool, origin=services.origin, publish=services.hub.publish)
     services.writer.start()
@@ -118,6 +121,7 @@ def create_app(settings: Settings, database_url: str, *, shop_base_url: str | No
 
     app = FastAPI(title="support-agent", version=__version__, lifespan=lifespan,
                   generate_unique_id_function=lambda r: f"{r.tags[0]}-{r.name}" if r.tags else r.name)
+    install_openapi(app)
     _install_error_handlers(app)
     _install_request_log(app)
     if settings.cors_allow_origins:

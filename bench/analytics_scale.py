@@ -37,10 +37,19 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from app.analytics.replay import list_conversations, timeline
+from app.analytics.replay import timeline as timeline_chunks
 from app.analytics.store import refresh_rollup
 from app.analytics.summary import summary
 from app.core.db import apply_migrations, setup_checkpointer
 from app.core.security import Principal
+
+
+async def timeline(pool: Any, principal: Any, thread_id: str, **kwargs: Any) -> dict[str, Any]:
+    """The replay timeline as a client gets it: every streamed page read and parsed."""
+    import orjson
+
+    chunks = await timeline_chunks(pool, principal, thread_id, **kwargs)
+    return orjson.loads(b"".join([c async for c in chunks]))  # type: ignore[no-any-return]
 
 PRICES = {"demo": {"input_per_1k": 0.0005, "output_per_1k": 0.0015}}
 OPERATOR = Principal("op", "operator")

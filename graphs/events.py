@@ -11,9 +11,11 @@ Socket-only replies (`connected`, `error`, `pong`, `replay_*`, `session_sync`,
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 __all__ = [
     "AgentJoined",
@@ -21,6 +23,7 @@ __all__ = [
     "CustomerMessage",
     "Event",
     "EVENT_ADAPTER",
+    "EVENT_TYPES",
     "Handoff",
     "HandoffNotice",
     "HumanMessageEvent",
@@ -39,8 +42,19 @@ __all__ = [
     "ToolCall",
     "ToolResult",
     "Usage",
+    "RUN_END_TYPES",
+    "THREAD_ID_PATTERN",
+    "THREAD_ID_RE",
     "dump_event",
+    "encode_event",
+    "expired_event",
+    "iso_z",
 ]
+
+
+# What a thread id may be, everywhere: frames, REST paths, the graph's checkpoints.
+THREAD_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+THREAD_ID_RE = re.compile(THREAD_ID_PATTERN)
 
 
 class _EventBase(BaseModel):
@@ -50,6 +64,7 @@ class _EventBase(BaseModel):
     seq: int | None = None
     run_id: str | None = None
     ts: str | None = Field(default=None, description="ISO 8601 UTC; set in the event log, shown by replay.")
+    _wire: bytes | None = PrivateAttr(default=None)  # the encoded form, once it is final (see encode_event)
 
 
 class Usage(BaseModel):
@@ -248,10 +263,43 @@ Event = Annotated[
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
+EVENT_MODELS: tuple[type[_EventBase], ...] = get_args(get_args(Event)[0])
+# Every event type, in the order above (the frontend's list is generated from the same union).
+EVENT_TYPES: tuple[str, ...] = tuple(m.model_fields["type"].default for m in EVENT_MODELS)
+
 # Events that end a run: exactly one per run.
 RUN_END_TYPES = frozenset({"message_complete", "interrupt", "run_cancelled", "run_error"})
+RunEnd = MessageComplete | InterruptEvent | RunCancelled | RunError
 
 
 def dump_event(event: BaseModel) -> dict[str, Any]:
     """The event as plain JSON data, without unset stamps."""
     return event.model_dump(mode="json", exclude_none=True)
+
+
+def encode_event(event: _EventBase) -> bytes:
+    """The wire form of an event: compact JSON without unset fields, the bytes stored and sent.
+
+    Encoded once: the event log stores these very bytes and the hub sends them, so a
+    stamped event must not change afterwards (`app.conversations.event_log.stamp` resets it).
+    """
+    private = event.__pydantic_private__  # read and written directly: pydantic's attribute hooks cost more
+    wire = private.get("_wire")  # type: ignore[union-attr]
+    if wire is None:
+        wire = private["_wire"] = event.__pydantic_serializer__.to_json(event, exclude_none=True)  # type: ignore[index]
+    return wire  # type: ignore[no-any-return]
+
+
+def iso_z(value: datetime, timespec: str = "auto") -> str:
+    """A datetime as the wire writes it: ISO 8601 in UTC with a `Z`; a naive one is taken to be UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def expired_event(interrupt_id: str, action: str) -> InterruptExpired:
+    """The one `interrupt_expired` of an approval that ran out: what the sweeper stores and a late decision gets."""
+    return InterruptExpired(
+        interrupt_id=interrupt_id, action=action,
+        message=f"The request to {action.replace('_', ' ')} expired before anyone approved it, so nothing was "
+                "done. Ask again to try again.")

@@ -14,7 +14,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.analytics import store
 from app.analytics.replay import THREAD_ID_RE
+from app.conversations import event_log
 from app.core.errors import BadRequest, Forbidden, NotFound
+from graphs.events import THREAD_ID_PATTERN, THREAD_ID_RE, iso_z
 
 __all__ = ["MAX_COMMENT_CHARS", "RATINGS", "record_feedback"]
 
@@ -41,7 +43,7 @@ async def record_feedback(
     e.g. the local admin trying the widget; the rating is stored under their id).
     """
     if not isinstance(thread_id, str) or not THREAD_ID_RE.match(thread_id):
-        raise BadRequest("thread_id must match ^[A-Za-z0-9_-]{1,64}$", thread_id=None)
+        raise BadRequest(f"thread_id must match {THREAD_ID_PATTERN}", thread_id=None)
     if not isinstance(message_id, str) or not 1 <= len(message_id) <= MAX_MESSAGE_ID_CHARS:
         raise BadRequest(f"message_id must be a string of 1 to {MAX_MESSAGE_ID_CHARS} characters",
                          thread_id=thread_id)
@@ -59,7 +61,7 @@ async def record_feedback(
         raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
     if owner != user_id and not is_staff:
         raise Forbidden("you can rate only answers in your own conversations", thread_id=thread_id)
-    if not await store.message_exists(pool, thread_id, message_id):
+    if not await event_log.message_exists(pool, thread_id, message_id):
         raise BadRequest(f"message_id {message_id!r} is not an answer in thread {thread_id}",
                          thread_id=thread_id)
     row = await store.upsert_feedback(
@@ -69,5 +71,5 @@ async def record_feedback(
     return {
         "thread_id": row["thread_id"], "message_id": row["message_id"], "rating": row["rating"],
         "score": row["score"], "comment": row["comment"],
-        "created_at": row["created_at"].isoformat().replace("+00:00", "Z"),
+        "created_at": iso_z(row["created_at"]),
     }

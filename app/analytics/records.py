@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from app.core.pii import mask_text
+from graphs.events import iso_z
 
 __all__ = ["estimate_cost", "price_for", "record_json", "usage_cost"]
 
@@ -48,7 +49,7 @@ def usage_cost(prices: Mapping[str, Any], usage: Mapping[str, Mapping[str, Any]]
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+    return iso_z(value) if value is not None else None
 
 
 def record_json(row: Mapping[str, Any], *, prices: Mapping[str, Any], mask: bool) -> dict[str, Any]:

@@ -13,27 +13,29 @@ listings; admins and the thread's own customer see them as they were.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
-import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from app.analytics import store
 from app.analytics.records import record_json
+from app.conversations.event_log import count_events, iter_events
 from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.pii import mask_payload
 from app.core.pii import should_mask as pii_should_mask
 from app.core.security import Principal
+from graphs.events import THREAD_ID_PATTERN, THREAD_ID_RE, dump_event, encode_event
 
 __all__ = ["RESOLUTIONS", "decode_cursor", "encode_cursor", "list_conversations", "should_mask", "timeline"]
 
 RESOLUTIONS = ("automated", "assisted", "escalated", "abandoned", "open")
-THREAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_LIMIT = 200
 
 
@@ -110,22 +112,36 @@ async def list_conversations(
 
 
 async def timeline(
-    pool: AsyncConnectionPool, principal: Principal, thread_id: str, *, tokens: bool = True
-) -> dict[str, Any]:
-    """`{"thread_id", "events": [...]}`: the thread's events in seq order, each with `ts`.
+    pool: AsyncConnectionPool, principal: Principal, thread_id: str, *, tokens: bool = True,
+    page_size: int = 500, slots: asyncio.Semaphore | None = None,
+) -> AsyncIterator[bytes]:
+    """`{"thread_id", "events": [...]}` as JSON chunks: the thread's events in seq order, each with `ts`.
 
-    `tokens=False` leaves out token deltas; each answer is still whole in its
-    `message_complete`.
+    Access is checked before the first chunk (so a refusal is a plain 403/404); the
+    events are then read and sent a page at a time, so a thread of any length costs
+    one page of memory. `tokens=False` leaves out token deltas; each answer is still
+    whole in its `message_complete`.
     """
     if not THREAD_ID_RE.match(thread_id):
-        raise BadRequest("thread_id must match ^[A-Za-z0-9_-]{1,64}$")
+        raise BadRequest(f"thread_id must match {THREAD_ID_PATTERN}")
     owner = await store.thread_owner(pool, thread_id)
     if owner is None:
         raise NotFound(f"thread {thread_id} not found")
     if not principal.is_staff and principal.user_id != owner:
         raise Forbidden("you can replay only your own conversations")
-    events = await store.read_timeline(pool, thread_id, tokens=tokens)
-    if should_mask(principal, owner):
-        addresses: set[str] = set()  # an address from a tool call is scrubbed from the answers after it
-        events = [mask_payload(e, addresses=addresses) for e in events]
-    return {"thread_id": thread_id, "events": events}
+    mask = should_mask(principal, owner)
+    _, upto = await count_events(pool, thread_id, 0, tokens=tokens)
+    return _timeline_chunks(pool, thread_id, upto, tokens=tokens, mask=mask, page_size=page_size, slots=slots)
+
+
+async def _timeline_chunks(pool: AsyncConnectionPool, thread_id: str, upto: int, *, tokens: bool, mask: bool,
+                           page_size: int, slots: asyncio.Semaphore | None) -> AsyncIterator[bytes]:
+    yield b'{"thread_id":' + orjson.dumps(thread_id) + b',"events":['
+    first = True
+    addresses: set[str] = set()  # an address from a tool call is scrubbed from the answers after it
+    async for page in iter_events(pool, thread_id, 0, upto=upto, page_size=page_size, tokens=tokens,
+                                  with_ts=True, slots=slots):
+        parts = [orjson.dumps(mask_payload(dump_event(e), addresses=addresses)) if mask else encode_event(e) for e in page]
+        yield (b"" if first else b",") + b",".join(parts)
+        first = False
+    yield b"]}"

@@ -28,8 +28,6 @@ __all__ = [
     "fetch_summary_rows",
     "list_conversations",
     "live_threads_with_old_checkpoints",
-    "message_exists",
-    "read_timeline",
     "refresh_rollup",
     "thread_owner",
     "upsert_feedback",
@@ -281,18 +279,6 @@ async def list_conversations(
 
 THREAD_OWNER = "SELECT owner_id FROM threads WHERE thread_id = %(thread_id)s"
 
-# The payload is the event as it went out on the wire, ts included; the column is
-# the fallback for a payload stored without one.
-READ_TIMELINE = """
-SELECT CASE WHEN payload ? 'ts' THEN payload
-            ELSE payload || jsonb_build_object('ts', to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
-       END AS event
-FROM events
-WHERE thread_id = %(thread_id)s AND (%(tokens)s OR type <> 'token')
-ORDER BY seq
-"""
-
-
 async def thread_owner(pool: AsyncConnectionPool, thread_id: str) -> str | None:
     async with pool.connection() as conn:
         cur = await conn.execute(THREAD_OWNER, {"thread_id": thread_id})
@@ -300,19 +286,7 @@ async def thread_owner(pool: AsyncConnectionPool, thread_id: str) -> str | None:
     return row["owner_id"] if row else None
 
 
-async def read_timeline(pool: AsyncConnectionPool, thread_id: str, *, tokens: bool) -> list[dict[str, Any]]:
-    async with pool.connection() as conn:
-        cur = await conn.execute(READ_TIMELINE, {"thread_id": thread_id, "tokens": tokens})
-        return [r["event"] for r in await cur.fetchall()]
-
-
 # ---- feedback ---------------------------------------------------------------
-
-MESSAGE_EXISTS = """
-SELECT 1 FROM events
-WHERE thread_id = %(thread_id)s AND type = 'message_complete' AND payload ->> 'message_id' = %(message_id)s
-LIMIT 1
-"""
 
 # One rating per customer and message: rating again replaces the earlier one.
 UPSERT_FEEDBACK = """
@@ -322,12 +296,6 @@ ON CONFLICT (thread_id, message_id, user_id) DO UPDATE
 SET rating = EXCLUDED.rating, score = EXCLUDED.score, comment = EXCLUDED.comment, updated_at = now()
 RETURNING thread_id, message_id, user_id, rating, score, comment, created_at, updated_at
 """
-
-
-async def message_exists(pool: AsyncConnectionPool, thread_id: str, message_id: str) -> bool:
-    async with pool.connection() as conn:
-        cur = await conn.execute(MESSAGE_EXISTS, {"thread_id": thread_id, "message_id": message_id})
-        return await cur.fetchone() is not None
 
 
 async def upsert_feedback(pool: AsyncConnectionPool, **values: Any) -> dict[str, Any]:

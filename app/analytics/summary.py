@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.analytics import store
 from app.analytics.records import estimate_cost
 from app.core.errors import BadRequest
+from graphs.events import iso_z
 
 __all__ = ["RANGES", "resolve_range", "summary"]
 
@@ -61,7 +62,7 @@ def resolve_range(
 
 
 def _iso(value: datetime) -> str:
-    return _utc(value).isoformat().replace("+00:00", "Z")
+    return iso_z(value)
 
 
 def _rate(num: float, den: float) -> float:

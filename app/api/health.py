@@ -7,8 +7,11 @@ to the log line with that id.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from app import __version__
 from app.api.deps import ServicesDep
@@ -20,12 +23,22 @@ log = get_logger(__name__)
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
-async def health(services: ServicesDep) -> JSONResponse:
+class Health(BaseModel):
+    status: Literal["ok", "error"]
+    version: str
+    database: str = Field(description='"ok", or "unavailable: ..." naming the problem (with status 503).')
+    auth_required: bool | None = Field(default=None, description="Whether clients must present a token.")
+    error: str | None = None
+
+
+@router.get("/health", response_model=Health, response_model_exclude_none=True,
+            responses={503: {"model": Health, "description": "The database is down."}})
+async def health(services: ServicesDep) -> Health | JSONResponse:
+    # the 503 goes out as a JSONResponse (a status of its own); its body is a `Health` too
     problem = await check_database(services.pool)
     if problem is None:
-        return JSONResponse({"status": "ok", "version": __version__, "database": "ok",
-                             "auth_required": services.settings.auth_enabled})
+        return Health(status="ok", version=__version__, database="ok",  # type: ignore[return-value]
+                      auth_required=services.settings.auth_enabled)
     cid = correlation_id()
     log.error("health_database_unavailable", correlation_id=cid, error=problem)
     return JSONResponse(

@@ -20,7 +20,7 @@ from psycopg import AsyncConnection
 
 from app.approvals import store
 from app.conversations import thread_store
-from app.conversations.event_log import append_locked
+from app.conversations.event_log import append_locked, find_interrupt_event
 from app.conversations.runs import check_access
 from app.core.errors import (
     Forbidden,
@@ -33,10 +33,11 @@ from app.core.errors import (
 from app.core.logging import get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal
+from graphs.events import Event, InterruptDecided, InterruptWarning, expired_event, iso_z
 from graphs.tools.openapi import schema_error
 from graphs.tools.policy import edit_refusal
 
-__all__ = ["Resume", "decide", "expire_due", "supersede_prepare", "sweeper_loop"]
+__all__ = ["Resume", "decide", "expire_due", "expire_one", "expired_event_for", "supersede_prepare", "sweeper_loop"]
 
 log = get_logger(__name__)
 
@@ -55,14 +56,9 @@ class Resume:
 
 
 def _decided_event(interrupt_id: str, approved: bool, decided_by: str, outcome: str,
-                   args: dict[str, Any] | None, reason: str | None) -> dict[str, Any]:
-    ev: dict[str, Any] = {"type": "interrupt_decided", "interrupt_id": interrupt_id, "approved": approved,
-                          "decided_by": decided_by, "outcome": outcome}
-    if args is not None:
-        ev["args"] = args
-    if reason:
-        ev["reason"] = reason
-    return ev
+                   args: dict[str, Any] | None, reason: str | None) -> InterruptDecided:
+    return InterruptDecided(interrupt_id=interrupt_id, approved=approved, decided_by=decided_by,
+                            outcome=outcome, args=args, reason=reason or None)  # type: ignore[arg-type]
 
 
 async def decide(
@@ -88,7 +84,7 @@ async def decide(
     outcome = "rejected" if not approved else ("edited" if args is not None else "approved")
     holder: dict[str, Any] = {}
 
-    async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any]) -> list[dict[str, Any]]:
+    async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any]) -> list[Event]:
         pending = await store.lock_pending(conn, thread_id)
         if pending is None or (interrupt_id is not None and pending["interrupt_id"] != interrupt_id):
             raise _no_pending(interrupt_id, thread_id)
@@ -162,7 +158,7 @@ async def _check_edit(services: Any, principal: Principal, thread_id: str, inter
 def supersede_prepare(principal: Principal, resume_box: dict[str, Any]) -> Any:
     """A `prepare` for a new message: a pending interrupt is rejected as superseded."""
 
-    async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any]) -> list[dict[str, Any]]:
+    async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any]) -> list[Event]:
         if trow["status"] != "interrupted":
             return []
         pending = await store.lock_pending(conn, trow["thread_id"])
@@ -182,28 +178,44 @@ async def expire_due(services: Any) -> int:
     """Expire every pending interrupt past its TTL: resume each run as rejected."""
     count = 0
     for due in await store.due_to_expire(services.pool):
-        interrupt_id, thread_id = due["interrupt_id"], due["thread_id"]
-
-        async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any], _id: str = interrupt_id) -> list[dict[str, Any]]:
-            pending = await store.lock_pending(conn, trow["thread_id"])
-            if pending is None or pending["interrupt_id"] != _id:
-                raise NoPendingInterrupt("already decided")
-            await store.decide(conn, interrupt_id=_id, status="expired", decided_by="system",
-                               edited_args=None, reason="expired")
-            return [{"type": "interrupt_expired", "interrupt_id": _id, "action": pending["action"],
-                     "message": f"The request to {pending['action'].replace('_', ' ')} expired before anyone "
-                                "approved it, so nothing was done. Ask again to try again."}]
-
-        resume = Resume(decision={"interrupt_id": interrupt_id, "approved": False, "args": None,
-                                  "reason": "the approval expired", "outcome": "expired"})
-        try:
-            await services.runs.start(principal=None, thread_id=thread_id, trigger="resume", graph_input=resume,
-                                      prepare=prepare, check_session=False)
-            METRICS.interrupts.labels(outcome="expired").inc()
-            count += 1
-        except (NoPendingInterrupt, RunActive):
-            continue
+        count += await expire_one(services, due["interrupt_id"], due["thread_id"])
     return count
+
+
+async def expire_one(services: Any, interrupt_id: str, thread_id: str) -> bool:
+    """Expire one interrupt past its TTL: store its `interrupt_expired`, resume the run as rejected.
+
+    False when it was decided or expired meanwhile (by another process, say)."""
+
+    async def prepare(conn: AsyncConnection[Any], trow: dict[str, Any]) -> list[Event]:
+        pending = await store.lock_pending(conn, trow["thread_id"])
+        if pending is None or pending["interrupt_id"] != interrupt_id:
+            raise NoPendingInterrupt("already decided")
+        await store.decide(conn, interrupt_id=interrupt_id, status="expired", decided_by="system",
+                           edited_args=None, reason="expired")
+        return [expired_event(interrupt_id, pending["action"])]
+
+    resume = Resume(decision={"interrupt_id": interrupt_id, "approved": False, "args": None,
+                              "reason": "the approval expired", "outcome": "expired"})
+    try:
+        await services.runs.start(principal=None, thread_id=thread_id, trigger="resume", graph_input=resume,
+                                  prepare=prepare, check_session=False)
+    except (NoPendingInterrupt, RunActive):
+        return False
+    METRICS.interrupts.labels(outcome="expired").inc()
+    return True
+
+
+async def expired_event_for(services: Any, thread_id: str, interrupt_id: str) -> Event | None:
+    """The stored `interrupt_expired` of an interrupt a decision came too late for.
+
+    One that is past its TTL but not yet expired by the sweeper is expired now, so the
+    late decider gets the very event (with its seq) the thread's subscribers get."""
+    event = await find_interrupt_event(services.pool, thread_id, "interrupt_expired", interrupt_id)
+    if event is None:
+        await expire_one(services, interrupt_id, thread_id)
+        event = await find_interrupt_event(services.pool, thread_id, "interrupt_expired", interrupt_id)
+    return event
 
 
 async def warn_due(services: Any) -> None:
@@ -211,12 +223,11 @@ async def warn_due(services: Any) -> None:
         return
     for due in await store.due_for_warning(services.pool, services.settings.interrupt_warning_s):
         seconds_left = max(0, int((due["expires_at"] - _now()).total_seconds()))
-        await append_outside_run(services, due["thread_id"], [{
-            "type": "interrupt_warning", "interrupt_id": due["interrupt_id"],
-            "expires_at": due["expires_at"].isoformat().replace("+00:00", "Z"), "seconds_left": seconds_left}])
+        await append_outside_run(services, due["thread_id"], [InterruptWarning(
+            interrupt_id=due["interrupt_id"], expires_at=iso_z(due["expires_at"]), seconds_left=seconds_left)])
 
 
-async def append_outside_run(services: Any, thread_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def append_outside_run(services: Any, thread_id: str, events: list[Event]) -> list[Event]:
     """Append events to a thread with no active run (the row lock orders them)."""
     async with services.pool.connection() as conn:
         async with conn.transaction():

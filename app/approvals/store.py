@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+from graphs.events import InterruptEvent, encode_event
 
 INSERT_INTERRUPT = """
 INSERT INTO interrupts (interrupt_id, thread_id, run_id, agent, action, args, risk, approver, message,
@@ -72,26 +75,27 @@ class InterruptIdTaken(Exception):
     """The interrupt id is another thread's: nothing was written."""
 
 
-async def insert_pending(conn: AsyncConnection[Any], event: dict[str, Any]) -> None:
+async def insert_pending(conn: AsyncConnection[Any], event: InterruptEvent) -> None:
+    """Record a stamped `interrupt` event as the thread's pending approval (`event` keeps it as sent)."""
     cur = await conn.execute(
         INSERT_INTERRUPT,
         {
-            "interrupt_id": event["interrupt_id"],
-            "thread_id": event["thread_id"],
-            "run_id": event.get("run_id", ""),
-            "agent": event.get("agent", ""),
-            "action": event["action"],
-            "args": Jsonb(event.get("args") or {}),
-            "risk": event.get("risk", "high"),
-            "approver": event.get("approver", "customer"),
-            "message": event.get("message", ""),
-            "event": Jsonb(event),
-            "expires_at": event["expires_at"],
+            "interrupt_id": event.interrupt_id,
+            "thread_id": event.thread_id,
+            "run_id": event.run_id or "",
+            "agent": event.agent,
+            "action": event.action,
+            "args": Jsonb(event.args),
+            "risk": event.risk,
+            "approver": event.approver,
+            "message": event.message,
+            "event": Jsonb(orjson.Fragment(encode_event(event)), dumps=orjson.dumps),
+            "expires_at": event.expires_at,
         },
     )
     if await cur.fetchone() is None:
-        raise InterruptIdTaken(f"interrupt id {event['interrupt_id']} belongs to another thread than "
-                               f"{event['thread_id']}; it was not reopened")
+        raise InterruptIdTaken(f"interrupt id {event.interrupt_id} belongs to another thread than "
+                               f"{event.thread_id}; it was not reopened")
 
 
 async def lock_pending(conn: AsyncConnection[Any], thread_id: str) -> dict[str, Any] | None:

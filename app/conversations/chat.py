@@ -16,15 +16,14 @@ from psycopg import AsyncConnection
 
 from app.approvals.service import Resume, supersede_prepare
 from app.conversations import rate_limit, thread_store
-from app.conversations.event_log import read_events
 from app.conversations.runs import check_access
 from app.conversations.threads import pending_interrupt_event
 from app.core.errors import NotFound
-from app.core.pii import mask_event, mask_payload, should_mask
+from app.core.pii import mask_payload
 from app.core.security import Principal
-from app.ws.connection import Connection
+from graphs.events import InterruptEvent, dump_event
 
-__all__ = ["send_message", "submit_form", "subscribe"]
+__all__ = ["open_thread", "send_message", "submit_form", "sync_state"]
 
 
 async def _start_user_run(services: Any, principal: Principal, thread_id: str, message: HumanMessage,
@@ -70,49 +69,34 @@ async def submit_form(services: Any, principal: Principal, thread_id: str, form_
     return await _start_user_run(services, principal, thread_id, msg, "form_submit", "")
 
 
-async def subscribe(services: Any, principal: Principal, conn: Connection, thread_id: str,
-                    after_seq: int | None) -> None:
-    """Replay what the socket missed, then session_sync, then live events."""
+async def open_thread(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+    """The thread's row for a caller who may follow it (`forbidden` otherwise, `not_found` if none)."""
     row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s)
     if row is None:
         raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
     check_access(principal, row)
-    masked = should_mask(principal.role, principal.user_id, row["owner_id"])
-    hub = services.hub
-    sub = hub.subscribe(conn, thread_id, after_seq if after_seq is not None else 0)
-    sub.mask = masked
-    try:
-        if after_seq is None:
-            sub.last_sent = row["last_seq"]
-        else:
-            events = await read_events(services.pool, thread_id, after_seq)
-            if events:
-                # an operator on someone else's thread: masked whole events, no token deltas (app/core/pii.py)
-                shown = [m for e in events if (m := mask_event(e, sub.addresses)) is not None] if masked else events
-                await conn.send_wait({"type": "replay_start", "thread_id": thread_id, "count": len(shown)})
-                for ev in shown:
-                    await conn.send_wait(ev)
-                await conn.send_wait({"type": "replay_end", "thread_id": thread_id})
-                sub.last_sent = events[-1]["seq"]
-        row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s) or row
-        sync = await session_sync(services, row, last_seq=sub.last_sent)
-        if masked and sync.get("pending_interrupt"):
-            sync["pending_interrupt"] = mask_payload(sync["pending_interrupt"])
-        await conn.send_wait(sync)
-    except BaseException:
-        hub.unsubscribe(conn, thread_id)
-        raise
-    hub.go_live(sub)
+    return row
 
 
-async def session_sync(services: Any, row: dict[str, Any], *, last_seq: int) -> dict[str, Any]:
+async def sync_state(services: Any, thread_id: str, *, masked: bool) -> dict[str, Any]:
+    """Where the thread stands now, for `session_sync`: status, message count, the pending approval.
+
+    The status is `handoff` while people have the thread, even with an approval pending
+    (it stays decidable by staff); `pending_interrupt` is PII-masked for an operator
+    reading someone else's thread.
+    """
     from app.handoffs.store import is_open
 
+    row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s)
+    if row is None:
+        raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
     status = row["status"]
     if status == "running" and not row["run_live"]:
         status = "idle"
-    if status == "interrupted" and await is_open(services.pool, row["thread_id"]):
-        status = "handoff"  # people have the thread; its approval (below) stays decidable by staff
-    return {"type": "session_sync", "thread_id": row["thread_id"], "status": status,
-            "last_seq": max(last_seq, 0), "message_count": row["message_count"],
-            "pending_interrupt": await pending_interrupt_event(services, row["thread_id"], row["status"])}
+    if status == "interrupted" and await is_open(services.pool, thread_id):
+        status = "handoff"
+    pending = await pending_interrupt_event(services, thread_id, row["status"])
+    if masked and pending is not None:
+        pending = InterruptEvent.model_validate(mask_payload(dump_event(pending)))
+    return {"status": status, "message_count": row["message_count"], "pending_interrupt": pending,
+            "last_seq": row["last_seq"]}

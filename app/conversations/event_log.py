@@ -1,8 +1,10 @@
 """The durable per-thread event log: append with seq, read after a seq.
 
 Every event about a thread is a row `(thread_id, seq, run_id, type, ts, payload)`;
-`payload` is exactly the JSON sent on the wire, so live and replayed frames are
-byte-identical. Two ways in:
+`payload` is exactly the JSON sent on the wire (`graphs.events.encode_event`), so
+live and replayed frames are byte-identical. Events go in and come out as
+`graphs.events` models; this module is the only reader of the table's payloads.
+Two ways in:
 
 - `append_locked()` inside a transaction that holds the thread row (`FOR UPDATE`):
   used when no run is active (run start, decisions, expiry), seq from the row.
@@ -18,17 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from app.core.logging import get_logger
+from graphs.events import EVENT_ADAPTER, Event, encode_event, iso_z
 
-__all__ = ["EventWriter", "LeaseLost", "append_locked", "now_iso", "read_events", "stamp"]
+__all__ = ["EventWriter", "LeaseLost", "append_locked", "count_events", "find_interrupt_event", "iter_events",
+           "message_exists", "now_iso", "read_events", "stamp"]
 
 log = get_logger(__name__)
 
@@ -74,14 +79,39 @@ WITH e AS (
     RETURNING thread_id, seq
 ){_ADVANCE_AND_NOTIFY}"""
 
-READ_AFTER = """
-SELECT payload FROM events WHERE thread_id = %(thread_id)s AND seq > %(after_seq)s
+# The one reader of the log: a page of a thread's events after a seq (up to a seq),
+# token deltas optionally left out. `seq` is the keyset, so every page is an index range.
+READ_PAGE = """
+SELECT seq, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts, payload::text AS payload
+FROM events
+WHERE thread_id = %(thread_id)s AND seq > %(after_seq)s AND seq <= %(upto)s AND (%(tokens)s OR type <> 'token')
 ORDER BY seq LIMIT %(limit)s
 """
 
+# How many events a replay after `after_seq` will send, and the last of them: the replay
+# reads exactly up to that seq, whatever is appended meanwhile (that goes out live).
+COUNT_AFTER = """
+SELECT count(*) AS n, coalesce(max(seq), %(after_seq)s) AS upto FROM events
+WHERE thread_id = %(thread_id)s AND seq > %(after_seq)s AND (%(tokens)s OR type <> 'token')
+"""
+
+FIND_INTERRUPT_EVENT = """
+SELECT payload::text AS payload FROM events
+WHERE thread_id = %(thread_id)s AND type = %(type)s AND payload ->> 'interrupt_id' = %(interrupt_id)s
+ORDER BY seq DESC LIMIT 1
+"""
+
+MESSAGE_EXISTS = """
+SELECT 1 FROM events
+WHERE thread_id = %(thread_id)s AND type = 'message_complete' AND payload ->> 'message_id' = %(message_id)s
+LIMIT 1
+"""
+
+MAX_SEQ = 2**62
+
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_z(datetime.now(UTC), "milliseconds")
 
 
 # Token deltas are most of the traffic: their wire form leaves out `ts` (31 bytes of a
@@ -90,57 +120,126 @@ def now_iso() -> str:
 UNSTAMPED_TYPES = frozenset({"token"})
 
 
-def stamp(event: dict[str, Any], *, thread_id: str, seq: int, run_id: str | None) -> dict[str, Any]:
-    """The wire form of an event: its fields plus thread_id, seq, run_id and ts (not on tokens)."""
-    out: dict[str, Any] = {"type": event["type"], "thread_id": thread_id, "seq": seq}
+def stamp(event: Event, *, thread_id: str, seq: int, run_id: str | None) -> Event:
+    """Make `event` its wire form in place: thread_id, seq, run_id and ts (not on tokens)."""
+    # straight into the model's fields: this runs for every token, and the values are known good
+    fields = event.__dict__
+    fields["thread_id"] = thread_id
+    fields["seq"] = seq
     if run_id is not None:
-        out["run_id"] = run_id
-    for k, v in event.items():
-        if k not in ("type", "thread_id", "seq", "run_id", "ts") and v is not None:
-            out[k] = v
-    if out["type"] not in UNSTAMPED_TYPES:
-        out["ts"] = now_iso()
-    return out
+        fields["run_id"] = run_id
+    if event.type not in UNSTAMPED_TYPES:
+        fields["ts"] = now_iso()
+    event.__pydantic_private__["_wire"] = None  # type: ignore[index]
+    return event
 
 
-def _rows(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _rows(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """Rows for `jsonb_to_recordset`: the payload is the event's encoded bytes, spliced in as they are."""
     now = None
     rows = []
     for ev in events:
-        ts = ev.get("ts")
+        ts = ev.ts
         if ts is None:
             ts = now = now or now_iso()
-        rows.append({"thread_id": ev["thread_id"], "seq": ev["seq"], "run_id": ev.get("run_id"), "type": ev["type"],
-                     "ts": ts, "payload": ev})
+        rows.append({"thread_id": ev.thread_id, "seq": ev.seq, "run_id": ev.run_id, "type": ev.type,
+                     "ts": ts, "payload": orjson.Fragment(encode_event(ev))})
     return rows
 
 
 async def append_locked(
     conn: AsyncConnection[Any], *, thread_id: str, last_seq: int, run_id: str | None,
-    events: Sequence[dict[str, Any]], origin: str,
-) -> list[dict[str, Any]]:
-    """Append events after `last_seq` (the caller holds the thread row lock)."""
+    events: Sequence[Event], origin: str,
+) -> list[Event]:
+    """Append events after `last_seq` (the caller holds the thread row lock); they come back stamped."""
     stamped = [
-        stamp(e, thread_id=thread_id, seq=last_seq + i + 1, run_id=e.get("run_id", run_id))
+        stamp(e, thread_id=thread_id, seq=last_seq + i + 1, run_id=e.run_id or run_id)
         for i, e in enumerate(events)
     ]
     if stamped:
         await conn.execute(
             INSERT_BATCH,
-            {"rows": Jsonb(_rows(stamped)), "channel": NOTIFY_CHANNEL, "origin": origin},
+            {"rows": Jsonb(_rows(stamped), dumps=orjson.dumps), "channel": NOTIFY_CHANNEL, "origin": origin},
         )
     return stamped
 
 
+def _decode(row: dict[str, Any], with_ts: bool) -> Event:
+    event = EVENT_ADAPTER.validate_json(row["payload"])
+    if with_ts and event.ts is None:  # a token delta: its time is the row's
+        event.__dict__["ts"] = row["ts"]
+    return event
+
+
 async def read_events(
-    pool: AsyncConnectionPool, thread_id: str, after_seq: int = 0, limit: int = 100_000
-) -> list[dict[str, Any]]:
+    pool: AsyncConnectionPool, thread_id: str, after_seq: int = 0, *, upto: int = MAX_SEQ, limit: int = 500,
+    tokens: bool = True, with_ts: bool = False,
+) -> list[Event]:
+    """One page: at most `limit` events with `after_seq < seq <= upto`, in seq order.
+
+    `with_ts` gives token deltas the time of their row (replay shows one on every event).
+    """
     async with pool.connection() as conn:
-        cur = await conn.execute(READ_AFTER, {"thread_id": thread_id, "after_seq": after_seq, "limit": limit})
-        return [r["payload"] for r in await cur.fetchall()]
+        cur = await conn.execute(READ_PAGE, {"thread_id": thread_id, "after_seq": after_seq, "upto": upto,
+                                             "limit": limit, "tokens": tokens})
+        rows = await cur.fetchall()
+    return [_decode(r, with_ts) for r in rows]
 
 
-Publish = Callable[[list[dict[str, Any]]], Awaitable[None] | None]
+async def count_events(pool: AsyncConnectionPool, thread_id: str, after_seq: int, *, tokens: bool = True,
+                       ) -> tuple[int, int]:
+    """(how many events follow `after_seq`, the seq of the last of them, or `after_seq` if none)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(COUNT_AFTER, {"thread_id": thread_id, "after_seq": after_seq, "tokens": tokens})
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row["n"]), int(row["upto"])
+
+
+async def iter_events(
+    pool: AsyncConnectionPool, thread_id: str, after_seq: int = 0, *, upto: int = MAX_SEQ, page_size: int,
+    tokens: bool = True, with_ts: bool = False, slots: asyncio.Semaphore | None = None,
+) -> AsyncIterator[list[Event]]:
+    """The events after `after_seq` (up to `upto`) page by page: never more than `page_size` in memory.
+
+    `slots` bounds how many pages this process reads at once (a replay waits for a slot
+    per page, not for its whole length, so a slow reader holds none while it drains).
+    """
+    cursor = after_seq
+    while cursor < upto:
+        if slots is not None:
+            async with slots:
+                page = await read_events(pool, thread_id, cursor, upto=upto, limit=page_size, tokens=tokens,
+                                         with_ts=with_ts)
+        else:
+            page = await read_events(pool, thread_id, cursor, upto=upto, limit=page_size, tokens=tokens,
+                                     with_ts=with_ts)
+        if not page:
+            return
+        yield page
+        if len(page) < page_size:
+            return
+        cursor = page[-1].seq or upto
+
+
+async def find_interrupt_event(pool: AsyncConnectionPool, thread_id: str, type_: str, interrupt_id: str,
+                               ) -> Event | None:
+    """The last stored event of `type_` about one interrupt (e.g. its `interrupt_expired`)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(FIND_INTERRUPT_EVENT, {"thread_id": thread_id, "type": type_,
+                                                        "interrupt_id": interrupt_id})
+        row = await cur.fetchone()
+    return EVENT_ADAPTER.validate_json(row["payload"]) if row else None
+
+
+async def message_exists(pool: AsyncConnectionPool, thread_id: str, message_id: str) -> bool:
+    """Whether the thread has an answer (`message_complete`) with this message_id."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(MESSAGE_EXISTS, {"thread_id": thread_id, "message_id": message_id})
+        return await cur.fetchone() is not None
+
+
+Publish = Callable[[list[Event]], Awaitable[None] | None]
 
 
 class LeaseLost(Exception):
@@ -165,14 +264,14 @@ class EventWriter:
         self._origin = origin
         self._publish = publish
         self._max_batch = max_batch
-        self._queue: list[tuple[dict[str, Any], asyncio.Future[None] | None]] = []
+        self._queue: list[tuple[Event, asyncio.Future[None] | None]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._last: asyncio.Future[None] | None = None
         self._failed: dict[str, BaseException] = {}  # run_id -> the error that broke its events
         self._durable: dict[str, int] = {}
-        self._tail: dict[str, dict[str, Any]] = {}  # thread_id -> its last queued event, until a batch takes it
+        self._tail: dict[str, Event] = {}  # thread_id -> its last queued event, until a batch takes it
 
     def failed(self, run_id: str) -> BaseException | None:
         """The write error that broke this run's events, if one did."""
@@ -185,21 +284,21 @@ class EventWriter:
         """The thread's run has ended: forget its write state."""
         self._failed.pop(run_id, None)
         self._durable.pop(thread_id, None)
-        if (tail := self._tail.get(thread_id)) is not None and tail.get("run_id") == run_id:
+        if (tail := self._tail.get(thread_id)) is not None and tail.run_id == run_id:
             del self._tail[thread_id]
 
     def discard(self, run_id: str) -> None:
         """Drop the run's events still queued (it lost its lease: they would be refused)."""
-        dropped = [(ev, f) for ev, f in self._queue if ev.get("run_id") == run_id]
+        dropped = [(ev, f) for ev, f in self._queue if ev.run_id == run_id]
         if not dropped:
             return
-        self._queue = [(ev, f) for ev, f in self._queue if ev.get("run_id") != run_id]
+        self._queue = [(ev, f) for ev, f in self._queue if ev.run_id != run_id]
         for ev, _ in dropped:
-            if self._tail.get(ev["thread_id"]) is ev:
-                del self._tail[ev["thread_id"]]
+            if ev.thread_id is not None and self._tail.get(ev.thread_id) is ev:
+                del self._tail[ev.thread_id]
         self._fail(dropped, LeaseLost("another process has taken this run's thread over"))
 
-    def queued_tail(self, thread_id: str) -> dict[str, Any] | None:
+    def queued_tail(self, thread_id: str) -> Event | None:
         """The thread's last submitted event while it still waits for a batch, else None.
 
         Until the writer takes it, the caller may still change it in place (the run
@@ -211,12 +310,12 @@ class EventWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="event-writer")
 
-    def submit(self, events: Sequence[dict[str, Any]]) -> asyncio.Future[None]:
+    def submit(self, events: Sequence[Event]) -> asyncio.Future[None]:
         """Queue stamped events; the future resolves once they are durable and published."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for i, ev in enumerate(events):
             self._queue.append((ev, fut if i == len(events) - 1 else None))
-            self._tail[ev["thread_id"]] = ev
+            self._tail[ev.thread_id] = ev  # type: ignore[index]  # stamped
         if not events:
             fut.set_result(None)
         else:
@@ -249,8 +348,8 @@ class EventWriter:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             tail = self._tail
             for ev, _ in batch:
-                if tail.get(ev["thread_id"]) is ev:
-                    del tail[ev["thread_id"]]
+                if tail.get(ev.thread_id) is ev:  # type: ignore[arg-type]
+                    del tail[ev.thread_id]  # type: ignore[arg-type]
             if self._failed:
                 batch = self._drop_failed(batch)
                 if not batch:
@@ -261,23 +360,23 @@ class EventWriter:
                 async with self._pool.connection() as conn:
                     cur = await conn.execute(
                         INSERT_RUN_EVENTS,
-                        {"rows": Jsonb(_rows(events)), "channel": NOTIFY_CHANNEL, "origin": self._origin},
+                        {"rows": Jsonb(_rows(events), dumps=orjson.dumps), "channel": NOTIFY_CHANNEL, "origin": self._origin},
                     )
                     written = {row["thread_id"] for row in await cur.fetchall()}
             except Exception as exc:  # the runs waiting on these events fail with run_error
                 log.error("event_write_failed", error=str(exc), events=len(events))
                 self._fail(batch, exc)
                 continue
-            if len(written) < len({ev["thread_id"] for ev in events}):
-                refused = [(ev, f) for ev, f in batch if ev["thread_id"] not in written]
-                log.warning("events_refused_lease_lost", runs=sorted({ev["run_id"] for ev, _ in refused}))
+            if len(written) < len({ev.thread_id for ev in events}):
+                refused = [(ev, f) for ev, f in batch if ev.thread_id not in written]
+                log.warning("events_refused_lease_lost", runs=sorted({ev.run_id or "" for ev, _ in refused}))
                 self._fail(refused, LeaseLost("another process has taken this run's thread over"))
-                batch = [(ev, f) for ev, f in batch if ev["thread_id"] in written]
+                batch = [(ev, f) for ev, f in batch if ev.thread_id in written]
                 events = [ev for ev, _ in batch]
                 futures = [f for _, f in batch if f is not None]
             durable = self._durable
             for ev in events:
-                durable[ev["thread_id"]] = ev["seq"]
+                durable[ev.thread_id] = ev.seq  # type: ignore[index,assignment]
             try:
                 res = self._publish(events)
                 if asyncio.iscoroutine(res):
@@ -288,19 +387,19 @@ class EventWriter:
                 if not f.done():
                     f.set_result(None)
 
-    def _fail(self, batch: list[tuple[dict[str, Any], asyncio.Future[None] | None]], exc: BaseException) -> None:
+    def _fail(self, batch: list[tuple[Event, asyncio.Future[None] | None]], exc: BaseException) -> None:
         for ev, fut in batch:
-            self._failed.setdefault(ev["run_id"], exc)
+            self._failed.setdefault(ev.run_id or "", exc)
             if fut is not None and not fut.done():
                 fut.set_exception(exc)
                 fut.exception()  # retrieved: a run that awaits it still gets the error
 
     def _drop_failed(
-        self, batch: list[tuple[dict[str, Any], asyncio.Future[None] | None]]
-    ) -> list[tuple[dict[str, Any], asyncio.Future[None] | None]]:
+        self, batch: list[tuple[Event, asyncio.Future[None] | None]]
+    ) -> list[tuple[Event, asyncio.Future[None] | None]]:
         keep = []
         for ev, fut in batch:
-            exc = self._failed.get(ev["run_id"])
+            exc = self._failed.get(ev.run_id or "")
             if exc is None:
                 keep.append((ev, fut))
             elif fut is not None and not fut.done():

@@ -30,14 +30,25 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackManager
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import LLMResult
 
-from graphs.events import EVENT_ADAPTER, InterruptEvent, MessageComplete, Token, Usage
+from graphs.events import (
+    Event,
+    Handoff,
+    IntentEvent,
+    InterruptEvent,
+    MessageComplete,
+    Token,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+from graphs.nodes.common import text_of
 
 __all__ = ["RunProgress", "save_partial_answer", "stream_events"]
 
-_NODE_EVENTS = frozenset({"intent", "handoff", "tool_call", "tool_result"})
+_NODE_EVENTS = (IntentEvent, Handoff, ToolCall, ToolResult)  # what nodes emit on the custom stream
 _SEGMENT_SEPARATOR = "\n\n"
 
 
@@ -118,19 +129,6 @@ def _with_callback(config: dict[str, Any] | None, handler: AsyncCallbackHandler)
     return config
 
 
-def _text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-    return "".join(parts)
-
-
 async def stream_events(
     graph: Any,
     graph_input: Any,
@@ -138,7 +136,7 @@ async def stream_events(
     config: dict[str, Any],
     context: Any,
     progress: RunProgress | None = None,
-) -> AsyncIterator[Any]:
+) -> AsyncIterator[Event]:
     """Run the graph once and yield Events (see the module docstring for order and rules).
 
     graph_input: `{"messages": [HumanMessage(...)]}` or `Command(resume={...})`.
@@ -163,8 +161,8 @@ async def stream_events(
         graph_input, config=run_config, context=context, stream_mode=["messages", "updates", "custom"]
     ):
         if mode == "custom":
-            if isinstance(chunk, dict) and chunk.get("type") in _NODE_EVENTS:
-                yield EVENT_ADAPTER.validate_python(chunk)
+            if isinstance(chunk, _NODE_EVENTS):
+                yield chunk
         elif mode == "updates":
             if not isinstance(chunk, dict):
                 continue
@@ -183,7 +181,7 @@ async def stream_events(
             is_chunk = isinstance(message, AIMessageChunk)
             if not is_chunk and message.id in streamed_ids:
                 continue  # a finished message LangGraph re-emits: its text already went out
-            text = _text(message)
+            text = text_of(message)
             if message.id:
                 streamed_ids.add(message.id)
             if not text:

@@ -27,7 +27,19 @@ from app.core.errors import Forbidden, NoActiveRun, NotFound, RunActive, Session
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal
-from graphs.events import RUN_END_TYPES, dump_event
+from graphs.events import (
+    RUN_END_TYPES,
+    Event,
+    InterruptEvent,
+    MessageComplete,
+    RunCancelled,
+    RunEnd,
+    RunError,
+    RunStart,
+    Token,
+    Usage,
+)
+from graphs.nodes.common import text_of
 
 __all__ = ["ActiveRun", "RunManager"]
 
@@ -36,7 +48,7 @@ log = get_logger(__name__)
 # How long a run may stream without letting the event loop serve others.
 STREAM_SLICE_S = 0.002
 
-Prepare = Callable[[AsyncConnection[Any], dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+Prepare = Callable[[AsyncConnection[Any], dict[str, Any]], Awaitable[list[Event]]]
 
 
 @dataclass(eq=False)
@@ -144,7 +156,7 @@ class RunManager:
                 pre = await prepare(conn, row) if prepare else []
                 if row["retry_pending"] and trigger == "message":
                     trigger = "retry"
-                events = [*pre, {"type": "run_start", "trigger": trigger, "run_id": run_id, **(start_fields or {})}]
+                events = [*pre, RunStart(trigger=trigger, run_id=run_id, **(start_fields or {}))]
                 async with conn.pipeline():  # writes whose results nobody reads: one round trip
                     stamped = await append_locked(
                         conn, thread_id=thread_id, last_seq=row["last_seq"], run_id=None, events=events,
@@ -159,7 +171,7 @@ class RunManager:
                     })
         s.hub.publish(stamped)
         run = ActiveRun(run_id=run_id, thread_id=thread_id, owner_id=row["owner_id"], trigger=trigger,
-                        next_seq=stamped[-1]["seq"] + 1, first_seq=stamped[0]["seq"])
+                        next_seq=(stamped[-1].seq or 0) + 1, first_seq=stamped[0].seq or 0)
         self.runs[run_id] = run
         self.by_thread[thread_id] = run
         METRICS.runs_started.labels(trigger=trigger).inc()
@@ -188,18 +200,18 @@ class RunManager:
             run.task.cancel()
 
     # executing
-    def _emit(self, run: ActiveRun, event: dict[str, Any]) -> None:
+    def _emit(self, run: ActiveRun, event: Event) -> None:
         """Queue an event for the writer (a token may instead grow the queued token before it)."""
         lost = self.s.writer.failed(run.run_id)
         if lost is not None:  # an event of this run could not be written: end it rather than leave a hole
             raise lost
-        if event["type"] == "token" and self._merge_into_queued_token(run, event):
+        if isinstance(event, Token) and self._merge_into_queued_token(run, event):
             return
         stamped = stamp(event, thread_id=run.thread_id, seq=run.next_seq, run_id=run.run_id)
         run.next_seq += 1
         run.last_write = self.s.writer.submit([stamped])
 
-    def _merge_into_queued_token(self, run: ActiveRun, event: dict[str, Any]) -> bool:
+    def _merge_into_queued_token(self, run: ActiveRun, event: Token) -> bool:
         """Add a text delta to the run's last token event if that one is still waiting to be written.
 
         Deltas that arrive while the previous batch is being committed then cost one row
@@ -209,11 +221,10 @@ class RunManager:
         """
         limit = self.s.settings.token_merge_max_chars
         tail = self.s.writer.queued_tail(run.thread_id)
-        if (tail is None or tail["type"] != "token" or tail.get("run_id") != run.run_id
-                or tail.get("message_id") != event.get("message_id") or tail.get("agent") != event.get("agent")
-                or len(tail["content"]) + len(event["content"]) > limit):
+        if (not isinstance(tail, Token) or tail.run_id != run.run_id or tail.message_id != event.message_id
+                or tail.agent != event.agent or len(tail.content) + len(event.content) > limit):
             return False
-        tail["content"] += event["content"]
+        tail.content += event.content
         return True
 
     async def _execute(self, run: ActiveRun, graph_input: Any) -> None:
@@ -226,32 +237,31 @@ class RunManager:
         run.usage = RunProgress()
         config = {"configurable": {"thread_id": run.thread_id}, "recursion_limit": 60}
         context = await s.run_context(run)
-        end: dict[str, Any] | None = None
+        end: RunEnd | None = None
         status = "completed"
         try:
             async with asyncio.timeout(s.settings.run_timeout_s):
                 graph_input = await s.graph_input(graph_input, config, context)
                 async for ev in stream_events(s.graph, graph_input, config=config, context=context, progress=run.usage):
-                    data = dump_event(ev)
-                    kind = data["type"]
+                    kind = ev.type
                     first_token = False
-                    if kind == "token":
+                    if isinstance(ev, Token):
                         if run.first_token_at is None:
                             run.first_token_at = time.time()
                             METRICS.ttft.observe(time.monotonic() - run.started)
                             first_token = True
-                        if data.get("message_id") != run.message_id:
-                            run.message_id, run.partial = data.get("message_id"), ""
-                        run.partial += data.get("content", "")
-                        run.agent = data.get("agent", run.agent)
+                        if ev.message_id != run.message_id:
+                            run.message_id, run.partial = ev.message_id, ""
+                        run.partial += ev.content
+                        run.agent = ev.agent
                     elif kind == "handoff":
                         run.handoff = True
                     elif kind == "intent":
-                        run.agent = data.get("agent", run.agent)
+                        run.agent = ev.agent  # type: ignore[union-attr]
                     if kind in RUN_END_TYPES:
-                        end = data
+                        end = ev  # type: ignore[assignment]
                         break
-                    self._emit(run, data)
+                    self._emit(run, ev)
                     # A model that streams faster than a commit never waits on I/O between its
                     # chunks: without a pause here the writer, other runs and every socket would
                     # wait for the whole reply. The first words are sent at once (one commit);
@@ -265,7 +275,7 @@ class RunManager:
                         run.yielded_at = time.monotonic()
             if end is None:
                 end = await self._completion_from_state(run, config)
-            status = {"interrupt": "interrupted", "message_complete": "completed"}.get(end["type"], "error")
+            status = {"interrupt": "interrupted", "message_complete": "completed"}.get(end.type, "error")
         except asyncio.CancelledError:
             if run.lease_lost:
                 self._forget(run)
@@ -275,21 +285,21 @@ class RunManager:
                 self._forget(run)
                 raise
             await self._keep_partial_answer(run, config)
-            end, status = {"type": "run_cancelled"}, "cancelled"
+            end, status = RunCancelled(), "cancelled"
         except LeaseLost:  # the writer refused its events: the thread is another process's now
             self._lease_lost(run)
             self._forget(run)
             return
         except TimeoutError:
-            end, status = {"type": "run_error", "code": "timeout",
-                           "message": f"the run took longer than {s.settings.run_timeout_s:g}s and was stopped; "
-                                      "try again"}, "error"
+            end, status = RunError(code="timeout",
+                                   message=f"the run took longer than {s.settings.run_timeout_s:g}s and was stopped; "
+                                           "try again"), "error"
         except Exception as exc:
             cid = correlation_id()
             log.error("run_failed", thread_id=run.thread_id, run_id=run.run_id, correlation_id=cid,
                       error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            end, status = {"type": "run_error", "code": _error_code(exc),
-                           "message": f"{_error_words(exc)} (correlation id {cid}); the thread is still usable"}, "error"
+            end, status = RunError(code=_error_code(exc),
+                                   message=f"{_error_words(exc)} (correlation id {cid}); the thread is still usable"), "error"
         run.finishing = True
         try:
             try:
@@ -299,9 +309,9 @@ class RunManager:
                     cid = correlation_id()
                     log.error("interrupt_id_taken", thread_id=run.thread_id, run_id=run.run_id, correlation_id=cid,
                               error=str(exc))
-                    end, status = {"type": "run_error", "code": "internal",
-                                   "message": f"the approval request could not be recorded (correlation id {cid}); "
-                                              "nothing was done, ask again"}, "error"
+                    end, status = RunError(code="internal",
+                                           message=f"the approval request could not be recorded (correlation id "
+                                                   f"{cid}); nothing was done, ask again"), "error"
                     await self._finish(run, end, status)
             except Exception as exc:
                 log.error("run_finish_failed", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
@@ -309,7 +319,7 @@ class RunManager:
         finally:
             self._forget(run)
 
-    async def _finish_later(self, run: ActiveRun, end: dict[str, Any], status: str) -> None:
+    async def _finish_later(self, run: ActiveRun, end: RunEnd, status: str) -> None:
         """The end event could not be written (the database is down): write it as soon as it can be.
 
         Nothing is sent before it is stored, the end event included: the run's sockets get a
@@ -317,13 +327,12 @@ class RunManager:
         the end event itself, with its seq, once it is durable. Until then the run keeps its
         lease (it stays in `self.runs`, so renewals and the local sweeper leave it alone).
         """
-        if end["type"] == "run_error" and end.get("code") != "database_unavailable":
-            end = {**end, "code": "database_unavailable",
-                   "message": "the database is unavailable, so the run stopped; the thread is still usable"}
-        self.s.hub.notice(run.thread_id, {
-            "type": "error", "code": "internal", "thread_id": run.thread_id,
-            "message": "the database is unavailable, so the run stopped; its end is recorded and sent as soon as "
-                       "the database is back, and the thread is usable again then"})
+        if isinstance(end, RunError) and end.code != "database_unavailable":
+            end = RunError(code="database_unavailable",
+                           message="the database is unavailable, so the run stopped; the thread is still usable")
+        self.s.hub.notice(run.thread_id, code="internal",
+                          message="the database is unavailable, so the run stopped; its end is recorded and sent as "
+                                  "soon as the database is back, and the thread is usable again then")
         delay = 0.25
         while not self.shutting_down:
             await asyncio.sleep(delay)
@@ -355,15 +364,15 @@ class RunManager:
         if run.task and not run.task.done() and run.task is not asyncio.current_task():
             run.task.cancel()
 
-    async def _completion_from_state(self, run: ActiveRun, config: dict[str, Any]) -> dict[str, Any]:
+    async def _completion_from_state(self, run: ActiveRun, config: dict[str, Any]) -> RunEnd:
         """A run whose graph had nothing left to do (a recovered run): answer with the last reply."""
         state = await self.s.graph.aget_state(config)
         for msg in reversed(state.values.get("messages", [])):
             if getattr(msg, "type", "") == "ai" and msg.content and not getattr(msg, "tool_calls", None):
-                return {"type": "message_complete", "message_id": msg.id or run.run_id, "agent": msg.name or "",
-                        "content": msg.content if isinstance(msg.content, str) else str(msg.content),
-                        "usage": {"input_tokens": 0, "output_tokens": 0}}
-        return {"type": "run_error", "code": "no_answer", "message": "the agent produced no answer; try again"}
+                return MessageComplete(message_id=msg.id or run.run_id, agent=msg.name or "",
+                                       content=text_of(msg),
+                                       usage=Usage())
+        return RunError(code="no_answer", message="the agent produced no answer; try again")
 
     async def _keep_partial_answer(self, run: ActiveRun, config: dict[str, Any]) -> None:
         if not run.partial:
@@ -375,7 +384,7 @@ class RunManager:
         except Exception as exc:
             log.warning("partial_answer_not_kept", thread_id=run.thread_id, error=str(exc))
 
-    async def _finish(self, run: ActiveRun, end: dict[str, Any], status: str) -> None:
+    async def _finish(self, run: ActiveRun, end: RunEnd, status: str) -> None:
         s = self.s
         if run.last_write is not None:
             with contextlib.suppress(Exception):
@@ -383,9 +392,7 @@ class RunManager:
         usage = run.usage
         in_tok = getattr(usage, "input_tokens", 0) if usage else 0
         out_tok = getattr(usage, "output_tokens", 0) if usage else 0
-        if end["type"] == "message_complete":
-            end.setdefault("usage", {"input_tokens": in_tok, "output_tokens": out_tok})
-        new_messages = 1 if end["type"] == "message_complete" or (end["type"] == "run_cancelled" and run.partial) else 0
+        new_messages = 1 if end.type == "message_complete" or (end.type == "run_cancelled" and run.partial) else 0
         thread_status = {"interrupted": "interrupted"}.get(status, "handoff" if run.handoff else "idle")
         async with s.pool.connection() as conn:
             async with conn.transaction():
@@ -393,18 +400,17 @@ class RunManager:
                 if row is None or row["active_run_id"] != run.run_id:
                     log.warning("run_lost_lease", thread_id=run.thread_id, run_id=run.run_id)
                     return
-                end = {**end, "run_id": run.run_id}
                 async with conn.pipeline():  # writes whose results nobody reads: one round trip
                     stamped = await append_locked(conn, thread_id=run.thread_id, last_seq=row["last_seq"],
                                                   run_id=run.run_id, events=[end], origin=s.origin)
-                    if end["type"] == "interrupt":
+                    if isinstance(stamped[0], InterruptEvent):
                         await interrupt_store.insert_pending(conn, stamped[0])
                     await conn.execute(thread_store.RELEASE_RUN, {
                         "thread_id": run.thread_id, "run_id": run.run_id, "status": thread_status,
                         "new_messages": new_messages})
                     await conn.execute(thread_store.FINISH_RUN, {
                         "run_id": run.run_id, "status": status, "input_tokens": in_tok, "output_tokens": out_tok,
-                        "error_code": end.get("code") if end["type"] == "run_error" else None,
+                        "error_code": end.code if isinstance(end, RunError) else None,
                         "first_token_at": _ts(run.first_token_at)})
         s.hub.publish(stamped)
         elapsed = time.monotonic() - run.started

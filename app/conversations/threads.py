@@ -8,7 +8,6 @@ transcript is always a prefix of what it was.
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -23,14 +22,14 @@ from app.conversations.runs import check_access
 from app.core.errors import BadRequest, Forbidden, NotFound, RunActive
 from app.core.pii import address_values, mask_payload, mask_text, mask_text_with, should_mask
 from app.core.security import Principal
-from graphs.events import ImportedTurn, ThreadImported, dump_event
+from graphs.events import ImportedTurn, ThreadImported, dump_event, iso_z
+from graphs.nodes.common import text_of
 
 __all__ = [
     "create_thread", "delete_thread", "get_status", "get_transcript", "get_usage", "import_thread",
     "list_threads", "retry", "undo", "visible_messages",
 ]
 
-THREAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def new_thread_id() -> str:
@@ -38,7 +37,7 @@ def new_thread_id() -> str:
 
 
 def _iso(v: Any) -> str | None:
-    return v.isoformat().replace("+00:00", "Z") if v is not None else None
+    return iso_z(v) if v is not None else None
 
 
 async def _owned(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
@@ -65,8 +64,7 @@ def visible_messages(messages: list[BaseMessage]) -> list[tuple[BaseMessage, dic
     """(message, {"role", "content", "agent"}) for what the customer saw."""
     out = []
     for m in messages:
-        text = m.content if isinstance(m.content, str) else "".join(
-            p.get("text", "") for p in m.content if isinstance(p, dict))
+        text = text_of(m)
         if isinstance(m, HumanMessage):
             if m.additional_kwargs.get("hidden"):
                 continue

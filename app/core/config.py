@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     max_content_chars: int = Field(default=10_000, ge=1, description="Longest message content accepted.")
     heartbeat_interval_s: float = Field(default=30.0, gt=0, description="WebSocket ping interval; a peer silent for two is dropped.")
     socket_queue_max: int = Field(default=10_000, ge=10, description="Frames queued for one slow socket before it is dropped.")
+    replay_page_size: int = Field(
+        default=500, ge=1, le=100_000,
+        description="Events read from the log at a time when a subscribe, GET /api/replay/{id} or a gap fill "
+                    "replays a thread; a replay of any length holds at most this many in memory.")
+    replay_concurrency: int = Field(
+        default=8, ge=1, le=1000,
+        description="Event-log pages one server process reads at once for replays and fills; more wait their turn.")
     token_merge_max_chars: int = Field(
         default=2000, ge=0, le=100_000,
         description="Token deltas produced while the previous batch is being written go out as one event of at most "

@@ -168,9 +168,12 @@ def _mask(value: Any, key: str | None, known: list[str]) -> Any:
     return value
 
 
-def mask_event(event: dict[str, Any], addresses: set[str] | None = None) -> dict[str, Any] | None:
-    """An event as an operator may see it: masked whole, or None for a token delta (see the module doc).
-    `addresses` carries the thread's addresses from one event to the next (see `mask_payload`)."""
+def mask_event(event: Any, addresses: set[str] | None = None) -> dict[str, Any] | None:
+    """An event (a `graphs.events` model or its JSON data) as an operator may see it: masked
+    whole, or None for a token delta (see the module doc). `addresses` carries the thread's
+    addresses from one event to the next (see `mask_payload`)."""
+    if not isinstance(event, dict):  # a graphs.events model: its wire data, without unset stamps
+        event = event.model_dump(mode="json", exclude_none=True)
     if event.get("type") == "token":
         return None
     return mask_payload(event, addresses=addresses)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from app.api.deps import OperatorDep, ServicesDep
 from app.handoffs import service
+from graphs.events import Event
 
 router = APIRouter(tags=["handoffs"])
 
@@ -47,7 +48,7 @@ class TakeoverResult(BaseModel):
     status: Literal["held", "released"]
     holder: Holder | None = None
     outcome: Literal["back_to_assistant", "resolved"] | None = None
-    events: list[dict[str, Any]] = Field(description="The events this call appended, as sent to the thread's sockets.")
+    events: list[Event] = Field(description="The events this call appended, as sent to the thread's sockets.")
 
 
 class OperatorMessageBody(BaseModel):

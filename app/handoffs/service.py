@@ -35,9 +35,9 @@ from graphs.events import (
     AgentJoined,
     AgentLeft,
     CustomerMessage,
+    Event,
     HandoffNotice,
     HumanMessageEvent,
-    dump_event,
 )
 from graphs.nodes.handoff import takeover_messages
 
@@ -80,13 +80,13 @@ class NotHeld(AppError):
 class _Locked:
     conn: AsyncConnection[Any]
     row: dict[str, Any]
-    events: list[dict[str, Any]]
+    events: list[Event]
 
 
 @contextlib.asynccontextmanager
 async def _locked(services: Any, principal: Principal, thread_id: str) -> AsyncIterator[_Locked]:
     """Hold the thread row; append what the body queued in `events`; publish after commit."""
-    stamped: list[dict[str, Any]] = []
+    stamped: list[Event] = []
     async with services.pool.connection() as conn, conn.transaction():
         row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
         if row is None:
@@ -101,7 +101,7 @@ async def _locked(services: Any, principal: Principal, thread_id: str) -> AsyncI
 
 
 async def _append(services: Any, conn: AsyncConnection[Any], row: dict[str, Any],
-                  events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                  events: list[Event]) -> list[Event]:
     if row["run_live"]:  # the run numbers the thread's events until it ends
         raise RunActive(f"the assistant is still answering on thread {row['thread_id']}; try again when it is done",
                         thread_id=row["thread_id"])
@@ -137,7 +137,7 @@ async def _take(locked: _Locked, principal: Principal) -> dict[str, Any]:
                           "they, or an admin, must release it first", thread_id=thread_id,
                           holder={"user_id": handoff["holder_id"], "name": handoff["holder_name"]})
         handoff = taken
-    locked.events.append(dump_event(AgentJoined(user_id=principal.user_id, name=name)))
+    locked.events.append(AgentJoined(user_id=principal.user_id, name=name))
     await conn.execute("UPDATE threads SET status = 'handoff', updated_at = now() WHERE thread_id = %s "
                        "AND status = 'idle'", (thread_id,))
     return handoff
@@ -159,9 +159,9 @@ async def operator_message(services: Any, principal: Principal, thread_id: str, 
     _require_staff(principal, thread_id, "write to a customer as a person")
     async with _locked(services, principal, thread_id) as locked:
         handoff = await _take(locked, principal)
-        locked.events.append(dump_event(HumanMessageEvent(
+        locked.events.append(HumanMessageEvent(
             message_id="hm_" + uuid.uuid4().hex[:20], user_id=principal.user_id, name=principal.display_name,
-            content=content)))
+            content=content))
         await store.human_turn(locked.conn, handoff["handoff_id"])
     return {"thread_id": thread_id, "status": "held", "holder": _holder(handoff), "events": locked.events,
             "client_msg_id": client_msg_id}
@@ -180,8 +180,8 @@ async def release(services: Any, principal: Principal, thread_id: str, outcome: 
             who = (f"{handoff['holder_name']} ({handoff['holder_id']}) holds it" if handoff["holder_id"]
                    else "nobody has claimed it yet")
             raise Forbidden(f"only the holder or an admin can release thread {thread_id}: {who}", thread_id=thread_id)
-        locked.events.append(dump_event(AgentLeft(user_id=handoff["holder_id"] or principal.user_id,
-                                                  outcome=outcome)))  # type: ignore[arg-type]
+        locked.events.append(AgentLeft(user_id=handoff["holder_id"] or principal.user_id,
+                                        outcome=outcome))  # type: ignore[arg-type]
         closed_seq = row["last_seq"] + 1
         # with an approval pending, the state waits on it: the turns join the state with the next message
         apply_now = row["status"] != "interrupted"
@@ -203,7 +203,7 @@ async def _apply_turns(services: Any, conn: AsyncConnection[Any], thread_id: str
 
 
 async def customer_message(services: Any, principal: Principal, thread_id: str, content: str,
-                           client_msg_id: str | None = None) -> tuple[list[dict[str, Any]], Any] | None:
+                           client_msg_id: str | None = None) -> tuple[list[Event], Any] | None:
     """The customer's message as a `customer_message` event when people have the thread
     (with the sender's rate state: these count against the limit like any message); else None."""
     try:
@@ -212,8 +212,8 @@ async def customer_message(services: Any, principal: Principal, thread_id: str, 
             if handoff is None:
                 raise _NotTakenOver
             rate = await rate_limit.take(locked.conn, services.settings, principal.user_id)
-            locked.events.append(dump_event(CustomerMessage(
-                message_id="cm_" + uuid.uuid4().hex[:20], content=content, client_msg_id=client_msg_id)))
+            locked.events.append(CustomerMessage(
+                message_id="cm_" + uuid.uuid4().hex[:20], content=content, client_msg_id=client_msg_id))
             await store.customer_turn(locked.conn, handoff["handoff_id"], content)
     except (_NotTakenOver, NotFound):
         return None
@@ -243,7 +243,7 @@ async def _apply_pending_turns(services: Any, thread_id: str) -> None:
 
 
 async def send_customer_message(services: Any, principal: Principal, thread_id: str, content: str,
-                                client_msg_id: str | None = None) -> tuple[Any, Any, list[dict[str, Any]]]:
+                                client_msg_id: str | None = None) -> tuple[Any, Any, list[Event]]:
     """A customer's `message`: (run, rate state, []) when the assistant answers, (None, rate state, [event]) when
     people do."""
     from app.conversations import chat
@@ -275,7 +275,7 @@ async def send_due_notices(services: Any) -> int:
         return 0
     sent = 0
     for due in await store.due_notices(services.pool, wait_s):
-        stamped: list[dict[str, Any]] = []
+        stamped: list[Event] = []
         async with services.pool.connection() as conn:
             async with conn.transaction():
                 row = await thread_store.lock_thread(conn, due["thread_id"], services.settings.session_ttl_s)
@@ -284,8 +284,8 @@ async def send_due_notices(services: Any) -> int:
                 taken = await store.mark_notice(conn, due["handoff_id"])
                 if taken is None:
                     continue
-                stamped = await _append(services, conn, row, [dump_event(HandoffNotice(
-                    message=WAIT_NOTICE, waited_s=int(taken["waited_s"])))])
+                stamped = await _append(services, conn, row, [HandoffNotice(
+                    message=WAIT_NOTICE, waited_s=int(taken["waited_s"]))])
         services.hub.publish(stamped)
         sent += 1
     return sent
@@ -300,3 +300,9 @@ async def notice_loop(services: Any) -> None:
         except Exception as exc:
             log.warning("handoff_notice_failed", error=str(exc))
         await asyncio.sleep(services.settings.sweeper_interval_s)
+
+
+async def last_seq(services: Any, thread_id: str) -> int:
+    """The thread's last stored seq (0 for a thread that does not exist)."""
+    row = await thread_store.get_thread(services.pool, thread_id)
+    return row["last_seq"] if row else 0

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketState
 
 from app.core.logging import get_logger
 from app.core.pii import mask_event
 from app.core.security import Principal
+from graphs.events import Event
 
 log = get_logger(__name__)
 
@@ -29,8 +31,10 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_GOING_AWAY = 1001
 
 
-def encode(frame: dict[str, Any]) -> str:
-    """Compact JSON, non-ASCII kept as is (what `json.dumps(separators=(",", ":"), ensure_ascii=False)` gives)."""
+def encode(frame: BaseModel | dict[str, Any]) -> str:
+    """Compact JSON, non-ASCII kept as is, unset fields left out: an event exactly as it is stored."""
+    if isinstance(frame, BaseModel):
+        return frame.__pydantic_serializer__.to_json(frame, exclude_none=True).decode()
     return orjson.dumps(frame).decode()
 
 
@@ -42,18 +46,18 @@ class Subscription:
     thread_id: str
     last_sent: int = 0
     replaying: bool = True
-    buffer: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    buffer: list[tuple[Event, str]] = field(default_factory=list)
     mask: bool = False
     """An operator watching someone else's thread: events go out PII-masked, token deltas not at all."""
     addresses: set[str] = field(default_factory=set)
     """The thread's addresses seen so far, scrubbed from later events when masking."""
 
-    def deliver(self, event: dict[str, Any], text: str) -> bool:
+    def deliver(self, event: Event, text: str) -> bool:
         """Send a live event; False when a gap means the log must fill in first."""
         if self.replaying:
             self.buffer.append((event, text))
             return True
-        seq = event["seq"]
+        seq = event.seq or 0
         if seq <= self.last_sent:
             return True
         if seq != self.last_sent + 1:
@@ -83,7 +87,7 @@ class Connection:
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{self.id[:8]}")
 
-    def send(self, frame: dict[str, Any]) -> None:
+    def send(self, frame: BaseModel) -> None:
         self.send_text(encode(frame))
 
     def send_text(self, text: str) -> None:
@@ -94,7 +98,7 @@ class Connection:
         except asyncio.QueueFull:
             self.close_soon(CLOSE_TOO_SLOW, "too slow: resubscribe with after_seq")
 
-    async def send_wait(self, frame: dict[str, Any] | str) -> None:
+    async def send_wait(self, frame: BaseModel | str) -> None:
         """Queue a frame, waiting for room (for replays, which may exceed the queue)."""
         if self.closed:
             return

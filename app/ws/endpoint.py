@@ -18,9 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.analytics.feedback import record_feedback
 from app.approvals import service as interrupts
-from app.approvals.store import get_interrupt
 from app.conversations import chat
-from app.conversations.thread_store import get_thread
 from app.core.errors import AppError, BadRequest, FrameError, InterruptExpired, Unauthorized
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
@@ -28,7 +26,26 @@ from app.core.pii import should_mask
 from app.core.security import Principal, authenticate_with, bearer_token
 from app.handoffs import service as handoffs
 from app.ws.connection import Connection
-from app.ws.frames import ClientFrame, error_frame, parse_frame
+from app.ws.frames import (
+    CancelFrame,
+    ClaimFrame,
+    ClientFrame,
+    Connected,
+    FeedbackFrame,
+    FormSubmitFrame,
+    InterruptResponseFrame,
+    MessageFrame,
+    OperatorMessageFrame,
+    PingFrame,
+    Pong,
+    RateLimitWarning,
+    ReleaseFrame,
+    SubscribeFrame,
+    UnsubscribeFrame,
+    error_frame,
+    parse_frame,
+)
+from app.ws.subscription import subscribe
 
 __all__ = ["router"]
 
@@ -71,8 +88,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             max(0.0, principal.expires_at - time.time()), conn.close_soon, CLOSE_UNAUTHORIZED,
             "token expired: reconnect with a fresh token")
     METRICS.active_sockets.inc()
-    conn.send({"type": "connected", "connection_id": conn.id, "user_id": principal.user_id,
-               "role": principal.role, "heartbeat_interval_s": settings.heartbeat_interval_s})
+    conn.send(Connected(connection_id=conn.id, user_id=principal.user_id, role=principal.role,
+                        heartbeat_interval_s=settings.heartbeat_interval_s))
     tasks: set[asyncio.Task[None]] = set()
     try:
         while not conn.closed:
@@ -89,7 +106,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 conn.send(error_frame(exc.code, exc.message, thread_id=exc.thread_id))
                 continue
             if frame.type == "ping":
-                conn.send({"type": "pong"})
+                conn.send(Pong())
                 continue
             if (frame.type in SUBSCRIBING_FRAMES and frame.thread_id not in conn.subscriptions
                     and len(conn.subscriptions) >= settings.max_subscriptions_per_socket):
@@ -120,49 +137,48 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
 
 async def _handle(services: Any, conn: Connection, principal: Principal, frame: ClientFrame) -> None:
-    data = frame.data
+    assert not isinstance(frame, PingFrame)
     thread_id = frame.thread_id
     try:
-        if frame.type in ("message", "form_submit"):
+        if isinstance(frame, (MessageFrame, FormSubmitFrame)):
             # a socket that sends a message follows the thread from the run's first event on
             new_sub = thread_id not in conn.subscriptions
             sub = services.hub.subscribe(conn, thread_id, 0) if new_sub else None
             try:
-                if frame.type == "message":  # people may have the thread: then no run, just the message
+                if isinstance(frame, MessageFrame):  # people may have the thread: then no run, just the message
                     run, state, routed = await handoffs.send_customer_message(
-                        services, principal, thread_id, data["content"], data.get("client_msg_id"))
+                        services, principal, thread_id, frame.content, frame.client_msg_id)
                 else:
-                    run, state = await chat.submit_form(services, principal, thread_id, data["form_id"],
-                                                        data["values"])
+                    run, state = await chat.submit_form(services, principal, thread_id, frame.form_id,
+                                                        frame.values)
                     routed = []
             except BaseException:
                 if new_sub:
                     services.hub.unsubscribe(conn, thread_id)
                 raise
             if sub is not None:
-                sub.last_sent = (routed[0]["seq"] if routed else run.first_seq) - 1
+                sub.last_sent = (routed[0].seq if routed else run.first_seq) - 1
                 # staff writing in a customer's thread follow it masked, like any operator view of it
                 sub.mask = should_mask(principal.role, principal.user_id, run.owner_id)
                 services.hub.go_live(sub)
             if state is not None and state.warn:
-                conn.send({"type": "rate_limit_warning", "usage_percent": state.usage_percent,
-                           "remaining": state.remaining})
-        elif frame.type in ("claim", "operator_message", "release"):
+                conn.send(RateLimitWarning(usage_percent=state.usage_percent, remaining=state.remaining))
+        elif isinstance(frame, (ClaimFrame, OperatorMessageFrame, ReleaseFrame)):
             await _takeover(services, conn, principal, frame)
-        elif frame.type == "interrupt_response":
-            await interrupts.decide(services, principal, thread_id=thread_id, interrupt_id=data.get("interrupt_id"),
-                                    approved=data["approved"], args=data.get("args"), reason=data.get("reason"))
-        elif frame.type == "cancel":
+        elif isinstance(frame, InterruptResponseFrame):
+            await interrupts.decide(services, principal, thread_id=thread_id, interrupt_id=frame.interrupt_id,
+                                    approved=frame.approved, args=frame.args, reason=frame.reason)
+        elif isinstance(frame, CancelFrame):
             await services.runs.cancel(principal, thread_id)
-        elif frame.type == "subscribe":
-            await chat.subscribe(services, principal, conn, thread_id, data.get("after_seq"))
-        elif frame.type == "unsubscribe":
+        elif isinstance(frame, SubscribeFrame):
+            await subscribe(services, principal, conn, thread_id, frame.after_seq)
+        elif isinstance(frame, UnsubscribeFrame):
             services.hub.unsubscribe(conn, thread_id)
-        elif frame.type == "feedback":
+        elif isinstance(frame, FeedbackFrame):
             try:
                 await record_feedback(services.pool, user_id=principal.user_id, thread_id=thread_id,
-                                      message_id=data["message_id"], rating=data["rating"],
-                                      comment=data.get("comment"), score=data.get("score"),
+                                      message_id=frame.message_id, rating=frame.rating,
+                                      comment=frame.comment, score=frame.score,
                                       is_staff=principal.is_staff)
             except BadRequest as exc:  # a malformed field: named in the message
                 raise FrameError("missing_field", exc.message, thread_id=thread_id) from None
@@ -183,32 +199,28 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
         conn.send(error_frame("internal", message, thread_id=thread_id))
 
 
-async def _takeover(services: Any, conn: Connection, principal: Principal, frame: ClientFrame) -> None:
+async def _takeover(services: Any, conn: Connection, principal: Principal,
+                    frame: ClaimFrame | OperatorMessageFrame | ReleaseFrame) -> None:
     """Staff frames of a human takeover; the staff socket follows the thread from its first event on."""
-    thread_id, data = frame.thread_id, frame.data
+    thread_id = frame.thread_id
     new_sub = principal.is_staff and thread_id not in conn.subscriptions
     sub = services.hub.subscribe(conn, thread_id, 0) if new_sub else None
     try:
-        if frame.type == "claim":
+        if isinstance(frame, ClaimFrame):
             result = await handoffs.claim(services, principal, thread_id)
-        elif frame.type == "operator_message":
-            result = await handoffs.operator_message(services, principal, thread_id, data["content"],
-                                                     data.get("client_msg_id"))
+        elif isinstance(frame, OperatorMessageFrame):
+            result = await handoffs.operator_message(services, principal, thread_id, frame.content,
+                                                     frame.client_msg_id)
         else:
-            result = await handoffs.release(services, principal, thread_id, data["outcome"])
+            result = await handoffs.release(services, principal, thread_id, frame.outcome)
     except BaseException:
         if new_sub:
             services.hub.unsubscribe(conn, thread_id)
         raise
     if sub is not None:
         events = result["events"]
-        sub.last_sent = events[0]["seq"] - 1 if events else (await _last_seq(services, thread_id))
+        sub.last_sent = (events[0].seq or 0) - 1 if events else await handoffs.last_seq(services, thread_id)
         services.hub.go_live(sub)
-
-
-async def _last_seq(services: Any, thread_id: str) -> int:
-    row = await get_thread(services.pool, thread_id)
-    return row["last_seq"] if row else 0
 
 
 def _is_database_error(exc: BaseException) -> bool:
@@ -219,19 +231,13 @@ def _is_database_error(exc: BaseException) -> bool:
 
 
 async def _send_expired(services: Any, conn: Connection, exc: InterruptExpired) -> None:
-    """A decision on an expired interrupt gets that interrupt's interrupt_expired event."""
+    """A decision on an expired interrupt gets that interrupt's stored interrupt_expired event."""
     interrupt_id = exc.extra.get("interrupt_id")
-    async with services.pool.connection() as db:
-        cur = await db.execute(
-            "SELECT payload FROM events WHERE thread_id = %s AND type = 'interrupt_expired' "
-            "AND payload->>'interrupt_id' = %s ORDER BY seq DESC LIMIT 1", (exc.thread_id, interrupt_id))
-        row = await cur.fetchone()
-    if row:
-        conn.send(row["payload"])
-        return
-    intr = await get_interrupt(services.pool, interrupt_id) if interrupt_id else None
-    action = intr["action"] if intr else exc.extra.get("action", "action")
-    conn.send({"type": "interrupt_expired", "thread_id": exc.thread_id, "interrupt_id": interrupt_id,
-               "action": action, "message": f"The request to {action.replace('_', ' ')} expired; ask again to "
-                                            "try again."})
+    event = (await interrupts.expired_event_for(services, exc.thread_id, interrupt_id)
+             if interrupt_id and exc.thread_id else None)
+    if event is not None:
+        conn.send(event)
+    else:  # decided meanwhile by someone else: nothing is pending any more
+        conn.send(error_frame("no_pending_interrupt", f"no pending interrupt {interrupt_id} on this thread",
+                              thread_id=exc.thread_id))
 

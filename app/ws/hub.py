@@ -17,10 +17,13 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from app.conversations.event_log import NOTIFY_CHANNEL, read_events
+from app.conversations.event_log import NOTIFY_CHANNEL, count_events, iter_events
 from app.core.logging import get_logger
 from app.core.metrics import METRICS
+from app.core.pii import mask_event
 from app.ws.connection import Connection, Subscription, encode
+from app.ws.frames import ErrorFrame, ReplayEnd, ReplayStart
+from graphs.events import Event, encode_event
 
 __all__ = ["Hub"]
 
@@ -31,9 +34,12 @@ TOOLS_CHANNEL = "sa_tools"  # sent by a trigger when imported specs or their rev
 
 
 class Hub:
-    def __init__(self, pool: AsyncConnectionPool, *, origin: str) -> None:
+    def __init__(self, pool: AsyncConnectionPool, *, origin: str, page_size: int = 500,
+                 slots: asyncio.Semaphore | None = None) -> None:
         self.pool = pool
         self.origin = origin
+        self.page_size = page_size  # events read from the log at a time (fills, replays)
+        self.slots = slots  # bounds the log reads of fills and replays this process runs at once
         self.subs: dict[str, set[Subscription]] = defaultdict(set)
         self.connections: dict[str, Connection] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -79,8 +85,9 @@ class Hub:
                 self._fill(sub.thread_id)
                 return
 
-    def notice(self, thread_id: str, frame: dict[str, Any]) -> None:
-        """Send a socket-only frame (no seq, never in the log) to this process's subscribers of a thread."""
+    def notice(self, thread_id: str, *, code: str, message: str) -> None:
+        """Send a socket-only `error` (no seq, never in the log) to this process's subscribers of a thread."""
+        frame = ErrorFrame(code=code, message=message, thread_id=thread_id)
         for sub in list(self.subs.get(thread_id, ())):
             if not sub.conn.closed:
                 sub.conn.send(frame)
@@ -90,19 +97,43 @@ class Hub:
             sub.conn.subscriptions.pop(thread_id, None)
 
     # events
-    def publish(self, events: list[dict[str, Any]]) -> None:
+    def publish(self, events: list[Event]) -> None:
         for event in events:
-            subs = self.subs.get(event["thread_id"])
+            subs = self.subs.get(event.thread_id)  # type: ignore[arg-type]  # stamped
             if not subs:
                 continue
-            text = encode(event)
+            text = encode_event(event).decode()
             for sub in list(subs):
                 if sub.conn.closed:
                     continue
                 if sub.deliver(event, text):
                     METRICS.events_sent.inc()
                 else:
-                    self._fill(event["thread_id"])
+                    self._fill(event.thread_id)  # type: ignore[arg-type]
+
+    async def replay(self, sub: Subscription, after_seq: int) -> None:
+        """Send `sub`'s socket the stored events after `after_seq` between replay_start and replay_end.
+
+        Counted first, then read a page at a time up to the last counted seq: what is appended
+        meanwhile is buffered by the subscription and goes out live after. A masked subscription
+        (an operator on someone else's thread) is counted and sent without token deltas.
+        """
+        conn, thread_id = sub.conn, sub.thread_id
+        count, upto = await count_events(self.pool, thread_id, after_seq, tokens=not sub.mask)
+        if not count:
+            return
+        await conn.send_wait(ReplayStart(thread_id=thread_id, count=count))
+        async for page in iter_events(self.pool, thread_id, after_seq, upto=upto, tokens=not sub.mask,
+                                      page_size=self.page_size, slots=self.slots):
+            for event in page:
+                if sub.mask:
+                    shown = mask_event(event, sub.addresses)
+                    if shown is not None:
+                        await conn.send_wait(encode(shown))
+                else:
+                    await conn.send_wait(encode_event(event).decode())
+        await conn.send_wait(ReplayEnd(thread_id=thread_id))
+        sub.last_sent = upto
 
     def _fill(self, thread_id: str) -> None:
         """Read from the log what some subscriber of the thread is missing."""
@@ -116,13 +147,14 @@ class Hub:
             if not subs:
                 return
             after = min(s.last_sent for s in subs)
-            events = await read_events(self.pool, thread_id, after)
-            # a log with pruned token deltas has holes: accept the next stored event
-            for sub in subs:
-                for event in events:
-                    if event["seq"] > sub.last_sent:
-                        sub.last_sent = event["seq"] - 1
-                        sub.deliver(event, encode(event))
+            async for page in iter_events(self.pool, thread_id, after, page_size=self.page_size, slots=self.slots):
+                # a log with pruned token deltas has holes: accept the next stored event
+                for event in page:
+                    text = encode_event(event).decode()
+                    for sub in subs:
+                        if (event.seq or 0) > sub.last_sent:
+                            sub.last_sent = (event.seq or 0) - 1
+                            sub.deliver(event, text)
         except Exception as exc:
             log.warning("hub_fill_failed", thread_id=thread_id, error=str(exc))
         finally:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from typing_extensions import TypedDict
 
 from graphs.context import RunContext
-from graphs.events import InterruptEvent
+from graphs.events import InterruptEvent, iso_z
 from graphs.nodes.common import context_of, last_ai_with_calls, tools_of
 from graphs.state import SupportState
 from graphs.tools.openapi import schema_error
@@ -138,7 +138,7 @@ def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str
             risk=action["risk"],
             approver=action["approver"],
             message=action["message"],
-            expires_at=(datetime.now(UTC) + timedelta(seconds=ttl)).isoformat().replace("+00:00", "Z"),
+            expires_at=iso_z(datetime.now(UTC) + timedelta(seconds=ttl)),
             args_schema=action["args_schema"],
         ).model_dump(include=_REQUEST_FIELDS)
         answer = interrupt(request, response_schema=_response_model(request))

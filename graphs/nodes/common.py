@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMes
 from langgraph.runtime import Runtime
 
 from graphs.context import RunContext
+from graphs.events import Event
 from graphs.tools.registry import ToolRegistry
 
 __all__ = [
@@ -42,8 +43,8 @@ def tools_of(runtime: Runtime[RunContext] | None, default: ToolRegistry) -> Tool
     return context_of(runtime).tools or default
 
 
-def emit(runtime: Runtime[RunContext] | None, event: dict[str, Any]) -> None:
-    """Send an event dict (the shape of `graphs.events`, without stamps) on the `custom` stream."""
+def emit(runtime: Runtime[RunContext] | None, event: Event) -> None:
+    """Send an event (a `graphs.events` model, without stamps) on the `custom` stream."""
     writer = getattr(runtime, "stream_writer", None)
     if writer is not None:
         writer(event)

@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from graphs.context import RunContext
+from graphs.events import IntentEvent
 from graphs.nodes.common import INTERNAL_TAGS, emit, last_human_text
 from graphs.prompts import GUARDRAIL_PROMPT, GUARDRAIL_VERDICT_SCHEMA, GUARDRAIL_VERDICT_TOOL
 from graphs.screening import REFUSALS, screen
@@ -43,7 +44,7 @@ def make_guardrail(model: BaseChatModel | None):
                 verdict, confidence = parsed["verdict"], 0.9
         if verdict == "allow":
             return {}
-        emit(runtime, {"type": "intent", "intent": "blocked", "confidence": confidence, "agent": "guardrail"})
+        emit(runtime, IntentEvent(intent="blocked", confidence=confidence, agent="guardrail"))
         return {
             "messages": [AIMessage(content=REFUSALS[verdict], name="guardrail")],
             "intent": "blocked",

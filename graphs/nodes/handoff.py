@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.runtime import Runtime
 
 from graphs.context import RunContext
+from graphs.events import Handoff
 from graphs.nodes.common import emit
 from graphs.state import SupportState
 
@@ -40,7 +41,7 @@ def make_escalation(queue: str):
         if state.get("handoff"):
             return {"messages": [AIMessage(content=STILL_WAITING_MESSAGE, name="escalation")], "agent": "escalation"}
         reason = state.get("escalation_reason") or "the customer asked for a human"
-        emit(runtime, {"type": "handoff", "reason": reason, "queue": queue})
+        emit(runtime, Handoff(reason=reason, queue=queue))
         return {
             "messages": [AIMessage(content=HANDOFF_MESSAGE, name="escalation")],
             "agent": "escalation",

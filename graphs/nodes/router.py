@@ -25,7 +25,7 @@ from langgraph.types import Command
 
 from graphs.agents import AgentsConfig
 from graphs.context import RunContext
-from graphs.events import IntentEvent, dump_event
+from graphs.events import IntentEvent
 from graphs.nodes.common import (
     INTERNAL_TAGS,
     current_requests,
@@ -65,7 +65,7 @@ def router_prompt(config: AgentsConfig) -> str:
 
 
 def _intent(runtime: Runtime[RunContext], intent: str, confidence: float, agent: str) -> None:
-    emit(runtime, dump_event(IntentEvent(intent=intent, confidence=confidence, agent=agent)))
+    emit(runtime, IntentEvent(intent=intent, confidence=confidence, agent=agent))
 
 
 def make_router(model: BaseChatModel, config: AgentsConfig):

@@ -26,6 +26,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages.tool import tool_call as make_tool_call
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 
@@ -100,8 +101,8 @@ def _facts_first(
         outcome = reads.get((rule["operation"], _key(read_args)))
         if outcome is None:
             if all(n["args"] != read_args or n["name"] != rule["operation"] for n in needed):
-                needed.append({"name": rule["operation"], "args": read_args, "id": f"call_{uuid.uuid4().hex[:24]}",
-                               "type": "tool_call"})
+                needed.append(make_tool_call(name=rule["operation"], args=read_args,
+                                             id=f"call_{uuid.uuid4().hex[:24]}"))
         elif outcome.status == "error":
             refused.append(f"I checked before doing anything: {text_of(outcome)}. Nothing was changed.")
         else:

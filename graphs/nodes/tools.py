@@ -20,6 +20,7 @@ from langchain_core.messages import ToolMessage
 from langgraph.runtime import Runtime
 
 from graphs.context import RunContext
+from graphs.events import ToolCall, ToolResult
 from graphs.nodes.common import context_of, emit, last_ai_with_calls, tools_of
 from graphs.state import SupportState
 from graphs.tools.policy import edit_refusal
@@ -66,10 +67,9 @@ def make_tool_node(default_tools: ToolRegistry):
                     status="error", artifact={"ok": False, "outcome": "rejected", "reason": refusal, "args": call["args"]},
                 ))
                 continue
-            emit(runtime, {"type": "tool_call", "call_id": call["id"], "agent": agent, "tool": call["name"], "args": args})
+            emit(runtime, ToolCall(call_id=call["id"], agent=agent, tool=call["name"], args=args))
             result = await registry.call(call["name"], args, call_id=call["id"], context=ctx)
-            emit(runtime, {"type": "tool_result", "call_id": call["id"], "tool": call["name"], "ok": result.ok,
-                           "content": result.content})
+            emit(runtime, ToolResult(call_id=call["id"], tool=call["name"], ok=result.ok, content=result.content))
             results.append(
                 ToolMessage(
                     content=result.content,

@@ -72,10 +72,11 @@ class ThreadScript:
     async def emit(self, event: BaseModel) -> dict[str, Any]:
         self.clock += self.step
         self.seq += 1
-        ev = stamp(dump_event(event), thread_id=self.thread_id, seq=self.seq, run_id=self.run_id)
+        stamped = stamp(event, thread_id=self.thread_id, seq=self.seq, run_id=self.run_id)  # type: ignore[arg-type]
         ts = iso(self.clock)
-        if "ts" in ev:  # token deltas go out without one; the row's column has it
-            ev["ts"] = ts
+        if stamped.ts is not None:  # token deltas go out without one; the row's column has it
+            stamped.ts = ts
+        ev = dump_event(stamped)
         row = {"thread_id": self.thread_id, "seq": self.seq, "run_id": self.run_id, "type": ev["type"],
                "ts": ts, "payload": ev}
         async with self.pool.connection() as conn:
@@ -267,3 +268,13 @@ async def seed_scenarios(pool: AsyncConnectionPool, now: datetime) -> dict[str, 
     await feedback(pool, b, b.msg, "down")
     await feedback(pool, f, f.msg, "up")
     return t
+
+
+async def timeline(pool: Any, principal: Any, thread_id: str, **kwargs: Any) -> dict[str, Any]:
+    """`app.analytics.replay.timeline`'s streamed body, read whole and parsed (the threads here are small)."""
+    import orjson
+
+    from app.analytics.replay import timeline as stream
+
+    chunks = await stream(pool, principal, thread_id, **kwargs)
+    return orjson.loads(b"".join([c async for c in chunks]))  # type: ignore[no-any-return]

@@ -21,10 +21,11 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from app.analytics.records import estimate_cost
-from app.analytics.replay import list_conversations, timeline
+from app.analytics.replay import list_conversations
 from app.analytics.summary import summary
 from app.core.config import Settings
 from app.core.security import Principal, issue_token
+from tests.analytics.seed import timeline
 from tests.support.pg import PgCluster
 from tests.support.server import ServerProcess, WsClient
 

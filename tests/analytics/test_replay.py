@@ -11,7 +11,7 @@ from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.pii import mask_text
 from app.core.security import Principal
 from graphs.events import EVENT_ADAPTER
-from tests.analytics.seed import ThreadScript, seed_scenarios
+from tests.analytics.seed import ThreadScript, seed_scenarios, timeline
 
 ADMIN = Principal("boss", "admin")
 OPERATOR = Principal("op1", "operator")

@@ -33,7 +33,7 @@ async def client(pool) -> AsyncIterator[httpx.AsyncClient]:
     api.include_router(analytics.router)
     api.include_router(replay.router)
     app.include_router(api)
-    app.state.services = SimpleNamespace(pool=pool, settings=settings)
+    app.state.services = SimpleNamespace(pool=pool, settings=settings, replay_slots=None)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
 

@@ -1,4 +1,4 @@
-"""Fixtures for the OpenAPI import tests: the shared real-world specs, a migrated
+"""Fixtures for the OpenAPI import tests: the real-world specs in tests/fixtures/openapi, a migrated
 database, settings, and a tiny real HTTP server on loopback for fetch tests."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from psycopg_pool import AsyncConnectionPool
 from app.core.config import Settings
 from app.core.db import apply_migrations
 
-# In CI the repo is a fresh clone with shared/ beside it.
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "openapi-fixtures"
 REPO = Path(__file__).resolve().parents[2]
+# Real-world specs, kept in the repository with their licence (see its README).
+FIXTURES = REPO / "tests" / "fixtures" / "openapi"
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from app.core.bodies import read_capped
 from app.core.config import Settings
 from app.core.errors import BadRequest
 from graphs.tools.egress import Resolver, address_problem, is_ip, pinned, system_resolver
@@ -172,19 +173,10 @@ async def _get(
                     f"refused to fetch {url!r}: the document is {int(declared):,} bytes, over the limit of {cap:,} "
                     "(OPENAPI_MAX_BYTES)"
                 )
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > cap:
-                    raise FetchError(
-                        f"refused to fetch {url!r}: the document is over the limit of {cap:,} bytes "
-                        "(OPENAPI_MAX_BYTES); stopped reading"
-                    )
-                chunks.append(chunk)
-            return FetchedSpec(
-                content=b"".join(chunks), content_type=response.headers.get("content-type"), url=url
-            )
+            content = await read_capped(response.aiter_bytes(), cap, lambda: FetchError(
+                f"refused to fetch {url!r}: the document is over the limit of {cap:,} bytes "
+                "(OPENAPI_MAX_BYTES); stopped reading"))
+            return FetchedSpec(content=content, content_type=response.headers.get("content-type"), url=url)
         except httpx.HTTPError as exc:
             raise FetchError(f"could not fetch {url!r}: {type(exc).__name__}: {exc}") from None
         finally:

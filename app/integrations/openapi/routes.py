@@ -9,17 +9,114 @@ and refused past `OPENAPI_MAX_BYTES`, before anything parses it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from app.api.deps import AdminDep, ServicesDep
+from app.core.bodies import read_capped
 from app.core.errors import BadRequest
 from app.integrations.openapi import importer as service
 from app.integrations.openapi.parse import load_document
 
 router = APIRouter(prefix="/openapi/specs", tags=["openapi"])
+
+
+# ---- answers
+
+class AuditEntry(BaseModel):
+    actor: str
+    action: str
+    changes: dict[str, Any]
+    note: str | None
+    at: str
+
+
+class Endpoint(BaseModel):
+    operation_id: str
+    method: str
+    path: str
+    summary: str | None
+    description: str | None
+    risk: Literal["low", "medium", "high", "critical"]
+    approver: Literal["none", "customer", "operator"]
+    agent: str | None
+    enabled: bool
+    needs_review: bool
+    removed: bool
+    reasons: list[str]
+    reviewed_by: str | None
+    reviewed_at: str | None
+    added_in: int | None
+    changed_in: int | None
+    tags: list[str]
+    args_schema: dict[str, Any]
+    base_url: str
+    notes: list[Any]
+    history: list[AuditEntry]
+
+
+class VersionSummary(BaseModel):
+    added: list[str] | None
+    changed: list[str] | None
+    removed: list[str] | None
+    notes: list[Any] | None
+
+
+class SpecVersion(BaseModel):
+    version: int
+    api_version: str | None
+    openapi_version: str | None
+    source: str | None
+    doc_hash: str
+    imported_by: str | None
+    created_at: str
+    summary: VersionSummary
+
+
+class Spec(BaseModel):
+    spec_id: str
+    name: str
+    title: str | None
+    api_version: str | None
+    version: int
+    source: str | None
+    doc_hash: str
+    base_url: str | None
+    created_by: str | None
+    created_at: str
+    updated_at: str
+    endpoint_count: int
+    enabled_count: int
+    needs_review_count: int
+
+
+class SpecList(BaseModel):
+    data: list[Spec]
+    count: int
+
+
+class SpecDetail(Spec):
+    endpoints: list[Endpoint]
+    versions: list[SpecVersion]
+    configured_agents: list[str] | None = Field(default=None, description="The agents an endpoint may be given to.")
+
+
+class ImportSummary(BaseModel):
+    version: int
+    created: bool
+    unchanged: bool
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    notes: list[Any]
+    unchanged_count: int
+
+
+class SpecImported(SpecDetail):
+    import_: ImportSummary = Field(alias="import")
 
 REVIEW_BODY_SCHEMA = {
     "required": True,
@@ -68,19 +165,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise BadRequest(
             f"the body is {int(declared):,} bytes, over the limit of {limit:,} (OPENAPI_MAX_BYTES)"
         )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(
-                f"the body is over the limit of {limit:,} bytes (OPENAPI_MAX_BYTES); stopped reading"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(request.stream(), limit, lambda: BadRequest(
+        f"the body is over the limit of {limit:,} bytes (OPENAPI_MAX_BYTES); stopped reading"))
 
 
-@router.post("", status_code=201, openapi_extra={"requestBody": IMPORT_BODY_SCHEMA})
+@router.post("", status_code=201, openapi_extra={"requestBody": IMPORT_BODY_SCHEMA}, response_model=SpecImported,
+             responses={200: {"model": SpecImported, "description": "The same document again: nothing changed."}})
 async def import_spec(
     request: Request,
     services: ServicesDep,
@@ -136,15 +226,17 @@ async def import_spec(
         known_agents=service.configured_agents(),
     )
     services.tools_changed()
-    return JSONResponse(detail, status_code=200 if detail["import"]["unchanged"] else 201)
+    # a JSONResponse for the status of its own (200: unchanged); the body is checked against SpecImported
+    body_out = SpecImported.model_validate(detail).model_dump(mode="json", by_alias=True)
+    return JSONResponse(body_out, status_code=200 if detail["import"]["unchanged"] else 201)
 
 
-@router.get("")
+@router.get("", response_model=SpecList)
 async def list_specs(services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
     return await service.list_specs(services.pool)
 
 
-@router.get("/{spec_id}")
+@router.get("/{spec_id}", response_model=SpecDetail)
 async def get_spec(services: ServicesDep, admin: AdminDep, spec_id: str) -> dict[str, Any]:
     return await service.get_spec(services.pool, spec_id)
 
@@ -161,7 +253,7 @@ async def _json_body(request: Request) -> Any:
         raise BadRequest(f"the body must be a JSON object: {exc.message}") from None
 
 
-@router.patch("/{spec_id}")
+@router.patch("/{spec_id}", response_model=SpecDetail)
 async def update_spec(request: Request, services: ServicesDep, admin: AdminDep, spec_id: str) -> dict[str, Any]:
     """`{"credentials": {"env": "TOOL_SECRET_X", "header"?, "scheme"?, "customer_id_header"?} | null}`."""
     payload = await _json_body(request)
@@ -175,7 +267,8 @@ async def update_spec(request: Request, services: ServicesDep, admin: AdminDep, 
 
 
 @router.patch(
-    "/{spec_id}/endpoints/{operation_id}", openapi_extra={"requestBody": REVIEW_BODY_SCHEMA}
+    "/{spec_id}/endpoints/{operation_id}", openapi_extra={"requestBody": REVIEW_BODY_SCHEMA},
+    response_model=Endpoint,
 )
 async def review_endpoint(
     request: Request, services: ServicesDep, admin: AdminDep, spec_id: str, operation_id: str

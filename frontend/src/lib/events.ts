@@ -1,4 +1,5 @@
 /** Type guards over untrusted frames: narrow before anything renders them. */
+import { EVENT_TYPES, REPLY_TYPES, RUN_END_TYPES as RUN_END_TYPE_LIST } from "./protocol";
 import type {
   InterruptEvent,
   ServerFrame,
@@ -7,55 +8,22 @@ import type {
   ThreadEventType,
 } from "./protocol";
 
-const EVENT_TYPES: ReadonlySet<string> = new Set<ThreadEventType>([
-  "run_start",
-  "intent",
-  "token",
-  "tool_call",
-  "tool_result",
-  "interrupt",
-  "interrupt_decided",
-  "interrupt_expired",
-  "interrupt_warning",
-  "handoff",
-  "customer_message",
-  "agent_joined",
-  "human_message",
-  "agent_left",
-  "handoff_notice",
-  "message_complete",
-  "run_cancelled",
-  "run_error",
-]);
-
-const REPLY_TYPES: ReadonlySet<string> = new Set<SocketReply["type"]>([
-  "connected",
-  "error",
-  "pong",
-  "replay_start",
-  "replay_end",
-  "session_sync",
-  "rate_limit_warning",
-]);
+const EVENT_TYPE_SET: ReadonlySet<string> = new Set<ThreadEventType>(EVENT_TYPES);
+const REPLY_TYPE_SET: ReadonlySet<string> = new Set<SocketReply["type"]>(REPLY_TYPES);
 
 /** Run-ending events: exactly one per run. */
-export const RUN_END_TYPES: ReadonlySet<string> = new Set([
-  "message_complete",
-  "interrupt",
-  "run_cancelled",
-  "run_error",
-]);
+export const RUN_END_TYPES: ReadonlySet<string> = new Set(RUN_END_TYPE_LIST);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 export function isThreadEvent(value: unknown): value is ThreadEvent {
-  return isObject(value) && typeof value.type === "string" && EVENT_TYPES.has(value.type);
+  return isObject(value) && typeof value.type === "string" && EVENT_TYPE_SET.has(value.type);
 }
 
 export function isSocketReply(value: unknown): value is SocketReply {
-  return isObject(value) && typeof value.type === "string" && REPLY_TYPES.has(value.type);
+  return isObject(value) && typeof value.type === "string" && REPLY_TYPE_SET.has(value.type);
 }
 
 export function isServerFrame(value: unknown): value is ServerFrame {

@@ -1,144 +1,75 @@
 /**
- * The wire contract (shared/spec/protocol.md) as TypeScript types.
+ * The wire contract as TypeScript: a thin layer over the generated types.
  *
- * Written by hand from `graphs/events.py` until the server publishes an
- * `openapi.json` that `src/client/` can be generated from. Server→client events
- * carry `thread_id` and `seq`; socket-only replies carry no `seq`.
+ * `src/client/schema.ts` and `src/client/wire.ts` are generated (`npm run generate:types`)
+ * from the server's OpenAPI document (`python -m app.schema_dump`), which carries the
+ * `graphs.events` Event union and the socket's frames. Only narrowing happens here: the
+ * server leaves unset fields out of every event (it never sends `null` in one), and a
+ * few strings are known to be one of a set.
  */
+import type { components } from "../client/schema";
 
-export type Risk = "low" | "medium" | "high" | "critical";
-export type Approver = "customer" | "operator";
-export type Role = "customer" | "operator" | "admin";
+export { CLIENT_TYPES, EVENT_TYPES, REPLY_TYPES, RUN_END_TYPES, THREAD_ID_PATTERN } from "../client/wire";
+
+type Schemas = components["schemas"];
+
+/** An event as it is on the wire: unset fields are absent, never null. */
+type Wire<T> = { [K in keyof T]: Exclude<T[K], null> };
+
+export type Risk = Schemas["InterruptEvent"]["risk"];
+export type Approver = Schemas["InterruptEvent"]["approver"];
+export type Role = Schemas["Connected"]["role"];
 export type ThreadStatus = "idle" | "running" | "interrupted" | "handoff";
 
-interface EventBase {
-  thread_id?: string;
-  seq?: number;
-  run_id?: string;
-  ts?: string;
+// ---- JSON schema (the subset the args editor understands) ----------------
+
+export interface JsonSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  enum?: unknown[];
+  default?: unknown;
+  readOnly?: boolean;
+  minimum?: number;
+  maximum?: number;
+  maxLength?: number;
+  format?: string;
+  [key: string]: unknown;
 }
 
-export interface RunStart extends EventBase {
-  type: "run_start";
-  trigger: "message" | "form_submit" | "resume" | "retry";
-  /** Not in the contract yet: the user's text, when the server adds it. */
-  content?: string;
-}
-export interface IntentEvent extends EventBase {
-  type: "intent";
-  intent: string;
-  confidence: number;
-  agent: string;
-}
-export interface TokenEvent extends EventBase {
-  type: "token";
-  message_id: string;
-  agent: string;
-  content: string;
-}
-export interface ToolCallEvent extends EventBase {
-  type: "tool_call";
-  call_id: string;
-  agent: string;
-  tool: string;
-  args: Record<string, unknown>;
-}
-export interface ToolResultEvent extends EventBase {
-  type: "tool_result";
-  call_id: string;
-  tool: string;
-  ok: boolean;
-  content: string;
-}
-export interface InterruptEvent extends EventBase {
-  type: "interrupt";
-  interrupt_id: string;
-  agent: string;
-  action: string;
-  args: Record<string, unknown>;
-  risk: Risk;
-  approver: Approver;
-  message: string;
-  expires_at: string;
-  args_schema?: JsonSchema | null;
-}
-export interface InterruptDecided extends EventBase {
-  type: "interrupt_decided";
-  interrupt_id: string;
-  approved: boolean;
-  decided_by: string;
-  args?: Record<string, unknown> | null;
-  reason?: string | null;
-  outcome?: "approved" | "edited" | "rejected" | "superseded" | null;
-}
-export interface InterruptExpired extends EventBase {
-  type: "interrupt_expired";
-  interrupt_id: string;
-  action: string;
-  message: string;
-}
-export interface InterruptWarning extends EventBase {
-  type: "interrupt_warning";
-  interrupt_id: string;
-  expires_at: string;
-  seconds_left: number;
-}
-export interface HandoffEvent extends EventBase {
-  type: "handoff";
-  reason: string;
-  queue: string;
-}
+// ---- events ----------------------------------------------------------------
+
+export type RunStart = Wire<Schemas["RunStart"]>;
+export type IntentEvent = Wire<Schemas["IntentEvent"]>;
+export type TokenEvent = Wire<Schemas["Token"]>;
+export type ToolCallEvent = Wire<Schemas["ToolCall"]>;
+export type ToolResultEvent = Wire<Schemas["ToolResult"]>;
+export type InterruptEvent = Omit<Wire<Schemas["InterruptEvent"]>, "args_schema"> & { args_schema?: JsonSchema };
+export type InterruptDecided = Wire<Schemas["InterruptDecided"]>;
+export type InterruptExpired = Wire<Schemas["InterruptExpired"]>;
+export type InterruptWarning = Wire<Schemas["InterruptWarning"]>;
+export type HandoffEvent = Wire<Schemas["Handoff"]>;
+export type MessageComplete = Wire<Schemas["MessageComplete"]>;
+export type RunCancelled = Wire<Schemas["RunCancelled"]>;
+export type RunError = Wire<Schemas["RunError"]>;
 /** A customer's message while people have the thread (no run). */
-export interface CustomerMessageEvent extends EventBase {
-  type: "customer_message";
-  message_id: string;
-  content: string;
-  client_msg_id?: string;
-}
-export interface AgentJoinedEvent extends EventBase {
-  type: "agent_joined";
-  user_id: string;
-  name: string;
-}
+export type CustomerMessageEvent = Wire<Schemas["CustomerMessage"]>;
+export type AgentJoinedEvent = Wire<Schemas["AgentJoined"]>;
 /** A person's reply (not the assistant's). */
-export interface HumanMessageEvent extends EventBase {
-  type: "human_message";
-  message_id: string;
-  user_id: string;
-  name: string;
-  content: string;
-}
-export type ReleaseOutcome = "back_to_assistant" | "resolved";
-export interface AgentLeftEvent extends EventBase {
-  type: "agent_left";
-  user_id: string;
-  outcome: ReleaseOutcome;
-}
+export type HumanMessageEvent = Wire<Schemas["HumanMessageEvent"]>;
+export type ReleaseOutcome = Schemas["AgentLeft"]["outcome"];
+export type AgentLeftEvent = Wire<Schemas["AgentLeft"]>;
 /** Nobody claimed a waiting thread in time (added by this server). */
-export interface HandoffNoticeEvent extends EventBase {
-  type: "handoff_notice";
-  message: string;
-  waited_s: number;
-}
-export interface MessageComplete extends EventBase {
-  type: "message_complete";
-  message_id: string;
-  agent: string;
-  content: string;
-  usage?: { input_tokens: number; output_tokens: number };
-}
-export interface RunCancelled extends EventBase {
-  type: "run_cancelled";
-}
-export interface RunError extends EventBase {
-  type: "run_error";
-  code: string;
-  message: string;
-}
+export type HandoffNoticeEvent = Wire<Schemas["HandoffNotice"]>;
+/** The first event of an imported thread: what was imported, by whom. */
+export type ThreadImportedEvent = Wire<Schemas["ThreadImported"]>;
 
 /** Every event about a thread: live frames and `GET /api/replay/{id}` alike. */
 export type ThreadEvent =
   | RunStart
+  | ThreadImportedEvent
   | IntentEvent
   | TokenEvent
   | ToolCallEvent
@@ -161,46 +92,17 @@ export type ThreadEventType = ThreadEvent["type"];
 
 // ---- socket-only replies -------------------------------------------------
 
-export interface ConnectedFrame {
-  type: "connected";
-  connection_id: string;
-  user_id: string;
-  role: Role;
-  heartbeat_interval_s: number;
-}
-export interface ErrorFrame {
-  type: "error";
-  code: string;
-  message: string;
-  thread_id?: string;
-  retry_after_s?: number;
-  interrupt_id?: string;
-}
-export interface PongFrame {
-  type: "pong";
-}
-export interface ReplayStartFrame {
-  type: "replay_start";
-  count: number;
-  thread_id?: string;
-}
-export interface ReplayEndFrame {
-  type: "replay_end";
-  thread_id?: string;
-}
-export interface SessionSyncFrame {
-  type: "session_sync";
-  thread_id?: string;
+export type ConnectedFrame = Wire<Schemas["Connected"]>;
+export type ErrorFrame = Wire<Schemas["ErrorFrame"]>;
+export type PongFrame = Wire<Schemas["Pong"]>;
+export type ReplayStartFrame = Wire<Schemas["ReplayStart"]>;
+export type ReplayEndFrame = Wire<Schemas["ReplayEnd"]>;
+/** `pending_interrupt` is sent as null when nothing waits. */
+export type SessionSyncFrame = Omit<Schemas["SessionSync"], "status" | "pending_interrupt"> & {
   status: ThreadStatus;
-  last_seq: number;
-  message_count?: number;
-  pending_interrupt?: InterruptEvent | null;
-}
-export interface RateLimitWarningFrame {
-  type: "rate_limit_warning";
-  usage_percent: number;
-  remaining: number;
-}
+  pending_interrupt: InterruptEvent | null;
+};
+export type RateLimitWarningFrame = Wire<Schemas["RateLimitWarning"]>;
 
 export type SocketReply =
   | ConnectedFrame
@@ -216,41 +118,28 @@ export type ServerFrame = ThreadEvent | SocketReply;
 // ---- client → server -----------------------------------------------------
 
 export type ClientFrame =
-  | { type: "message"; thread_id: string; content: string; client_msg_id?: string }
-  | {
-      type: "interrupt_response";
-      thread_id: string;
-      approved: boolean;
-      interrupt_id?: string;
-      args?: Record<string, unknown>;
-      reason?: string;
-    }
-  | { type: "form_submit"; thread_id: string; form_id: string; values: Record<string, unknown> }
-  | { type: "cancel"; thread_id: string }
-  | { type: "subscribe"; thread_id: string; after_seq?: number }
-  | { type: "unsubscribe"; thread_id: string }
-  | { type: "feedback"; thread_id: string; message_id: string; rating: "up" | "down"; comment?: string }
-  | { type: "claim"; thread_id: string }
-  | { type: "operator_message"; thread_id: string; content: string; client_msg_id?: string }
-  | { type: "release"; thread_id: string; outcome: ReleaseOutcome }
-  | { type: "ping" };
+  | Wire<Schemas["MessageFrame"]>
+  | Wire<Schemas["InterruptResponseFrame"]>
+  | Wire<Schemas["FormSubmitFrame"]>
+  | Wire<Schemas["CancelFrame"]>
+  | Wire<Schemas["SubscribeFrame"]>
+  | Wire<Schemas["UnsubscribeFrame"]>
+  | Wire<Schemas["FeedbackFrame"]>
+  | Wire<Schemas["ClaimFrame"]>
+  | Wire<Schemas["OperatorMessageFrame"]>
+  | (Omit<Wire<Schemas["ReleaseFrame"]>, "outcome"> & { outcome: ReleaseOutcome })
+  | Wire<Schemas["PingFrame"]>;
 
-// ---- JSON schema (the subset the args editor understands) ----------------
+// ---- REST answers ----------------------------------------------------------
 
-export interface JsonSchema {
-  type?: string | string[];
-  title?: string;
-  description?: string;
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-  enum?: unknown[];
-  default?: unknown;
-  readOnly?: boolean;
-  minimum?: number;
-  maximum?: number;
-  maxLength?: number;
-  format?: string;
-  [key: string]: unknown;
-}
-
-export const THREAD_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export type Timeline = Omit<Schemas["Timeline"], "events"> & { events: ThreadEvent[] };
+export type Transcript = Schemas["Transcript"];
+export type ThreadList = Schemas["ThreadList"];
+export type InboxItem = Omit<Schemas["InboxItem"], "args_schema"> & { args_schema?: JsonSchema | null };
+export type Inbox = Omit<Schemas["Inbox"], "data"> & { data: InboxItem[] };
+export type Conversation = Schemas["Conversation"];
+export type Conversations = Schemas["Conversations"];
+export type AnalyticsSummary = Schemas["Summary"];
+export type Spec = Schemas["Spec"];
+export type SpecDetail = Schemas["SpecDetail"];
+export type Endpoint = Schemas["Endpoint"];

@@ -403,7 +403,7 @@ export class SupportSocket {
         return;
       }
       case "session_sync": {
-        let tid = frame.thread_id;
+        let tid: string | undefined = frame.thread_id;
         if (tid) {
           const i = this.pendingSubscribes.indexOf(tid);
           if (i >= 0) this.pendingSubscribes.splice(i, 1);

@@ -343,6 +343,8 @@ export function reduceEvent(view: ThreadView, event: ThreadEvent): ThreadView {
         items: [...view.items, { kind: "presence", id: `left:${event.seq ?? view.items.length}`, change: "left", name, text }],
       };
     }
+    case "thread_imported":
+      return view; // the imported turns come with the transcript (GET /api/threads/{id})
     case "handoff_notice":
       return {
         ...view,

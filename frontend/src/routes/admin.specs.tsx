@@ -6,26 +6,16 @@ import { useApi } from "../hooks/useApi";
 import { ApiError, listOf } from "../lib/api";
 import { fmtTime, humanize } from "../lib/format";
 import { useSocket } from "../providers/SocketProvider";
+import type { SpecDetail as GeneratedSpecDetail, Spec } from "../lib/protocol";
 import type { PageDef } from "./types";
 
-export interface SpecSummary {
-  spec_id: string;
-  title?: string;
-  name?: string;
-  version?: string | number;
-  created_at?: string;
-  endpoint_count?: number;
-}
-interface SpecDetail extends SpecSummary {
-  endpoints?: Endpoint[];
-  /** The agents configured on the server (agents.yaml), when the server sends them. */
-  configured_agents?: string[];
-  agents?: string[];
-}
+/** A spec in `GET /api/openapi/specs` and one with its endpoints (generated types). */
+export type SpecSummary = Spec;
+type SpecDetail = GeneratedSpecDetail;
 
 /** Configured agent names: from the spec detail, else from the classifier's reasons ("… one of: a, b"). */
 export function configuredAgents(detail: SpecDetail | null, endpoints: Endpoint[]): string[] | null {
-  const listed = detail?.configured_agents ?? detail?.agents;
+  const listed = detail?.configured_agents;
   if (Array.isArray(listed) && listed.length) return [...listed].sort();
   const found = new Set<string>();
   for (const e of endpoints)

@@ -44,7 +44,7 @@ function toItem(row: InboxInterrupt, local?: LocalDecision): InterruptItem {
       approver: row.approver ?? "operator",
       message: row.message ?? "",
       expires_at: row.expires_at ?? "",
-      args_schema: row.args_schema ?? null,
+      args_schema: row.args_schema ?? undefined,
     },
   };
 }

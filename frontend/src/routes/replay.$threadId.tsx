@@ -6,26 +6,16 @@ import { Timeline } from "../components/replay/Timeline";
 import { useApi } from "../hooks/useApi";
 import { isThreadEvent } from "../lib/events";
 import { fmtTime, humanize } from "../lib/format";
-import type { ThreadEvent } from "../lib/protocol";
+import type { ThreadEvent, Timeline as TimelineBody, Transcript } from "../lib/protocol";
 import { foldEvents, threadReducer } from "../lib/threadReducer";
 import type { PageDef } from "./types";
 
-interface ReplayBody {
-  thread_id: string;
-  events: unknown[];
-}
-interface ThreadBody {
-  messages?: { role: string; content: string }[];
-  title?: string;
-  status?: string;
-  created_at?: string;
-}
 
 function ReplayPage() {
   const { threadId = "" } = useParams();
   const enc = encodeURIComponent(threadId);
-  const replay = useApi((api) => api.get<ReplayBody>(`/api/replay/${enc}`), [threadId]);
-  const thread = useApi((api) => api.get<ThreadBody>(`/api/threads/${enc}`).catch(() => null), [threadId]);
+  const replay = useApi((api) => api.get<TimelineBody>(`/api/replay/${enc}`), [threadId]);
+  const thread = useApi((api) => api.get<Transcript>(`/api/threads/${enc}`).catch(() => null), [threadId]);
 
   const events = useMemo<ThreadEvent[]>(
     () => (replay.data?.events ?? []).filter(isThreadEvent).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0)),

@@ -4,23 +4,11 @@ import { Link, useSearchParams } from "react-router";
 import { useApi } from "../hooks/useApi";
 import { countOf, listOf } from "../lib/api";
 import { DASH, fmtTime, humanize } from "../lib/format";
+import type { Conversation } from "../lib/protocol";
 import type { PageDef } from "./types";
 
-/** One row of `GET /api/replay` (every field but thread_id may be missing). */
-export interface ReplayRow {
-  thread_id: string;
-  user_id?: string;
-  title?: string;
-  started_at?: string;
-  last_activity_at?: string;
-  intents?: string[];
-  agents?: string[];
-  resolution?: string | null;
-  outcome?: string | null;
-  interrupts?: number | unknown[];
-  messages?: number;
-  message_count?: number;
-}
+/** One row of `GET /api/replay` (the generated Conversation). */
+export type ReplayRow = Conversation;
 
 const PAGE = 25;
 const FILTERS = ["from", "to", "intent", "agent", "outcome", "has_interrupt"] as const;
@@ -166,9 +154,9 @@ function ReplayListPage() {
                 <td>{fmtTime(r.last_activity_at)}</td>
                 <td>{r.intents?.length ? r.intents.map(humanize).join(", ") : DASH}</td>
                 <td>{r.agents?.length ? r.agents.map(humanize).join(", ") : DASH}</td>
-                <td>{r.resolution ?? r.outcome ? humanize(String(r.resolution ?? r.outcome)) : DASH}</td>
-                <td>{Array.isArray(r.interrupts) ? r.interrupts.length : (r.interrupts ?? DASH)}</td>
-                <td>{r.messages ?? r.message_count ?? DASH}</td>
+                <td>{r.resolution ? humanize(r.resolution) : DASH}</td>
+                <td>{r.interrupts}</td>
+                <td>{r.messages}</td>
               </tr>
             ))}
             {!loading && rows.length === 0 ? (

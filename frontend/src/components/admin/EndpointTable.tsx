@@ -1,21 +1,8 @@
 /** Imported endpoints of one agent, with risk, approver, agent and enabled editable in place. */
-import type { Approver, Risk } from "../../lib/protocol";
+import type { Endpoint as GeneratedEndpoint, Risk } from "../../lib/protocol";
 
-export interface Endpoint {
-  operation_id: string;
-  method: string;
-  path: string;
-  risk: Risk;
-  /** "none" (or null): runs without approval. */
-  approver: Approver | "none" | null;
-  agent: string | null;
-  enabled: boolean;
-  summary?: string | null;
-  reasons?: string[];
-  needs_review?: boolean;
-  removed?: boolean;
-  reviewed_by?: string | null;
-}
+/** One endpoint of an imported spec, as `GET /api/openapi/specs/{id}` gives it (generated). */
+export type Endpoint = GeneratedEndpoint;
 
 export type EndpointPatch = Partial<Pick<Endpoint, "risk" | "approver" | "agent" | "enabled">>;
 

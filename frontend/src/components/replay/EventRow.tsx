@@ -53,6 +53,8 @@ export function describeEvent(e: ThreadEvent): { label: string; detail: string; 
         detail: `released by ${e.user_id}`,
         tone: e.outcome === "resolved" ? "ok" : undefined,
       };
+    case "thread_imported":
+      return { label: "Imported", detail: `${e.messages.length} messages, by ${e.imported_by}` };
     case "handoff_notice":
       return { label: "Told the customer the team is busy", detail: `after ${e.waited_s} s`, tone: "warn" };
     case "message_complete":
