@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 __all__ = [
     "Event",
     "EVENT_ADAPTER",
+    "Citation",
     "Handoff",
     "IntentEvent",
     "InterruptDecided",
@@ -135,6 +136,16 @@ class Handoff(_EventBase):
     queue: str
 
 
+class Citation(_EventBase):
+    """A source the answer of this run draws on: a knowledge-base article (sent after its search's tool_result)."""
+
+    type: Literal["citation"] = "citation"
+    call_id: str
+    title: str
+    url: str | None = None
+    heading: str | None = None
+
+
 class MessageComplete(_EventBase):
     type: Literal["message_complete"] = "message_complete"
     message_id: str
@@ -165,6 +176,7 @@ Event = Annotated[
         InterruptExpired,
         InterruptWarning,
         Handoff,
+        Citation,
         MessageComplete,
         RunCancelled,
         RunError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.routes import analytics, health, interrupts, openapi_specs, replay, threads
+from app.knowledge import routes as knowledge
 
 __all__ = ["api_router"]
 
@@ -15,3 +16,4 @@ api_router.include_router(interrupts.router)
 api_router.include_router(openapi_specs.router)
 api_router.include_router(replay.router)
 api_router.include_router(analytics.router)
+api_router.include_router(knowledge.router)

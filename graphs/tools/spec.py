@@ -64,6 +64,8 @@ class ToolSpec:
     agent: str | None = None
     confirm: str | None = None
     """Question for the approver with {arg} placeholders; None: a generic one."""
+    kind: str = "openapi"
+    """`openapi` (an HTTP call) or `knowledge` (the built-in knowledge-base search, see graphs.tools.knowledge)."""
 
     @property
     def operation_id(self) -> str:
@@ -147,6 +149,12 @@ def build_tool_specs(config: AgentsConfig, document: Mapping[str, Any] | None = 
     specs: dict[str, ToolSpec] = {}
     for agent in config.agents:
         for policy in agent.tools:
+            if policy.kind == "knowledge":
+                from graphs.tools.knowledge import knowledge_tool_spec
+
+                specs.setdefault(policy.operation, replace(knowledge_tool_spec(policy.operation), risk=policy.risk,
+                                                           approver=policy.approver, agent=agent.name))
+                continue
             op = operations.get(policy.operation)
             if op is None:
                 raise AgentConfigError(
