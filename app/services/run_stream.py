@@ -37,7 +37,7 @@ from graphs.events import EVENT_ADAPTER, InterruptEvent, MessageComplete, Token,
 
 __all__ = ["RunProgress", "save_partial_answer", "stream_events"]
 
-_NODE_EVENTS = frozenset({"intent", "handoff", "tool_call", "tool_result"})
+_NODE_EVENTS = frozenset({"intent", "handoff", "tool_call", "tool_result", "citation"})
 _SEGMENT_SEPARATOR = "\n\n"
 
 

@@ -402,6 +402,9 @@ def _word_result(call: dict[str, Any], result: ToolMessage) -> str:
         data = json.loads(content)
     except ValueError:
         data = None
+    if tool == "search_help_center" and (result.status == "error" or artifact.get("ok") is False):
+        return ("I couldn't search our help center just now, so I can't answer that reliably. "
+                'If you like, I can bring in a person from our team: just say "talk to a human".')
     if result.status == "error" or artifact.get("ok") is False:
         if "not found" in content.lower():
             return f"I couldn't find order {order}: {content}. Please check the order number." if order else f"Not found: {content}."

@@ -64,5 +64,6 @@ def citations_of(data: Any) -> list[dict[str, Any]]:
         if key in seen or not key[0]:
             continue
         seen.add(key)
-        out.append({"title": key[0], "url": key[1], "heading": hit.get("heading") or None})
+        heading = hit.get("heading")
+        out.append({"title": key[0], "url": key[1], "heading": heading if heading and heading != key[0] else None})
     return out
