@@ -1,4 +1,4 @@
-"""The `support-agent` command: serve, token, migrate, chat, import-spec.
+"""The `support-agent` command: serve, token, migrate, chat, import-spec, kb import.
 
 Start-up problems (a bad setting, an unreachable database) print one line naming
 the cause and exit with code 2, never a traceback. `serve --workers N` runs N server
@@ -293,6 +293,16 @@ def cmd_import_spec(args: argparse.Namespace) -> int:
     return int(import_spec_command(args.source, settings))
 
 
+def cmd_kb_import(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc))
+    from app.knowledge.service import import_command
+
+    return import_command(args.source, settings)
+
+
 def _worker_count(value: str) -> int:
     try:
         n = int(value)
@@ -328,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-spec", help="import an OpenAPI spec from a file or URL")
     p.add_argument("source")
     p.set_defaults(func=cmd_import_spec)
+    p = sub.add_parser("kb", help="the knowledge base the faq agent answers from (docs/knowledge.md)")
+    kb = p.add_subparsers(dest="kb_command", required=True)
+    p = kb.add_parser("import", help="import help-center articles: a folder, a file, a page or a sitemap URL")
+    p.add_argument("source", help="PATH (folder, .md, .html, .txt, .pdf) or URL (page or sitemap)")
+    p.set_defaults(func=cmd_kb_import)
     return parser
 
 
