@@ -125,6 +125,10 @@ class Settings(BaseSettings):
         default=0.3, ge=0, le=1,
         description="A chunk answers a question when at least this share of the question's words (stemmed, stop "
                     "words dropped) is in it; below it for every chunk, the question is a content gap.")
+    kb_answer_relative_score: float = Field(
+        default=0.6, ge=0, le=1,
+        description="The faq agent gets (and cites) only the passages scoring at least this share of the best "
+                    "one's coverage (or similarity): a much weaker passage is noise.")
     kb_min_similarity: float = Field(
         default=0.75, ge=-1, le=1,
         description="With embeddings: a chunk whose cosine similarity to the question reaches this answers it too.")

@@ -88,6 +88,8 @@ class KnowledgeService:
         loaded = load_embeddings(settings)
         self.embeddings, self.embedding_model = loaded if loaded else (None, None)
         self._vector: bool | None = None
+        self.tool_names: set[str] = set()
+        """The agents' knowledge tools (kind: knowledge), set by the runtime; a handoff after one is a gap."""
 
     async def vector_enabled(self) -> bool:
         """Embeddings configured and the kb_embeddings table exists (pgvector was available)."""
@@ -217,6 +219,7 @@ class KnowledgeService:
             log.warning("kb_search_failed", error=f"{type(exc).__name__}: {exc}")
             return ToolOutcome(False, f"the help-center search failed ({type(exc).__name__}); say so and offer a person")
         thread_id = getattr(context, "thread_id", None) or None
+        result.hits = self._strong(result.hits)
         if not result.found:
             await self.record_gap(args["query"], reason="no_match", thread_id=thread_id)
         data = {"query": result.query, "found": result.found,
@@ -226,11 +229,29 @@ class KnowledgeService:
 
         return ToolOutcome(True, json.dumps(data, ensure_ascii=False, separators=(",", ":")), 200, data)
 
+    def _strong(self, hits: list[Hit]) -> list[Hit]:
+        """The passages worth answering from: within KB_ANSWER_RELATIVE_SCORE of the best, on either measure."""
+        share = self.settings.kb_answer_relative_score
+        best_cov = max((h.coverage or 0.0 for h in hits), default=0.0)
+        best_sim = max((h.similarity or 0.0 for h in hits), default=0.0)
+        return [h for h in hits if (h.coverage or 0.0) >= share * best_cov > 0
+                or (h.similarity or 0.0) >= share * best_sim > 0]
+
     # -- content gaps --------------------------------------------------------------------
 
     async def record_gap(self, question: str, *, reason: str, thread_id: str | None) -> None:
         await store.record_gap(self.pool, question=question[:500], normalized=normalize_question(question),
                                reason=reason, thread_id=thread_id)
+
+    async def note_handoff(self, thread_id: str, run_id: str) -> None:
+        """A customer who asks for a person right after a knowledge answer was not helped by it: a gap."""
+        if not self.tool_names:
+            return
+        try:
+            for question in await store.searches_of_previous_run(self.pool, thread_id, run_id, sorted(self.tool_names)):
+                await self.record_gap(question, reason="handoff", thread_id=thread_id)
+        except Exception as exc:  # never fails the run that hands off
+            log.warning("kb_gap_not_recorded", thread_id=thread_id, error=f"{type(exc).__name__}: {exc}")
 
     async def content_gaps(self, *, days: int, limit: int) -> dict[str, Any]:
         """Unanswered questions grouped by similar wording (shared content words), biggest group first."""

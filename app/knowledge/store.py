@@ -189,12 +189,26 @@ async def record_gap(pool: AsyncConnectionPool, *, question: str, normalized: st
         )
 
 
-async def last_gap_of_thread(pool: AsyncConnectionPool, thread_id: str) -> dict[str, Any] | None:
+async def searches_of_previous_run(pool: AsyncConnectionPool, thread_id: str, run_id: str,
+                                   tools: list[str]) -> list[str]:
+    """The knowledge-search queries of the thread's run before `run_id` not already recorded as gaps."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT gap_id, question, normalized, reason FROM kb_content_gaps WHERE thread_id = %s "
-            "ORDER BY gap_id DESC LIMIT 1", (thread_id,))
-        return await cur.fetchone()
+            """
+            WITH previous AS (
+                SELECT run_id FROM events
+                WHERE thread_id = %(thread)s AND type = 'run_start' AND run_id IS DISTINCT FROM %(run)s
+                ORDER BY seq DESC LIMIT 1
+            )
+            SELECT DISTINCT e.payload -> 'args' ->> 'query' AS question
+            FROM events e JOIN previous p USING (run_id)
+            WHERE e.thread_id = %(thread)s AND e.type = 'tool_call' AND e.payload ->> 'tool' = ANY(%(tools)s)
+              AND NOT EXISTS (SELECT 1 FROM kb_content_gaps g
+                              WHERE g.thread_id = %(thread)s AND g.question = e.payload -> 'args' ->> 'query')
+            """,
+            {"thread": thread_id, "run": run_id, "tools": tools},
+        )
+        return [r["question"] for r in await cur.fetchall() if r["question"]]
 
 
 async def list_gaps(pool: AsyncConnectionPool, *, since_days: int, limit: int) -> list[dict[str, Any]]:

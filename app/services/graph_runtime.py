@@ -34,6 +34,7 @@ async def build_runtime(services: Any) -> None:
     services.knowledge = KnowledgeService(services.pool, settings)
     # built-in knowledge tools call the server's search, as OpenAPI tools call their API
     searches = {t.operation: services.knowledge.tool for a in agents.agents for t in a.tools if t.kind == "knowledge"}
+    services.knowledge.tool_names = set(searches)
     services.tools = ToolRegistry.from_agents(agents, runtime=ToolRuntimeConfig.from_settings(settings),
                                               callables=searches)
     model = load_chat_model_from_settings(settings)

@@ -243,6 +243,8 @@ class RunManager:
                         run.agent = data.get("agent", run.agent)
                     elif kind == "handoff":
                         run.handoff = True
+                        if s.knowledge is not None:
+                            await s.knowledge.note_handoff(run.thread_id, run.run_id)
                     elif kind == "intent":
                         run.agent = data.get("agent", run.agent)
                     if kind in RUN_END_TYPES:

@@ -91,6 +91,21 @@ async def test_unanswerable_question_says_so_offers_a_human_and_is_a_content_gap
     assert set(group["examples"]) == {"Do you offer gift cards?", "Do you offer gift cards for birthdays?"}
 
 
+async def test_asking_for_a_human_right_after_an_answer_is_a_content_gap(
+    server: ServerProcess, customer: WsClient
+) -> None:
+    thread = new_thread()
+    answered = await customer.ask(thread, "How long does shipping take?")
+    assert [f["title"] for f in answered if f["type"] == "citation"] == ["Shipping times and costs"]
+    handed = await customer.ask(thread, "That doesn't help, I want to talk to a human")
+    assert [f for f in handed if f["type"] == "handoff"]
+
+    with httpx.Client(base_url=server.base, timeout=30) as http:
+        gaps = http.get("/api/knowledge/gaps", headers={"Authorization": f"Bearer {token('op', 'operator')}"}).json()
+    [group] = [g for g in gaps["groups"] if g["question"] == "How long does shipping take?"]
+    assert group["reasons"] == {"handoff": 1}
+
+
 async def test_cli_import_reaches_the_running_server_at_once(
     server: ServerProcess, customer: WsClient, database: str
 ) -> None:
