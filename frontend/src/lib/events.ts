@@ -18,6 +18,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<ThreadEventType>([
   "interrupt_expired",
   "interrupt_warning",
   "handoff",
+  "citation",
   "message_complete",
   "run_cancelled",
   "run_error",

@@ -88,6 +88,14 @@ export interface HandoffEvent extends EventBase {
   reason: string;
   queue: string;
 }
+/** A source the run's answer draws on (a knowledge-base article), sent after its search's tool_result. */
+export interface CitationEvent extends EventBase {
+  type: "citation";
+  call_id: string;
+  title: string;
+  url?: string | null;
+  heading?: string | null;
+}
 export interface MessageComplete extends EventBase {
   type: "message_complete";
   message_id: string;
@@ -116,6 +124,7 @@ export type ThreadEvent =
   | InterruptExpired
   | InterruptWarning
   | HandoffEvent
+  | CitationEvent
   | MessageComplete
   | RunCancelled
   | RunError;

@@ -1,6 +1,7 @@
 /** `/dashboard`: `GET /api/analytics/summary?range=24h|7d|30d` as cards and charts. Missing fields show "—". */
 import { useSearchParams } from "react-router";
 import { BarList } from "../components/dashboard/BarList";
+import { ContentGaps } from "../components/dashboard/ContentGaps";
 import { LineChart } from "../components/dashboard/LineChart";
 import { MetricCard } from "../components/dashboard/MetricCard";
 import { useApi } from "../hooks/useApi";
@@ -34,6 +35,8 @@ export interface Summary {
   resolutions?: Record<string, number> | null;
   series?: Record<string, unknown>[];
 }
+
+const RANGE_DAYS: Record<string, number> = { "24h": 1, "7d": 7, "30d": 30 };
 
 const RANGES = [
   { value: "24h", label: "24 hours" },
@@ -152,6 +155,7 @@ function DashboardPage() {
           </table>
         </div>
       </section>
+      <ContentGaps days={RANGE_DAYS[range] ?? 1} />
     </div>
   );
 }

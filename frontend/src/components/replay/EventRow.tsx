@@ -41,6 +41,8 @@ export function describeEvent(e: ThreadEvent): { label: string; detail: string; 
       return { label: "Approval expired", detail: `${e.action}: ${e.message}`, tone: "bad" };
     case "handoff":
       return { label: "Handed to a human", detail: `queue: ${e.queue}${e.reason ? ` · ${e.reason}` : ""}`, tone: "warn" };
+    case "citation":
+      return { label: "Source", detail: `${e.title}${e.url ? ` · ${e.url}` : ""}` };
     case "message_complete":
       return {
         label: "Answer",
