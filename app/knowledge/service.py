@@ -30,7 +30,7 @@ from app.core.logging import get_logger
 from app.knowledge import store
 from app.knowledge.chunking import chunk_article
 from app.knowledge.importer import Article, Skipped, read_source
-from app.knowledge.search import LANGUAGE_CONFIGS, Hit, fuse, load_embeddings, text_config
+from app.knowledge.search import Hit, fuse, load_embeddings, text_config
 
 __all__ = ["DEMO_HELPCENTER", "ImportSummary", "KnowledgeService", "SearchResult", "import_command"]
 
@@ -161,7 +161,8 @@ class KnowledgeService:
         async with self.pool.connection() as conn, conn.transaction():
             await store.upsert_article(conn, {
                 "article_id": article_id, "source": article.source, "collection": collection, "title": article.title,
-                "url": article.url, "language": article.language, "content_hash": content_hash,
+                "url": article.url, "language": article.language,
+                "config": text_config(article.language), "content_hash": content_hash,
                 "chunk_count": len(chunks), "updated_at": article.updated_at})
             ids = await store.insert_chunks(conn, article_id, article.title, text_config(article.language),
                                             [(c.heading, c.body) for c in chunks])
@@ -194,8 +195,7 @@ class KnowledgeService:
         limit = limit or self.settings.kb_search_limit
         question = " ".join(question.split())[:500]
         candidates = max(limit * 4, 20)
-        configs = sorted(set(LANGUAGE_CONFIGS.values()) | {"simple"})
-        ranked = {"fulltext": await store.fts_search(self.pool, question, configs, candidates)}
+        ranked = {"fulltext": await store.fts_search(self.pool, question, candidates)}
         mode = "fulltext"
         if question and await self.vector_enabled() and self.embeddings is not None:
             vector = await self.embeddings.aembed_query(question)

@@ -30,13 +30,13 @@ async def upsert_article(conn: AsyncConnection[Any], row: dict[str, Any]) -> Non
     """Insert or replace an article's row and drop its old chunks (their embeddings go with them)."""
     await conn.execute(
         """
-        INSERT INTO kb_articles (article_id, source, collection, title, url, language, content_hash, chunk_count,
-                                 updated_at, imported_at)
-        VALUES (%(article_id)s, %(source)s, %(collection)s, %(title)s, %(url)s, %(language)s, %(content_hash)s,
-                %(chunk_count)s, coalesce(%(updated_at)s, now()), now())
+        INSERT INTO kb_articles (article_id, source, collection, title, url, language, config, content_hash,
+                                 chunk_count, updated_at, imported_at)
+        VALUES (%(article_id)s, %(source)s, %(collection)s, %(title)s, %(url)s, %(language)s, %(config)s::regconfig,
+                %(content_hash)s, %(chunk_count)s, coalesce(%(updated_at)s, now()), now())
         ON CONFLICT (source) DO UPDATE SET
             collection = EXCLUDED.collection, title = EXCLUDED.title, url = EXCLUDED.url,
-            language = EXCLUDED.language, content_hash = EXCLUDED.content_hash, chunk_count = EXCLUDED.chunk_count,
+            language = EXCLUDED.language, config = EXCLUDED.config, content_hash = EXCLUDED.content_hash, chunk_count = EXCLUDED.chunk_count,
             updated_at = EXCLUDED.updated_at, imported_at = now()
         """,
         row,
@@ -99,19 +99,24 @@ async def list_articles(pool: AsyncConnectionPool, *, limit: int, offset: int) -
 # matches. `coverage` is the share of the question's words a chunk contains (the
 # relevance threshold); ts_rank orders ties by weight (title, heading, body).
 FTS_SEARCH = """
-WITH q AS (
+WITH q AS MATERIALIZED (  -- parse the question once per dictionary, not once per row
     SELECT cfg,
            replace(websearch_to_tsquery(cfg, %(question)s)::text, ' & ', ' | ')::tsquery AS query,
            ARRAY(SELECT quote_literal(l)::tsquery FROM unnest(tsvector_to_array(to_tsvector(cfg, %(question)s))) AS l)
                AS words
-    FROM unnest(%(configs)s::regconfig[]) AS cfg
-), hits AS (
-    SELECT c.chunk_id, c.article_id, c.heading, c.body,
-           ts_rank(c.tsv, q.query, 32) AS rank,
-           (SELECT count(*) FROM unnest(q.words) AS w WHERE c.tsv @@ w)::float8
-               / greatest(cardinality(q.words), 1) AS coverage
+    FROM (SELECT DISTINCT config AS cfg FROM kb_articles) AS used
+), matched AS MATERIALIZED (
+    -- the best candidates by ts_rank first, so coverage is computed for a few hundred rows only
+    SELECT c.chunk_id, c.article_id, c.heading, c.body, c.tsv, q.words, ts_rank(c.tsv, q.query, 32) AS rank
     FROM q JOIN kb_chunks c ON c.config = q.cfg AND c.tsv @@ q.query
     WHERE q.query::text <> ''
+    ORDER BY rank DESC
+    LIMIT %(candidates)s
+), hits AS (
+    SELECT m.chunk_id, m.article_id, m.heading, m.body, m.rank,
+           (SELECT count(*) FROM unnest(m.words) AS w WHERE m.tsv @@ w)::float8
+               / greatest(cardinality(m.words), 1) AS coverage
+    FROM matched m
 )
 SELECT h.chunk_id, h.article_id, h.heading, h.body, h.rank, h.coverage, a.title, a.url, a.language, a.updated_at
 FROM hits h JOIN kb_articles a USING (article_id)
@@ -119,10 +124,14 @@ ORDER BY h.coverage DESC, h.rank DESC, h.chunk_id
 LIMIT %(limit)s
 """
 
+RANK_CANDIDATES = 200
+"""Chunks (best by ts_rank) whose word coverage is computed per search."""
 
-async def fts_search(pool: AsyncConnectionPool, question: str, configs: list[str], limit: int) -> list[dict[str, Any]]:
+
+async def fts_search(pool: AsyncConnectionPool, question: str, limit: int) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
-        cur = await conn.execute(FTS_SEARCH, {"question": question, "configs": configs, "limit": limit})
+        cur = await conn.execute(FTS_SEARCH, {"question": question, "limit": limit,
+                                              "candidates": max(RANK_CANDIDATES, limit)})
         return list(await cur.fetchall())
 
 

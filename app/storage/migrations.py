@@ -519,6 +519,7 @@ MIGRATIONS: list[str] = [
         title        text NOT NULL,
         url          text,
         language     text NOT NULL,
+        config       regconfig NOT NULL,              -- the language's text-search configuration
         content_hash text NOT NULL,
         chunk_count  integer NOT NULL DEFAULT 0,
         updated_at   timestamptz NOT NULL DEFAULT now(),
