@@ -88,6 +88,7 @@ class KnowledgeService:
         loaded = load_embeddings(settings)
         self.embeddings, self.embedding_model = loaded if loaded else (None, None)
         self._vector: bool | None = None
+        self._indexed: set[int] = set()  # embedding dimensions whose HNSW index this process ensured
         self.tool_names: set[str] = set()
         """The agents' knowledge tools (kind: knowledge), set by the runtime; a handoff after one is a gap."""
 
@@ -168,6 +169,10 @@ class KnowledgeService:
                                             [(c.heading, c.body) for c in chunks])
             if vectors:
                 await store.write_embeddings(conn, self.embedding_model or "", ids, vectors)
+        if vectors and len(vectors[0]) not in self._indexed:
+            async with self.pool.connection() as conn:
+                await store.ensure_vector_index(conn, self.embedding_model or "", len(vectors[0]))
+            self._indexed.add(len(vectors[0]))
         summary.chunks += len(chunks)
         summary.embeddings += len(vectors)
         (summary.updated if existing else summary.added).append(entry)

@@ -7,9 +7,10 @@ language's text-search configuration: title (weight A), heading (B), body (D).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 __all__ = [
@@ -157,20 +158,37 @@ async def write_embeddings(conn: AsyncConnection[Any], model: str, chunk_ids: li
     )
 
 
+def _hnsw_name(model: str, dims: int) -> str:
+    return f"kb_embeddings_hnsw_{hashlib.sha256(f'{model}/{dims}'.encode()).hexdigest()[:12]}"
+
+
+async def ensure_vector_index(conn: AsyncConnection[Any], model: str, dims: int) -> None:
+    """An HNSW index for one embedding model's vectors (kb_embeddings.embedding has no fixed
+    dimension, so each model gets a partial index on the column cast to its dimension)."""
+    await conn.execute(sql.SQL(
+        "CREATE INDEX IF NOT EXISTS {name} ON kb_embeddings USING hnsw ((embedding::vector({dims})) vector_cosine_ops) "
+        "WHERE model = {model}").format(name=sql.Identifier(_hnsw_name(model, dims)), dims=sql.Literal(dims),
+                                        model=sql.Literal(model)))
+
+
 async def vector_search(pool: AsyncConnectionPool, model: str, vector: list[float], limit: int) -> list[dict[str, Any]]:
-    """The nearest chunks by cosine distance, among the embeddings of `model`."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            """
-            SELECT c.chunk_id, c.article_id, c.heading, c.body, 1 - (e.embedding <=> %(v)s::vector) AS similarity,
-                   a.title, a.url, a.language, a.updated_at
-            FROM kb_embeddings e JOIN kb_chunks c USING (chunk_id) JOIN kb_articles a USING (article_id)
-            WHERE e.model = %(model)s
-            ORDER BY e.embedding <=> %(v)s::vector
+    """The nearest chunks by cosine distance among the embeddings of `model` (through its HNSW index)."""
+    dims = len(vector)
+    query = sql.SQL(
+        """
+        WITH nearest AS (
+            SELECT e.chunk_id, (e.embedding::vector({dims})) <=> %(v)s::vector({dims}) AS distance
+            FROM kb_embeddings e WHERE e.model = %(model)s
+            ORDER BY (e.embedding::vector({dims})) <=> %(v)s::vector({dims})
             LIMIT %(limit)s
-            """,
-            {"v": _vector_literal(vector), "model": model, "limit": limit},
         )
+        SELECT c.chunk_id, c.article_id, c.heading, c.body, 1 - n.distance AS similarity,
+               a.title, a.url, a.language, a.updated_at
+        FROM nearest n JOIN kb_chunks c USING (chunk_id) JOIN kb_articles a USING (article_id)
+        ORDER BY n.distance, c.chunk_id
+        """).format(dims=sql.Literal(dims))
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, {"v": _vector_literal(vector), "model": model, "limit": limit})
         return list(await cur.fetchall())
 
 

@@ -156,3 +156,24 @@ def test_admin_api_uploads_lists_and_deletes(server: ServerProcess) -> None:
         assert api.delete(f"/articles/{points['article_id']}").status_code == 404
         assert not api.get("/search", params={"q": "how do I earn loyalty points"}).json()["found"]
         assert api.get("/articles", headers={"Authorization": f"Bearer {token('c2')}"}).status_code == 403
+
+
+async def test_cli_import_into_the_embedded_postgres_of_a_running_server(tmp_path: Path) -> None:
+    """No DATABASE_URL: `kb import` with the server's DATA_DIR shares its embedded Postgres, and
+    leaves it running for the server when it exits."""
+    data = tmp_path
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    proc = ServerProcess(data_dir=data)
+    proc.env.pop("DATABASE_URL", None)
+    with proc:
+        done = subprocess.run([sys.executable, "-m", "app.cli", "kb", "import", str(HELPCENTER / "student-discount.html")],
+                              env={**env, "DATA_DIR": str(data), "PYTHONPATH": str(REPO)},
+                              capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert "1 added" in done.stdout
+        client = await WsClient.connect(proc.ws_url)
+        try:
+            frames = await client.ask(new_thread(), "Do you offer a student discount?")
+        finally:
+            await client.close()
+        assert [f["url"] for f in frames if f["type"] == "citation"] == ["https://help.example.com/students"]
