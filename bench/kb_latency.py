@@ -26,15 +26,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from psycopg_pool import AsyncConnectionPool  # noqa: E402
+from psycopg_pool import AsyncConnectionPool
 
-from app.core.config import Settings  # noqa: E402
-from app.core.db import CONNECTION_KWARGS, apply_migrations  # noqa: E402
-from app.knowledge.importer import Article, Skipped  # noqa: E402
-from app.knowledge.service import KnowledgeService  # noqa: E402
+from app.core.config import Settings
+from app.core.db import CONNECTION_KWARGS, apply_migrations
+from app.knowledge.importer import Article, Skipped
+from app.knowledge.service import KnowledgeService
 
-COMMON = ("order delivery return refund shipping payment account password warranty invoice parcel customs "
-          "discount voucher exchange size colour store pickup tracking address cancel damage repair").split()
+COMMON = ["order", "delivery", "return", "refund", "shipping", "payment", "account", "password", "warranty", "invoice", "parcel", "customs", "discount", "voucher", "exchange", "size", "colour", "store", "pickup", "tracking", "address", "cancel", "damage", "repair"]
 
 
 def vocabulary(rng: random.Random, n: int = 5000) -> list[str]:

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-__all__ = ["Article", "Skipped", "SUPPORTED_SUFFIXES", "parse_document", "read_source"]
+__all__ = ["SUPPORTED_SUFFIXES", "Article", "Skipped", "parse_document", "read_source"]
 
 SUPPORTED_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
                       ".txt": "text", ".pdf": "pdf"}

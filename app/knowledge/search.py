@@ -21,7 +21,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-__all__ = ["HashingEmbeddings", "LANGUAGE_CONFIGS", "Hit", "fuse", "load_embeddings", "text_config"]
+__all__ = ["LANGUAGE_CONFIGS", "HashingEmbeddings", "Hit", "fuse", "load_embeddings", "text_config"]
 
 RRF_K = 60
 """The usual reciprocal-rank-fusion constant: damps the difference between rank 1 and 2."""

@@ -16,6 +16,7 @@ server answers from new articles at once (there is no cache).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -39,8 +40,7 @@ log = get_logger(__name__)
 DEMO_HELPCENTER = Path(__file__).resolve().parent.parent / "demo" / "helpcenter"
 Progress = Callable[[dict[str, int]], None]
 _STOPWORDS = frozenset(
-    "a an the of for to from in on at by with and or my your our is are be do does did can could i we you it "
-    "what which how when where who why will would should there this that these those me us have has".split())
+    ["a", "an", "the", "of", "for", "to", "from", "in", "on", "at", "by", "with", "and", "or", "my", "your", "our", "is", "are", "be", "do", "does", "did", "can", "could", "i", "we", "you", "it", "what", "which", "how", "when", "where", "who", "why", "will", "would", "should", "there", "this", "that", "these", "those", "me", "us", "have", "has"])
 
 
 @dataclass
@@ -212,8 +212,8 @@ class KnowledgeService:
 
     async def tool(self, args: dict[str, Any], *, call_id: str, context: Any = None) -> Any:
         """The faq agent's built-in tool (graphs.tools.knowledge): search, and count a miss as a content gap."""
-        from graphs.tools.openapi import ToolOutcome, schema_error
         from graphs.tools.knowledge import knowledge_tool_spec
+        from graphs.tools.openapi import ToolOutcome, schema_error
 
         problem = schema_error(knowledge_tool_spec("search").args_schema, args, "search_help_center")
         if problem:
@@ -230,8 +230,6 @@ class KnowledgeService:
         data = {"query": result.query, "found": result.found,
                 "results": [{k: v for k, v in h.as_dict().items() if k in ("title", "url", "heading", "body")}
                             for h in result.hits]}
-        import json
-
         return ToolOutcome(True, json.dumps(data, ensure_ascii=False, separators=(",", ":")), 200, data)
 
     def _strong(self, hits: list[Hit]) -> list[Hit]:

@@ -5,6 +5,7 @@ admin REST API imports, lists and deletes articles."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -51,6 +52,13 @@ async def customer(server: ServerProcess) -> AsyncIterator[WsClient]:
 def admin(server: ServerProcess) -> httpx.Client:
     return httpx.Client(base_url=server.base + "/api/knowledge", timeout=30,
                         headers={"Authorization": f"Bearer {token('root', 'admin')}"})
+
+
+async def kb_import(source: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`support-agent kb import SOURCE` in a subprocess, off the event loop (the sockets stay served)."""
+    return await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "app.cli", "kb", "import", source], env=env, capture_output=True,
+        text=True, timeout=120, cwd=REPO, check=False)
 
 
 def new_thread() -> str:
@@ -114,8 +122,7 @@ async def test_cli_import_reaches_the_running_server_at_once(
     assert before[-1]["content"].startswith("I don't know")
 
     env = {**os.environ, "DATABASE_URL": database, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "app.cli", "kb", "import", str(HELPCENTER)], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = await kb_import(str(HELPCENTER), env)
     assert done.returncode == 0, done.stderr + done.stdout
     assert "11 added, 0 updated, 0 removed, 1 skipped" in done.stdout
     assert "skipped  " in done.stdout and "unsupported file type .docx" in done.stdout
@@ -125,12 +132,10 @@ async def test_cli_import_reaches_the_running_server_at_once(
     assert citation["url"] == "https://help.example.com/students"
     assert "10 percent off every order" in after[-1]["content"]
 
-    again = subprocess.run([sys.executable, "-m", "app.cli", "kb", "import", str(HELPCENTER)], env=env,
-                           capture_output=True, text=True, timeout=120, cwd=REPO)
+    again = await kb_import(str(HELPCENTER), env)
     assert "0 added, 0 updated, 0 removed, 12 skipped" in again.stdout
 
-    missing = subprocess.run([sys.executable, "-m", "app.cli", "kb", "import", "/no/such/help"], env=env,
-                             capture_output=True, text=True, timeout=120, cwd=REPO)
+    missing = await kb_import("/no/such/help", env)
     assert missing.returncode == 1 and "no such file or folder" in missing.stdout
 
 
@@ -166,9 +171,7 @@ async def test_cli_import_into_the_embedded_postgres_of_a_running_server(tmp_pat
     proc = ServerProcess(data_dir=data)
     proc.env.pop("DATABASE_URL", None)
     with proc:
-        done = subprocess.run([sys.executable, "-m", "app.cli", "kb", "import", str(HELPCENTER / "student-discount.html")],
-                              env={**env, "DATA_DIR": str(data), "PYTHONPATH": str(REPO)},
-                              capture_output=True, text=True, timeout=120, cwd=REPO)
+        done = await kb_import(str(HELPCENTER / "student-discount.html"), {**env, "DATA_DIR": str(data), "PYTHONPATH": str(REPO)})
         assert done.returncode == 0, done.stderr + done.stdout
         assert "1 added" in done.stdout
         client = await WsClient.connect(proc.ws_url)
