@@ -121,7 +121,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args()
+    from app.core.logging import configure_logging
     from tests.support.pg import PgCluster
+
+    configure_logging("warning", "console")  # keep stdout to the report
 
     cluster = PgCluster().init()
     cluster.start()
