@@ -1,4 +1,5 @@
-"""End to end: the widget answers a policy question from the knowledge base and links its source."""
+"""End to end: the widget answers a policy question from the knowledge base and links its source;
+an unanswerable one becomes a content gap on the dashboard."""
 
 from __future__ import annotations
 
@@ -36,3 +37,12 @@ def test_the_answer_shows_its_source_as_a_link(local_server: ServerProcess, new_
     second = page.locator(ASSISTANT_DONE).nth(1)
     expect(second.get_by_test_id("assistant-text")).to_contain_text("I don't know")
     expect(second.get_by_test_id("sources")).to_have_count(0)
+
+    # the unanswered question is a content gap on the dashboard
+    page.goto(local_server.base + "/dashboard")
+    gap = page.get_by_test_id("content-gaps").get_by_test_id("content-gap")
+    expect(gap).to_have_count(1)
+    expect(gap).to_contain_text("Do you offer gift cards?")
+    expect(gap).to_contain_text("no article found (1)")
+    gap.scroll_into_view_if_needed()
+    screenshot(page, "knowledge-gaps")
