@@ -250,3 +250,10 @@ async def list_gaps(pool: AsyncConnectionPool, *, since_days: int, limit: int) -
             (since_days, limit),
         )
         return list(await cur.fetchall())
+
+
+async def delete_old_gaps(pool: AsyncConnectionPool, *, cutoff: Any) -> int:
+    """Content gaps recorded before `cutoff` (RETENTION_DAYS): they hold customers' questions."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("DELETE FROM kb_content_gaps WHERE created_at < %s", (cutoff,))
+        return cur.rowcount

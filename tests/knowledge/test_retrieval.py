@@ -116,3 +116,29 @@ async def test_unanswerable_questions_are_not_found(
     kb = KnowledgeService(pool, settings)
     await kb.import_source(str(helpcenter))
     assert not (await kb.search(question)).found
+
+
+async def test_content_gaps_group_similar_wording_and_expire_with_retention(
+    pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.services.retention import prune_once
+
+    kb = KnowledgeService(pool, settings)
+    for question in ("Do you sell gift cards?", "Can I buy a gift card?", "gift cards for birthdays",
+                     "Where is your store in Berlin?"):
+        await kb.record_gap(question, reason="no_match", thread_id=None)
+    await kb.record_gap("Where is the Berlin store", reason="handoff", thread_id="t1")
+    gaps = await kb.content_gaps(days=30, limit=10)
+    assert gaps["total"] == 5
+    # newest first names the group; questions sharing half their content words join it
+    assert [(g["question"], g["count"], g["reasons"]) for g in gaps["groups"]] == [
+        ("gift cards for birthdays", 3, {"no_match": 3}),
+        ("Where is the Berlin store", 2, {"handoff": 1, "no_match": 1}),
+    ]
+    assert set(gaps["groups"][0]["examples"]) == {"gift cards for birthdays", "Can I buy a gift card?",
+                                                  "Do you sell gift cards?"}
+
+    await prune_once(pool, retention_days=1, now=datetime.now(UTC) + timedelta(days=2))
+    assert (await kb.content_gaps(days=30, limit=10))["total"] == 0
