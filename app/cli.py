@@ -1,4 +1,4 @@
-"""The `support-agent` command: serve, token, migrate, chat, import-spec, eval, eval-export.
+"""The `support-agent` command: serve, token, migrate, chat, import-spec, kb import, eval, eval-export.
 
 Start-up problems (a bad setting, an unreachable database) print one line naming
 the cause and exit with code 2, never a traceback. `serve --workers N` runs N server
@@ -324,6 +324,16 @@ def cmd_eval_export(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
 
+def cmd_kb_import(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc))
+    from app.knowledge.service import import_command
+
+    return import_command(args.source, settings)
+
+
 def _worker_count(value: str) -> int:
     try:
         n = int(value)
@@ -377,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", default=None, help="the case id (default: exported-<thread>)")
     p.add_argument("--out", default=None, metavar="FILE", help="append the case to this dataset file")
     p.set_defaults(func=cmd_eval_export)
+    p = sub.add_parser("kb", help="the knowledge base the faq agent answers from (docs/knowledge.md)")
+    kb = p.add_subparsers(dest="kb_command", required=True)
+    p = kb.add_parser("import", help="import help-center articles: a folder, a file, a page or a sitemap URL")
+    p.add_argument("source", help="PATH (folder, .md, .html, .txt, .pdf) or URL (page or sitemap)")
+    p.set_defaults(func=cmd_kb_import)
     return parser
 
 

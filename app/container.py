@@ -37,6 +37,7 @@ class Services:
     runs: Any = None
     tools: Any = None
     agents: Any = None
+    knowledge: Any = None  # app.knowledge.service.KnowledgeService
     shop_base_url: str | None = None
     model_name: str = ""
     origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])

@@ -63,6 +63,8 @@ async def open_services(settings: Settings, database_url: str, *, shop_base_url:
     services.http = httpx.AsyncClient(timeout=settings.tool_timeout_s)
     services.shop_base_url = settings.shop_api_url or shop_base_url
     await build_runtime(services)
+    if settings.demo_mode:
+        await services.knowledge.ensure_demo_articles()
     services.replay_slots = asyncio.Semaphore(settings.replay_concurrency)
     services.hub = Hub(pool, origin=services.origin, page_size=settings.replay_page_size,
                        slots=services.replay_slots)

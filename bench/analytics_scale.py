@@ -36,7 +36,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from app.analytics.replay import list_conversations, timeline
+from app.analytics.replay import list_conversations
 from app.analytics.replay import timeline as timeline_chunks
 from app.analytics.store import refresh_rollup
 from app.analytics.summary import summary

@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_AGENTS_PATH",
     "RESERVED_NODE_NAMES",
     "RISKS",
+    "TOOL_KINDS",
     "AgentConfigError",
     "AgentSpec",
     "AgentsConfig",
@@ -43,6 +44,8 @@ __all__ = [
 DEFAULT_AGENTS_PATH = Path(__file__).resolve().parent.parent / "openapi_specs" / "agents.yaml"
 RISKS = ("low", "medium", "high", "critical")
 APPROVERS = ("none", "customer", "operator")
+TOOL_KINDS = ("openapi", "knowledge")
+"""What a tool is: an OpenAPI operation, or the built-in knowledge-base search."""
 BUILTIN_INTENTS = ("escalation", "blocked", "unclear")
 """Intents the graph handles itself: a human handoff, a guardrail refusal, a clarifying question."""
 RESERVED_NODE_NAMES = frozenset(
@@ -70,6 +73,9 @@ class ToolPolicy:
     customer_may_edit: tuple[str, ...] = ()
     """Identifying arguments (which order, which account) a customer may still change when approving;
     by default a customer may change none of them (see `graphs.tools.policy.identifying_args`)."""
+    kind: str = "openapi"
+    """`openapi`: an operation of the OpenAPI document; `knowledge`: the built-in knowledge-base search,
+    whose search function the server hands the registry (graphs.tools.knowledge)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,10 +247,13 @@ def _parse_tool(item: Any, where: str, index: int) -> ToolPolicy:
     if not isinstance(operation, str) or not operation:
         raise AgentConfigError(f"{where}: key `{key}.operation` must be an OpenAPI operationId, got {operation!r}")
     key = f"tools[{operation}]"
-    unknown = set(item) - {"operation", "risk", "approver", "confirm", "verify", "customer_may_edit"}
+    unknown = set(item) - {"operation", "risk", "approver", "confirm", "verify", "customer_may_edit", "kind"}
     if unknown:
         raise AgentConfigError(f"{where}: key `{key}`: unknown key(s) {sorted(unknown)}; "
-                               "allowed: operation, risk, approver, confirm, verify, customer_may_edit")
+                               "allowed: operation, risk, approver, confirm, verify, customer_may_edit, kind")
+    kind = item.get("kind", "openapi")
+    if kind not in TOOL_KINDS:
+        raise AgentConfigError(f"{where}: key `{key}.kind` must be one of {', '.join(TOOL_KINDS)}, got {kind!r}")
     risk = item.get("risk", "low")
     if risk not in RISKS:
         raise AgentConfigError(f"{where}: key `{key}.risk` must be one of {', '.join(RISKS)}, got {risk!r}")
@@ -268,7 +277,7 @@ def _parse_tool(item: Any, where: str, index: int) -> ToolPolicy:
         raise AgentConfigError(f"{where}: key `{key}.customer_may_edit` must be a list of argument names, got {may_edit!r}")
     return ToolPolicy(operation=operation, risk=risk, approver=approver, confirm=confirm,
                       verify={"operation": verify["operation"], "args": dict(verify["args"])} if verify else None,
-                      customer_may_edit=tuple(may_edit))
+                      customer_may_edit=tuple(may_edit), kind=kind)
 
 
 def check_approver(approver: Any, where: str) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "EVENT_ADAPTER",
     "EVENT_TYPES",
+    "Citation",
     "Handoff",
     "HandoffNotice",
     "HumanMessageEvent",
@@ -218,6 +219,16 @@ class HandoffNotice(_EventBase):
     waited_s: int
 
 
+class Citation(_EventBase):
+    """A source the answer of this run draws on: a knowledge-base article (sent after its search's tool_result)."""
+
+    type: Literal["citation"] = "citation"
+    call_id: str
+    title: str
+    url: str | None = None
+    heading: str | None = None
+
+
 class MessageComplete(_EventBase):
     type: Literal["message_complete"] = "message_complete"
     message_id: str
@@ -254,6 +265,7 @@ Event = Annotated[
         HumanMessageEvent,
         AgentLeft,
         HandoffNotice,
+        Citation,
         MessageComplete,
         RunCancelled,
         RunError,

@@ -13,7 +13,6 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from app.analytics import store
-from app.analytics.replay import THREAD_ID_RE
 from app.conversations import event_log
 from app.core.errors import BadRequest, Forbidden, NotFound
 from graphs.events import THREAD_ID_PATTERN, THREAD_ID_RE, iso_z

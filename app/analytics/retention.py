@@ -96,6 +96,10 @@ async def _prune(
             break
         await asyncio.sleep(0)
 
+    from app.knowledge.store import delete_old_gaps
+
+    await delete_old_gaps(pool, cutoff=cutoff)
+
     if checkpointer is None:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 

@@ -11,6 +11,7 @@ from app.approvals import routes as interrupts
 from app.conversations import routes as threads
 from app.handoffs import routes as handoffs
 from app.integrations.openapi import routes as openapi_specs
+from app.knowledge import routes as knowledge
 
 __all__ = ["api_router"]
 
@@ -22,3 +23,4 @@ api_router.include_router(openapi_specs.router)
 api_router.include_router(replay.router)
 api_router.include_router(analytics.router)
 api_router.include_router(handoffs.router)
+api_router.include_router(knowledge.router)

@@ -35,7 +35,14 @@ async def build_runtime(services: Any) -> None:
     settings = services.settings
     agents = load_agents()
     services.agents = agents
-    services.tools = ToolRegistry.from_agents(agents, runtime=ToolRuntimeConfig.from_settings(settings))
+    from app.knowledge.service import KnowledgeService
+
+    services.knowledge = KnowledgeService(services.pool, settings)
+    # built-in knowledge tools call the server's search, as OpenAPI tools call their API
+    searches = {t.operation: services.knowledge.tool for a in agents.agents for t in a.tools if t.kind == "knowledge"}
+    services.knowledge.tool_names = set(searches)
+    services.tools = ToolRegistry.from_agents(agents, runtime=ToolRuntimeConfig.from_settings(settings),
+                                              callables=searches)
     model = load_chat_model_from_settings(settings)
     services.model_name = f"{settings.llm_provider}/{settings.llm_model or getattr(model, 'model_name', '') or 'default'}"
     services.graph = build_graph(agents, model, checkpointer=services.checkpointer, tools=services.tools)

@@ -34,6 +34,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import LLMResult
 
 from graphs.events import (
+    Citation,
     Event,
     Handoff,
     IntentEvent,
@@ -48,7 +49,7 @@ from graphs.nodes.common import text_of
 
 __all__ = ["RunProgress", "save_partial_answer", "stream_events"]
 
-_NODE_EVENTS = (IntentEvent, Handoff, ToolCall, ToolResult)  # what nodes emit on the custom stream
+_NODE_EVENTS = (IntentEvent, Handoff, ToolCall, ToolResult, Citation)  # what nodes emit on the custom stream
 _SEGMENT_SEPARATOR = "\n\n"
 
 

@@ -256,6 +256,8 @@ class RunManager:
                         run.agent = ev.agent
                     elif kind == "handoff":
                         run.handoff = True
+                        if s.knowledge is not None:
+                            await s.knowledge.note_handoff(run.thread_id, run.run_id)
                     elif kind == "intent":
                         run.agent = ev.agent  # type: ignore[union-attr]
                     if kind in RUN_END_TYPES:

@@ -156,6 +156,32 @@ class Settings(BaseSettings):
         description='Agent for imported operations by "tag:NAME" or "path:/prefix" (JSON object); default: tag or first path segment.',
     )
 
+    # Knowledge base (app/knowledge, docs/knowledge.md)
+    kb_default_language: str = Field(
+        default="en", pattern=r"^[a-z]{2}$",
+        description="Language of an imported article that names none (front matter `language`, <html lang>).")
+    kb_max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest file or page one article may come from.")
+    kb_import_max_articles: int = Field(default=10_000, ge=1, description="Most documents one import (folder, sitemap) reads.")
+    kb_chunk_max_chars: int = Field(default=1500, ge=200, le=20_000, description="Longest chunk; a longer section is split at paragraphs.")
+    kb_search_limit: int = Field(default=3, ge=1, le=20, description="Chunks a knowledge-base search hands the model.")
+    kb_min_score: float = Field(
+        default=0.3, ge=0, le=1,
+        description="A chunk answers a question when at least this share of the question's words (stemmed, stop "
+                    "words dropped) is in it; below it for every chunk, the question is a content gap.")
+    kb_answer_relative_score: float = Field(
+        default=0.6, ge=0, le=1,
+        description="The faq agent gets (and cites) only the passages scoring at least this share of the best "
+                    "one's coverage (or similarity): a much weaker passage is noise.")
+    kb_min_similarity: float = Field(
+        default=0.75, ge=-1, le=1,
+        description="With embeddings: a chunk whose cosine similarity to the question reaches this answers it too.")
+    embeddings_provider: str | None = Field(
+        default=None,
+        description="Embedding provider for vector search (needs pgvector), as LangChain's init_embeddings names it "
+                    "(openai, ollama, ...), or `hashing` (offline, word-hashing; for tests). Unset: full text only.")
+    embeddings_model: str | None = Field(default=None, description="The embedding model, e.g. text-embedding-3-small.")
+    embeddings_batch_size: int = Field(default=64, ge=1, le=2048, description="Chunks embedded per provider call.")
+
     # Analytics and retention
     retention_days: int | None = Field(
         default=None, ge=1,

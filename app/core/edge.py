@@ -43,6 +43,10 @@ CLOSE_FORBIDDEN = 4003
 SPEC_IMPORT_PATH = "/api/openapi/specs"
 SPEC_CONTENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
                       "application/vnd.oai.openapi", "application/vnd.oai.openapi+json")
+# a knowledge-base article is uploaded as the document itself; none of these types is one a
+# cross-site form can send without a CORS preflight (text/plain is refused here too)
+ARTICLE_UPLOAD_PATH = "/api/knowledge/articles"
+ARTICLE_CONTENT_TYPES = ("text/markdown", "text/html", "application/pdf", "application/octet-stream")
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 Scope = dict[str, Any]
@@ -212,18 +216,26 @@ class EdgeGuard:
         await _send_json(send, status, {"error": message, "code": code})
 
     async def _bounded(self, scope: Scope, receive: Any, send: Any) -> None:
-        is_spec_import = scope["path"].rstrip("/") == SPEC_IMPORT_PATH
-        limit = self.settings.openapi_max_bytes if is_spec_import else self.settings.max_body_bytes
-        limit_name = "OPENAPI_MAX_BYTES" if is_spec_import else "MAX_BODY_BYTES"
+        path = scope["path"].rstrip("/")
+        is_spec_import = path == SPEC_IMPORT_PATH
+        is_upload = path == ARTICLE_UPLOAD_PATH
+        if is_spec_import:
+            limit, limit_name, allowed = self.settings.openapi_max_bytes, "OPENAPI_MAX_BYTES", SPEC_CONTENT_TYPES
+        elif is_upload:
+            limit, limit_name, allowed = (self.settings.kb_max_document_bytes, "KB_MAX_DOCUMENT_BYTES",
+                                          ARTICLE_CONTENT_TYPES)
+        else:
+            limit, limit_name, allowed = self.settings.max_body_bytes, "MAX_BODY_BYTES", ("application/json",)
         declared = _header(scope, b"content-length")
         has_body = (declared not in (None, "0")) or _header(scope, b"transfer-encoding") is not None
         if has_body:
             content_type = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
-            allowed = SPEC_CONTENT_TYPES if is_spec_import else ("application/json",)
-            if content_type not in allowed and not (content_type.endswith("+json") and not is_spec_import):
+            json_route = not (is_spec_import or is_upload)
+            if content_type not in allowed and not (content_type.endswith("+json") and json_route):
                 await _send_json(send, 415, {
                     "error": f"this endpoint takes {' or '.join(allowed)}, not {content_type or 'no Content-Type'}; "
-                             "send the body as JSON with Content-Type: application/json", "code": "unsupported_media_type"})
+                             f"send the body with Content-Type: {allowed[0]}" + ("" if json_route else " (or another of those)"),
+                    "code": "unsupported_media_type"})
                 return
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _send_json(send, 413, _too_large(limit, limit_name, int(declared)))

@@ -579,4 +579,64 @@ MIGRATIONS: list[str] = [
     WHERE t.status = 'handoff' AND e.type = 'handoff'
     ORDER BY e.thread_id, e.seq DESC;
     """,
+    # the knowledge base (app/knowledge): articles, chunks by heading with their full-text
+    # vectors in the article language's dictionary, questions it could not answer, and, where
+    # the pgvector extension exists, chunk embeddings (docs/knowledge.md).
+    """
+    CREATE TABLE kb_articles (
+        article_id   text PRIMARY KEY,
+        source       text NOT NULL UNIQUE,          -- file path or URL: the identity across imports
+        collection   text NOT NULL,                 -- what was imported (folder, sitemap, file)
+        title        text NOT NULL,
+        url          text,
+        language     text NOT NULL,
+        config       regconfig NOT NULL,              -- the language's text-search configuration
+        content_hash text NOT NULL,
+        chunk_count  integer NOT NULL DEFAULT 0,
+        updated_at   timestamptz NOT NULL DEFAULT now(),
+        imported_at  timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX kb_articles_collection_idx ON kb_articles (collection);
+
+    CREATE TABLE kb_chunks (
+        chunk_id   bigserial PRIMARY KEY,
+        article_id text NOT NULL REFERENCES kb_articles(article_id) ON DELETE CASCADE,
+        position   integer NOT NULL,
+        heading    text NOT NULL,
+        body       text NOT NULL,
+        config     regconfig NOT NULL,
+        tsv        tsvector NOT NULL
+    );
+    CREATE INDEX kb_chunks_tsv_idx ON kb_chunks USING gin (tsv);
+    CREATE INDEX kb_chunks_article_idx ON kb_chunks (article_id, position);
+
+    CREATE TABLE kb_content_gaps (
+        gap_id     bigserial PRIMARY KEY,
+        question   text NOT NULL,
+        normalized text NOT NULL,                   -- lower-case content words, sorted: the grouping key
+        reason     text NOT NULL,                   -- no_match | handoff
+        thread_id  text,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX kb_content_gaps_created_idx ON kb_content_gaps (created_at DESC);
+
+    DO $kb$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') THEN
+            BEGIN
+                CREATE EXTENSION IF NOT EXISTS vector;
+            EXCEPTION WHEN insufficient_privilege THEN
+                RAISE NOTICE 'pgvector is installed but this role may not create it; vector search stays off';
+                RETURN;
+            END;
+            CREATE TABLE kb_embeddings (
+                chunk_id  bigint PRIMARY KEY REFERENCES kb_chunks(chunk_id) ON DELETE CASCADE,
+                model     text NOT NULL,
+                embedding vector NOT NULL
+            );
+            CREATE INDEX kb_embeddings_model_idx ON kb_embeddings (model);
+        END IF;
+    END
+    $kb$;
+    """,
 ]

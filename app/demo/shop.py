@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from app.demo.seed import seed_articles, seed_customers, seed_orders
@@ -253,5 +253,16 @@ def create_shop_app() -> FastAPI:
         scored.sort(key=lambda pair: -pair[0])
         results = [{k: v for k, v in a.items() if k != "keywords"} for _, a in scored[:3]]
         return {"query": query, "results": results}
+
+    @app.get("/help/{slug}", include_in_schema=False)
+    async def help_page(slug: str) -> HTMLResponse:
+        """The help-center page a knowledge-base citation links to."""
+        from html import escape
+
+        article = next((a for a in shop.articles if a["url"] == f"/help/{slug}"), None)
+        if article is None:
+            raise _ShopError(404, f"no help-center article {slug!r}")
+        return HTMLResponse(f"<!doctype html><html lang=en><title>{escape(article['title'])}</title>"
+                            f"<main><h1>{escape(article['title'])}</h1><p>{escape(article['body'])}</p></main></html>")
 
     return app

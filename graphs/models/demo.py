@@ -249,17 +249,6 @@ def _amount(text: str) -> float | None:
     return float((match.group(1) or match.group(2)).replace(",", "."))
 
 
-def _help_query(text: str) -> str:
-    lowered = text.lower()
-    for key, query in (("return", "return policy"), ("refund", "return policy"), ("ship", "shipping times"),
-                       ("deliver", "shipping times"), ("pay", "payment methods"), ("warrant", "warranty"),
-                       ("cancel", "cancel order"), ("address", "change address")):
-        if key in lowered:
-            return query
-    words = re.findall(r"[A-Za-z0-9]+", text)
-    return " ".join(words)[:200] or "help"
-
-
 def _call(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:24]}", "type": "tool_call"}
 
@@ -500,7 +489,7 @@ class DemoChatModel(BaseChatModel):
             return "I'm sorry, I can't help with that here.", []
 
         if need == "search_help_center":
-            return "", [_call(need, {"query": _help_query(said)})]
+            return "", [_call(need, {"query": " ".join(said.split())[:500]})]
         if not ids:
             return {
                 "get_order_status": "Which order number should I look up? You'll find it in your confirmation email.",
@@ -609,6 +598,9 @@ def _word_result(call: dict[str, Any], result: ToolMessage) -> str:
         data = json.loads(content)
     except ValueError:
         data = None
+    if tool == "search_help_center" and (result.status == "error" or artifact.get("ok") is False):
+        return ("I couldn't search our help center just now, so I can't answer that reliably. "
+                'If you like, I can bring in a person from our team: just say "talk to a human".')
     if result.status == "error" or artifact.get("ok") is False:
         if "not found" in content.lower():
             return f"I couldn't find order {order}: {content}. Please check the order number." if order else f"Not found: {content}."
@@ -631,11 +623,20 @@ def _word_result(call: dict[str, Any], result: ToolMessage) -> str:
             "method within 5 business days."
         )
     if tool == "search_help_center" and isinstance(data, dict):
-        hits = data.get("results") or []
-        if not hits:
-            return "I couldn't find a help-center article about that."
-        return f'Here is what our help center says in "{hits[0]["title"]}": "{hits[0]["body"]}"'
+        return _word_knowledge(data)
     return f"{_humanize(tool)} succeeded: {content[:300]}"
+
+
+def _word_knowledge(data: dict[str, Any]) -> str:
+    """Only what the best passage says, quoted, then its source; or "I don't know" and a human."""
+    hits = data.get("results") or []
+    if not data.get("found") or not hits:
+        return ("I don't know: our help center has nothing on that, and I won't guess at a policy. "
+                'If you like, I can bring in a person from our team: just say "talk to a human".')
+    top = hits[0]
+    where = f' ("{top["heading"]}")' if top.get("heading") and top["heading"] != top["title"] else ""
+    source = f'{top["title"]}: {top["url"]}' if top.get("url") else top["title"]
+    return f'Our help center says{where}: "{top["body"]}"\n\nSource: {source}'
 
 
 # -- named tools: imported operations and tools of configured agents ---------------------

@@ -20,9 +20,10 @@ from langchain_core.messages import ToolMessage
 from langgraph.runtime import Runtime
 
 from graphs.context import RunContext
-from graphs.events import ToolCall, ToolResult
+from graphs.events import Citation, ToolCall, ToolResult
 from graphs.nodes.common import context_of, emit, last_ai_with_calls, tools_of
 from graphs.state import SupportState
+from graphs.tools.knowledge import KNOWLEDGE_KIND, citations_of
 from graphs.tools.policy import edit_refusal
 from graphs.tools.registry import ToolRegistry
 
@@ -70,6 +71,10 @@ def make_tool_node(default_tools: ToolRegistry):
             emit(runtime, ToolCall(call_id=call["id"], agent=agent, tool=call["name"], args=args))
             result = await registry.call(call["name"], args, call_id=call["id"], context=ctx)
             emit(runtime, ToolResult(call_id=call["id"], tool=call["name"], ok=result.ok, content=result.content))
+            tool = registry.get(call["name"])
+            if tool is not None and tool.spec.kind == KNOWLEDGE_KIND:
+                for source in citations_of(result.data):
+                    emit(runtime, Citation(call_id=call["id"], **source))
             results.append(
                 ToolMessage(
                     content=result.content,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphs.agents import AgentsConfig, load_agents
+from graphs.tools.knowledge import UnconnectedKnowledge
 from graphs.tools.openapi import HttpTool, ToolOutcome, ToolRuntimeConfig, args_error
 from graphs.tools.spec import ToolSpec, build_tool_specs
 
@@ -47,7 +48,8 @@ class ToolRegistry:
         self._tools: dict[str, RegisteredTool] = {}
         self._grants: dict[str, list[str]] = {a: list(names) for a, names in (grants or {}).items()}
         for spec in specs:
-            call = (callables or {}).get(spec.name) or HttpTool(spec, self.runtime)
+            call = (callables or {}).get(spec.name) or (
+                HttpTool(spec, self.runtime) if spec.kind == "openapi" else UnconnectedKnowledge(spec))
             self._tools[spec.name] = RegisteredTool(spec, call)
             if spec.agent and spec.name not in self._grants.setdefault(spec.agent, []):
                 self._grants[spec.agent].append(spec.name)

@@ -110,6 +110,8 @@ class ToolSpec:
     base URL; a ToolCredentials: an imported spec's own; None: nothing (an import's default)."""
     customer_editable: frozenset[str] = frozenset()
     """Identifying arguments a customer may still change when approving (agents.yaml `customer_may_edit`)."""
+    kind: str = "openapi"
+    """`openapi` (an HTTP call) or `knowledge` (the built-in knowledge-base search, see graphs.tools.knowledge)."""
 
     @property
     def operation_id(self) -> str:
@@ -193,6 +195,12 @@ def build_tool_specs(config: AgentsConfig, document: Mapping[str, Any] | None = 
     specs: dict[str, ToolSpec] = {}
     for agent in config.agents:
         for policy in agent.tools:
+            if policy.kind == "knowledge":
+                from graphs.tools.knowledge import knowledge_tool_spec
+
+                specs.setdefault(policy.operation, replace(knowledge_tool_spec(policy.operation), risk=policy.risk,
+                                                           approver=policy.approver, agent=agent.name))
+                continue
             op = operations.get(policy.operation)
             if op is None:
                 raise AgentConfigError(

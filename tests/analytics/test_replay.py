@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.analytics.replay import list_conversations, timeline
+from app.analytics.replay import list_conversations
 from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.pii import mask_text
 from app.core.security import Principal

@@ -63,9 +63,28 @@ def checkpointer(shared_checkpointer: AsyncPostgresSaver) -> AsyncPostgresSaver:
     return shared_checkpointer
 
 
+@pytest.fixture(scope="session")
+async def knowledge(pg_cluster: PgCluster) -> AsyncIterator[Any]:
+    """The server's knowledge base on its own database, holding the demo help center (as on a first start)."""
+    from app.core.config import Settings
+    from app.core.db import apply_migrations
+    from app.knowledge.service import KnowledgeService
+
+    url = pg_cluster.create_database(f"kb_{uuid.uuid4().hex[:12]}")
+    async with AsyncConnectionPool(url, kwargs=CHECKPOINTER_KWARGS, min_size=1, max_size=4, open=False) as pool:
+        await apply_migrations(pool)
+        service = KnowledgeService(pool, Settings(database_url=None))
+        await service.ensure_demo_articles()
+        yield service
+
+
 @pytest.fixture
-def graph(checkpointer: AsyncPostgresSaver) -> Any:
-    return build_graph(model=load_chat_model("demo", demo_token_delay_ms=0), checkpointer=checkpointer)
+def graph(checkpointer: AsyncPostgresSaver, knowledge: Any) -> Any:
+    from graphs.tools import ToolRegistry
+
+    # the built-in knowledge tool gets the server's search, as build_runtime hands it
+    tools = ToolRegistry.from_agents(callables={"search_help_center": knowledge.tool})
+    return build_graph(model=load_chat_model("demo", demo_token_delay_ms=0), checkpointer=checkpointer, tools=tools)
 
 
 class Conversation:

@@ -171,6 +171,20 @@ async def test_return_policy_quotes_the_help_center(conv: Conversation) -> None:
     [call] = of_type(events, "tool_call")
     assert call["tool"] == "search_help_center" and call["args"]["query"]
     assert "within 30 days of delivery" in answer(events)
+    assert answer(events).endswith("Source: Return policy: /demo-shop/help/return-policy")
+    [citation] = of_type(events, "citation")
+    assert citation == {"type": "citation", "call_id": call["call_id"], "title": "Return policy",
+                        "url": "/demo-shop/help/return-policy"}
+
+
+async def test_a_question_the_help_center_cannot_answer_gets_i_dont_know_and_a_human(conv: Conversation) -> None:
+    events = await conv.say("Do you offer gift cards?")
+
+    assert of_type(events, "intent")[0]["intent"] == "faq"
+    assert of_type(events, "tool_call")[0]["tool"] == "search_help_center"
+    assert of_type(events, "citation") == []
+    text = answer(events)
+    assert text.startswith("I don't know") and "talk to a human" in text
 
 
 async def test_talk_to_a_human_hands_off(conv: Conversation) -> None:

@@ -77,6 +77,13 @@ REST: dict[str, dict[str, int | str]] = {
     "GET /api/replay/{thread_id}": _owned(200),
     "GET /api/replay/{thread_id}/eval-case": _owned(200),
     "GET /api/analytics/summary": _staff(200),
+    # the knowledge base: admins manage it (an admin gets past the role check to the body's own error)
+    "POST /api/knowledge/import": _admin(422),
+    "POST /api/knowledge/articles": _admin(422),
+    "GET /api/knowledge/articles": _admin(200),
+    "DELETE /api/knowledge/articles/{article_id}": _admin(404),
+    "GET /api/knowledge/search": _staff(200),
+    "GET /api/knowledge/gaps": _staff(200),
     # not role-based, no token read
     "GET /openapi.json": _all(PUBLIC),
     "GET /docs": _all(PUBLIC),
@@ -184,6 +191,9 @@ async def _rest_call(world: World, key: str, role: str) -> tuple[int | str, str 
         interrupt_id = frames[-1]["interrupt_id"]
         path = path.replace("{interrupt_id}", interrupt_id)
     path = path.replace("{spec_id}", "no_such_spec").replace("{operation_id}", "no_such_op")
+    path = path.replace("{article_id}", "no_such_article")
+    if path == "/api/knowledge/search":
+        path += "?q=returns"
     if method == "MOUNT":
         method, path = "GET", path + "/orders/1042"
     if path == "/{path:path}":

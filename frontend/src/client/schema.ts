@@ -85,6 +85,92 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/knowledge/articles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Articles */
+        get: operations["knowledge-list_articles"];
+        put?: never;
+        /** Upload Article */
+        post: operations["knowledge-upload_article"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/articles/{article_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Article */
+        delete: operations["knowledge-delete_article"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/gaps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Content Gaps */
+        get: operations["knowledge-content_gaps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import Url */
+        post: operations["knowledge-import_url"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Search */
+        get: operations["knowledge-search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi/specs": {
         parameters: {
             query?: never;
@@ -472,6 +558,36 @@ export type components = {
             /** Superseded */
             superseded: number;
         };
+        /** ArticleList */
+        ArticleList: {
+            /** Articles */
+            articles: components["schemas"]["ArticleOut"][];
+            /** Total */
+            total: number;
+        };
+        /** ArticleOut */
+        ArticleOut: {
+            /** Article Id */
+            article_id: string;
+            /** Chunk Count */
+            chunk_count: number;
+            /** Collection */
+            collection: string;
+            /** Content Hash */
+            content_hash: string;
+            /** Imported At */
+            imported_at: unknown;
+            /** Language */
+            language: string;
+            /** Source */
+            source: string;
+            /** Title */
+            title: string;
+            /** Updated At */
+            updated_at: unknown;
+            /** Url */
+            url: string | null;
+        };
         /** AuditEntry */
         AuditEntry: {
             /** Action */
@@ -496,6 +612,52 @@ export type components = {
              * @enum {string}
              */
             type: "cancel";
+        };
+        /**
+         * Citation
+         * @description A source the answer of this run draws on: a knowledge-base article (sent after its search's tool_result).
+         */
+        Citation: {
+            /** Call Id */
+            call_id: string;
+            /**
+             * Heading
+             * @default null
+             */
+            heading?: string | null;
+            /**
+             * Run Id
+             * @default null
+             */
+            run_id?: string | null;
+            /**
+             * Seq
+             * @default null
+             */
+            seq?: number | null;
+            /**
+             * Thread Id
+             * @default null
+             */
+            thread_id?: string | null;
+            /** Title */
+            title: string;
+            /**
+             * Ts
+             * @description ISO 8601 UTC; set in the event log, shown by replay.
+             * @default null
+             */
+            ts?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "citation";
+            /**
+             * Url
+             * @default null
+             */
+            url?: string | null;
         };
         /**
          * ClaimFrame
@@ -757,7 +919,7 @@ export type components = {
             /** Yaml */
             yaml: string;
         };
-        Event: components["schemas"]["RunStart"] | components["schemas"]["ThreadImported"] | components["schemas"]["IntentEvent"] | components["schemas"]["Token"] | components["schemas"]["ToolCall"] | components["schemas"]["ToolResult"] | components["schemas"]["InterruptEvent"] | components["schemas"]["InterruptDecided"] | components["schemas"]["InterruptExpired"] | components["schemas"]["InterruptWarning"] | components["schemas"]["Handoff"] | components["schemas"]["CustomerMessage"] | components["schemas"]["AgentJoined"] | components["schemas"]["HumanMessageEvent"] | components["schemas"]["AgentLeft"] | components["schemas"]["HandoffNotice"] | components["schemas"]["MessageComplete"] | components["schemas"]["RunCancelled"] | components["schemas"]["RunError"];
+        Event: components["schemas"]["RunStart"] | components["schemas"]["ThreadImported"] | components["schemas"]["IntentEvent"] | components["schemas"]["Token"] | components["schemas"]["ToolCall"] | components["schemas"]["ToolResult"] | components["schemas"]["InterruptEvent"] | components["schemas"]["InterruptDecided"] | components["schemas"]["InterruptExpired"] | components["schemas"]["InterruptWarning"] | components["schemas"]["Handoff"] | components["schemas"]["CustomerMessage"] | components["schemas"]["AgentJoined"] | components["schemas"]["HumanMessageEvent"] | components["schemas"]["AgentLeft"] | components["schemas"]["HandoffNotice"] | components["schemas"]["Citation"] | components["schemas"]["MessageComplete"] | components["schemas"]["RunCancelled"] | components["schemas"]["RunError"];
         /** Feedback */
         Feedback: {
             /** Down */
@@ -828,6 +990,30 @@ export type components = {
             values: {
                 [key: string]: unknown;
             };
+        };
+        /** GapGroup */
+        GapGroup: {
+            /** Count */
+            count: number;
+            /** Examples */
+            examples: string[];
+            /** Last Asked At */
+            last_asked_at: unknown;
+            /** Question */
+            question: string;
+            /** Reasons */
+            reasons: {
+                [key: string]: number;
+            };
+        };
+        /** GapsResponse */
+        GapsResponse: {
+            /** Days */
+            days: number;
+            /** Groups */
+            groups: components["schemas"]["GapGroup"][];
+            /** Total */
+            total: number;
         };
         /**
          * ThreadImported
@@ -1081,6 +1267,39 @@ export type components = {
              * @enum {string}
              */
             role: "user" | "assistant";
+        };
+        /** ImportRequest */
+        ImportRequest: {
+            /**
+             * Url
+             * @description A page or a sitemap (http or https).
+             */
+            url: string;
+        };
+        /** ImportResponse */
+        ImportResponse: {
+            /** Added */
+            added: {
+                [key: string]: string;
+            }[];
+            /** Chunks */
+            chunks: number;
+            /** Embeddings */
+            embeddings: number;
+            /** Removed */
+            removed: {
+                [key: string]: string;
+            }[];
+            /** Skipped */
+            skipped: {
+                [key: string]: string;
+            }[];
+            /** Source */
+            source: string;
+            /** Updated */
+            updated: {
+                [key: string]: string;
+            }[];
         };
         /** ImportSummary */
         ImportSummary: {
@@ -1783,6 +2002,38 @@ export type components = {
                 [key: string]: unknown;
             } | null;
         };
+        /** SearchHit */
+        SearchHit: {
+            /** Article Id */
+            article_id: string;
+            /** Body */
+            body: string;
+            /** Coverage */
+            coverage: number | null;
+            /** Heading */
+            heading: string;
+            /** Language */
+            language: string;
+            /** Score */
+            score: number;
+            /** Similarity */
+            similarity: number | null;
+            /** Title */
+            title: string;
+            /** Url */
+            url: string | null;
+        };
+        /** SearchResponse */
+        SearchResponse: {
+            /** Found */
+            found: boolean;
+            /** Hits */
+            hits: components["schemas"]["SearchHit"][];
+            /** Mode */
+            mode: string;
+            /** Query */
+            query: string;
+        };
         /** SeriesPoint */
         SeriesPoint: {
             /** Abandoned */
@@ -1807,7 +2058,7 @@ export type components = {
             tool_errors: number;
         };
         /** @description Anything the server sends on the socket. */
-        ServerFrame: (components["schemas"]["RunStart"] | components["schemas"]["ThreadImported"] | components["schemas"]["IntentEvent"] | components["schemas"]["Token"] | components["schemas"]["ToolCall"] | components["schemas"]["ToolResult"] | components["schemas"]["InterruptEvent"] | components["schemas"]["InterruptDecided"] | components["schemas"]["InterruptExpired"] | components["schemas"]["InterruptWarning"] | components["schemas"]["Handoff"] | components["schemas"]["CustomerMessage"] | components["schemas"]["AgentJoined"] | components["schemas"]["HumanMessageEvent"] | components["schemas"]["AgentLeft"] | components["schemas"]["HandoffNotice"] | components["schemas"]["MessageComplete"] | components["schemas"]["RunCancelled"] | components["schemas"]["RunError"]) | (components["schemas"]["Connected"] | components["schemas"]["Pong"] | components["schemas"]["ErrorFrame"] | components["schemas"]["ReplayStart"] | components["schemas"]["ReplayEnd"] | components["schemas"]["SessionSync"] | components["schemas"]["RateLimitWarning"]);
+        ServerFrame: (components["schemas"]["RunStart"] | components["schemas"]["ThreadImported"] | components["schemas"]["IntentEvent"] | components["schemas"]["Token"] | components["schemas"]["ToolCall"] | components["schemas"]["ToolResult"] | components["schemas"]["InterruptEvent"] | components["schemas"]["InterruptDecided"] | components["schemas"]["InterruptExpired"] | components["schemas"]["InterruptWarning"] | components["schemas"]["Handoff"] | components["schemas"]["CustomerMessage"] | components["schemas"]["AgentJoined"] | components["schemas"]["HumanMessageEvent"] | components["schemas"]["AgentLeft"] | components["schemas"]["HandoffNotice"] | components["schemas"]["Citation"] | components["schemas"]["MessageComplete"] | components["schemas"]["RunCancelled"] | components["schemas"]["RunError"]) | (components["schemas"]["Connected"] | components["schemas"]["Pong"] | components["schemas"]["ErrorFrame"] | components["schemas"]["ReplayStart"] | components["schemas"]["ReplayEnd"] | components["schemas"]["SessionSync"] | components["schemas"]["RateLimitWarning"]);
         ServerReply: components["schemas"]["Connected"] | components["schemas"]["Pong"] | components["schemas"]["ErrorFrame"] | components["schemas"]["ReplayStart"] | components["schemas"]["ReplayEnd"] | components["schemas"]["SessionSync"] | components["schemas"]["RateLimitWarning"];
         /** SessionSync */
         SessionSync: {
@@ -2047,7 +2298,7 @@ export type components = {
              * Events
              * @description The events this call appended, as sent to the thread's sockets.
              */
-            events: (components["schemas"]["RunStart"] | components["schemas"]["graphs__events__ThreadImported"] | components["schemas"]["IntentEvent"] | components["schemas"]["Token"] | components["schemas"]["ToolCall"] | components["schemas"]["ToolResult"] | components["schemas"]["InterruptEvent"] | components["schemas"]["InterruptDecided"] | components["schemas"]["InterruptExpired"] | components["schemas"]["InterruptWarning"] | components["schemas"]["Handoff"] | components["schemas"]["CustomerMessage"] | components["schemas"]["AgentJoined"] | components["schemas"]["HumanMessageEvent"] | components["schemas"]["AgentLeft"] | components["schemas"]["HandoffNotice"] | components["schemas"]["MessageComplete"] | components["schemas"]["RunCancelled"] | components["schemas"]["RunError"])[];
+            events: (components["schemas"]["RunStart"] | components["schemas"]["graphs__events__ThreadImported"] | components["schemas"]["IntentEvent"] | components["schemas"]["Token"] | components["schemas"]["ToolCall"] | components["schemas"]["ToolResult"] | components["schemas"]["InterruptEvent"] | components["schemas"]["InterruptDecided"] | components["schemas"]["InterruptExpired"] | components["schemas"]["InterruptWarning"] | components["schemas"]["Handoff"] | components["schemas"]["CustomerMessage"] | components["schemas"]["AgentJoined"] | components["schemas"]["HumanMessageEvent"] | components["schemas"]["AgentLeft"] | components["schemas"]["HandoffNotice"] | components["schemas"]["Citation"] | components["schemas"]["MessageComplete"] | components["schemas"]["RunCancelled"] | components["schemas"]["RunError"])[];
             holder?: components["schemas"]["Holder"] | null;
             /**
              * Ok
@@ -2184,7 +2435,7 @@ export type components = {
         /** Timeline */
         Timeline: {
             /** Events */
-            events: (components["schemas"]["RunStart"] | components["schemas"]["graphs__events__ThreadImported"] | components["schemas"]["IntentEvent"] | components["schemas"]["Token"] | components["schemas"]["ToolCall"] | components["schemas"]["ToolResult"] | components["schemas"]["InterruptEvent"] | components["schemas"]["InterruptDecided"] | components["schemas"]["InterruptExpired"] | components["schemas"]["InterruptWarning"] | components["schemas"]["Handoff"] | components["schemas"]["CustomerMessage"] | components["schemas"]["AgentJoined"] | components["schemas"]["HumanMessageEvent"] | components["schemas"]["AgentLeft"] | components["schemas"]["HandoffNotice"] | components["schemas"]["MessageComplete"] | components["schemas"]["RunCancelled"] | components["schemas"]["RunError"])[];
+            events: (components["schemas"]["RunStart"] | components["schemas"]["graphs__events__ThreadImported"] | components["schemas"]["IntentEvent"] | components["schemas"]["Token"] | components["schemas"]["ToolCall"] | components["schemas"]["ToolResult"] | components["schemas"]["InterruptEvent"] | components["schemas"]["InterruptDecided"] | components["schemas"]["InterruptExpired"] | components["schemas"]["InterruptWarning"] | components["schemas"]["Handoff"] | components["schemas"]["CustomerMessage"] | components["schemas"]["AgentJoined"] | components["schemas"]["HumanMessageEvent"] | components["schemas"]["AgentLeft"] | components["schemas"]["HandoffNotice"] | components["schemas"]["Citation"] | components["schemas"]["MessageComplete"] | components["schemas"]["RunCancelled"] | components["schemas"]["RunError"])[];
             /** Thread Id */
             thread_id: string;
         };
@@ -2546,6 +2797,196 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Decided"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "knowledge-list_articles": {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArticleList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "knowledge-upload_article": {
+        parameters: {
+            query: {
+                /** @description The file's name; its suffix says its format */
+                filename: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "knowledge-delete_article": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                article_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "knowledge-content_gaps": {
+        parameters: {
+            query?: {
+                days?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GapsResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "knowledge-import_url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "knowledge-search": {
+        parameters: {
+            query: {
+                limit?: number;
+                q: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResponse"];
                 };
             };
             /** @description Validation Error */

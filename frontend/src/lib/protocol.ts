@@ -63,6 +63,8 @@ export type ReleaseOutcome = Schemas["AgentLeft"]["outcome"];
 export type AgentLeftEvent = Wire<Schemas["AgentLeft"]>;
 /** Nobody claimed a waiting thread in time (added by this server). */
 export type HandoffNoticeEvent = Wire<Schemas["HandoffNotice"]>;
+/** A source the run's answer draws on (a knowledge-base article), sent after its search's tool_result. */
+export type CitationEvent = Wire<Schemas["Citation"]>;
 /** The first event of an imported thread: what was imported, by whom. */
 export type ThreadImportedEvent = Wire<Schemas["ThreadImported"]>;
 
@@ -79,6 +81,7 @@ export type ThreadEvent =
   | InterruptExpired
   | InterruptWarning
   | HandoffEvent
+  | CitationEvent
   | CustomerMessageEvent
   | AgentJoinedEvent
   | HumanMessageEvent

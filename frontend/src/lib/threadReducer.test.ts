@@ -199,3 +199,25 @@ describe("threadReducer", () => {
     expect(v.feedback).toEqual({ m1: "up" });
   });
 });
+
+describe("citations", () => {
+  it("attach to the answer of their run as sources, once each", () => {
+    const v = foldEvents("t1", [
+      { type: "run_start", trigger: "message", run_id: "r1", seq: 1, content: "What is your return policy?" },
+      { type: "tool_call", call_id: "c1", agent: "faq", tool: "search_help_center", args: { query: "returns" }, seq: 2 },
+      { type: "tool_result", call_id: "c1", tool: "search_help_center", ok: true, content: "{}", seq: 3 },
+      { type: "citation", call_id: "c1", title: "Return policy", url: "/help/returns", seq: 4 },
+      { type: "citation", call_id: "c1", title: "Return policy", url: "/help/returns", seq: 5 },
+      { type: "token", message_id: "m1", agent: "faq", content: "Our help center says", run_id: "r1", seq: 6 },
+      { type: "message_complete", message_id: "m1", agent: "faq", content: "Our help center says …", run_id: "r1", seq: 7, usage: { input_tokens: 1, output_tokens: 1 } },
+      { type: "run_start", trigger: "message", run_id: "r2", seq: 8, content: "thanks" },
+      { type: "message_complete", message_id: "m2", agent: "faq", content: "You're welcome", run_id: "r2", seq: 9, usage: { input_tokens: 1, output_tokens: 1 } },
+    ]);
+    const answers = v.items.filter((i) => i.kind === "assistant");
+    expect(answers.map((a) => (a.kind === "assistant" ? a.sources : null))).toEqual([
+      [{ title: "Return policy", url: "/help/returns" }],
+      undefined,
+    ]);
+    expect(v.pendingSources).toEqual([]);
+  });
+});

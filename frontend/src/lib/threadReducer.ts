@@ -35,6 +35,12 @@ export interface AssistantItem {
   streaming: boolean;
   usage?: { input_tokens: number; output_tokens: number };
   runId?: string;
+  /** The articles this answer draws on (`citation` events of its run), shown as links. */
+  sources?: Source[];
+}
+export interface Source {
+  title: string;
+  url?: string | null;
 }
 export interface ToolItem {
   kind: "tool";
@@ -106,6 +112,8 @@ export interface ThreadView {
   /** How many user slots run_start events have opened. */
   userSlots: number;
   feedback: Record<string, "up" | "down">;
+  /** Citations of the current run not yet attached to its answer (they arrive before it). */
+  pendingSources: Source[];
   error: ErrorFrame | null;
   replaying: boolean;
 }
@@ -137,6 +145,7 @@ export function emptyThread(threadId: string): ThreadView {
     transcriptUsers: [],
     userSlots: 0,
     feedback: {},
+    pendingSources: [],
     error: null,
     replaying: false,
   };
@@ -183,7 +192,7 @@ export function reduceEvent(view: ThreadView, event: ThreadEvent): ThreadView {
   }
   switch (event.type) {
     case "run_start": {
-      let v: ThreadView = { ...view, status: "running", runId: event.run_id ?? null, error: null };
+      let v: ThreadView = { ...view, status: "running", runId: event.run_id ?? null, error: null, pendingSources: [] };
       if (event.trigger === "message") {
         const slot = v.userSlots;
         let content = event.content ?? "";
@@ -222,9 +231,11 @@ export function reduceEvent(view: ThreadView, event: ThreadEvent): ThreadView {
             content: event.content,
             streaming: true,
             runId: event.run_id,
+            ...(view.pendingSources.length ? { sources: view.pendingSources } : {}),
           } satisfies AssistantItem,
         ];
-      return { ...view, items, activeAgent: event.agent || view.activeAgent, status: view.status === "idle" ? "running" : view.status };
+      const claimed = items.length > view.items.length ? [] : view.pendingSources;
+      return { ...view, items, pendingSources: claimed, activeAgent: event.agent || view.activeAgent, status: view.status === "idle" ? "running" : view.status };
     }
     case "message_complete": {
       const done = (it: AssistantItem): AssistantItem => ({
@@ -233,13 +244,14 @@ export function reduceEvent(view: ThreadView, event: ThreadEvent): ThreadView {
         content: event.content,
         streaming: false,
         usage: event.usage,
+        ...(!it.sources && view.pendingSources.length ? { sources: view.pendingSources } : {}),
       });
       const items =
         replaceItem<AssistantItem>(view.items, "assistant", event.message_id, done) ?? [
           ...view.items,
           done({ kind: "assistant", id: event.message_id, agent: event.agent, content: "", streaming: false, runId: event.run_id }),
         ];
-      return { ...view, items: endStreaming(items), status: view.status === "handoff" ? "handoff" : "idle", activeAgent: event.agent || view.activeAgent };
+      return { ...view, items: endStreaming(items), pendingSources: [], status: view.status === "handoff" ? "handoff" : "idle", activeAgent: event.agent || view.activeAgent };
     }
     case "tool_call": {
       const e: ToolCallEvent = event;
@@ -301,6 +313,11 @@ export function reduceEvent(view: ThreadView, event: ThreadEvent): ThreadView {
         })) ?? view.items;
       const pending = view.pendingInterruptId === event.interrupt_id ? null : view.pendingInterruptId;
       return { ...view, items, pendingInterruptId: pending, status: view.status === "interrupted" && !pending ? "idle" : view.status };
+    }
+    case "citation": {
+      const source: Source = { title: event.title, url: event.url ?? null };
+      if (view.pendingSources.some((x) => x.title === source.title && x.url === source.url)) return view;
+      return { ...view, pendingSources: [...view.pendingSources, source] };
     }
     case "handoff":
       return {

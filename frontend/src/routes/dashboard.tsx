@@ -1,6 +1,7 @@
 /** `/dashboard`: `GET /api/analytics/summary?range=24h|7d|30d` as cards and charts. Missing fields show "—". */
 import { useSearchParams } from "react-router";
 import { BarList } from "../components/dashboard/BarList";
+import { ContentGaps } from "../components/dashboard/ContentGaps";
 import { LineChart } from "../components/dashboard/LineChart";
 import { MetricCard } from "../components/dashboard/MetricCard";
 import { useApi } from "../hooks/useApi";
@@ -44,6 +45,8 @@ export interface HandoffStats {
   resolved_by_assistant?: number;
   operators?: { user_id: string; name: string; conversations: number; messages: number; resolved: number; handed_back: number }[];
 }
+
+const RANGE_DAYS: Record<string, number> = { "24h": 1, "7d": 7, "30d": 30 };
 
 const RANGES = [
   { value: "24h", label: "24 hours" },
@@ -206,6 +209,7 @@ function DashboardPage() {
           </table>
         </div>
       </section>
+      <ContentGaps days={RANGE_DAYS[range] ?? 1} />
     </div>
   );
 }

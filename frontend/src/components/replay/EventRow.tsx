@@ -57,6 +57,8 @@ export function describeEvent(e: ThreadEvent): { label: string; detail: string; 
       return { label: "Imported", detail: `${e.messages.length} messages, by ${e.imported_by}` };
     case "handoff_notice":
       return { label: "Told the customer the team is busy", detail: `after ${e.waited_s} s`, tone: "warn" };
+    case "citation":
+      return { label: "Source", detail: `${e.title}${e.url ? ` · ${e.url}` : ""}` };
     case "message_complete":
       return {
         label: "Answer",
