@@ -142,6 +142,10 @@ class InterruptEvent(_EventBase):
     args_schema: dict[str, Any] | None = Field(
         default=None, description="JSON schema of the action's arguments, for editing before approval."
     )
+    call_id: str | None = Field(
+        default=None, description="The tool call this approval holds: its `tool_call` and `tool_result` carry the "
+                                  "same id once it runs.",
+    )
 
 
 class InterruptDecided(_EventBase):

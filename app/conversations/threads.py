@@ -22,7 +22,7 @@ from app.conversations.runs import check_access
 from app.core.errors import BadRequest, Forbidden, NotFound, RunActive
 from app.core.pii import address_values, mask_payload, mask_text, mask_text_with, should_mask
 from app.core.security import Principal
-from graphs.events import ImportedTurn, ThreadImported, dump_event, iso_z
+from graphs.events import ImportedTurn, ThreadImported, iso_z
 from graphs.nodes.common import text_of
 
 __all__ = [
@@ -244,7 +244,7 @@ async def import_thread(services: Any, principal: Principal, title: str, message
             raise BadRequest(f"messages[{i}].role must be 'user' or 'assistant'")
         turns.append(ImportedTurn(role=role, content=content, agent=m.get("agent") if role == "assistant" else None))
     thread_id = new_thread_id()
-    event = dump_event(ThreadImported(imported_by=principal.user_id, messages=turns))
+    event = ThreadImported(imported_by=principal.user_id, messages=turns)
     async with services.pool.connection() as conn:
         async with conn.transaction():
             await conn.execute(thread_store.INSERT_THREAD, {"thread_id": thread_id, "owner_id": principal.user_id,

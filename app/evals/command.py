@@ -54,8 +54,15 @@ def eval_command(args: Any, settings: Any) -> int:
     overrides = {} if "DEMO_TOKEN_DELAY_MS" in os.environ else {"demo_token_delay_ms": 0}
     model = load_chat_model_from_settings(settings, **overrides)
     model_name = f"{settings.llm_provider}/{settings.llm_model or getattr(model, 'model_name', '') or 'default'}"
-    url = settings.database_url if args.checkpointer == "postgres" else None
-    runs = asyncio.run(run_cases(cases, agents=agents, model=model, checkpointer_url=url))
+    from app.core.db import resolve_database_url
+    from app.core.errors import AppError
+
+    try:  # the knowledge base lives in the server's database (the embedded one by default, as for serve)
+        database_url, _embedded = resolve_database_url(settings)
+    except AppError as exc:
+        return _err(exc.message)
+    url = database_url if args.checkpointer == "postgres" else None
+    runs = asyncio.run(run_cases(cases, agents=agents, model=model, checkpointer_url=url, knowledge_url=database_url))
     dataset = str(args.dataset or DEFAULT_DATASET.name)
     report = build_report(runs, model=model_name, dataset=dataset, prices=settings.model_prices, cost_of=estimate_cost)
     print(render_table(report))
@@ -70,15 +77,16 @@ def eval_command(args: Any, settings: Any) -> int:
 
 
 def export_command(args: Any, settings: Any) -> int:
-    from app.conversations.event_log import read_events
+    from app.conversations.event_log import iter_events
     from app.core.db import open_pool
     from app.evals.export import case_from_events
+    from graphs.events import dump_event
 
     async def read() -> list[dict[str, Any]]:
         pool = open_pool(settings.database_url, settings, name="eval-export")
         await pool.open()
         try:
-            return await read_events(pool, args.thread)
+            return [dump_event(e) async for page in iter_events(pool, args.thread, page_size=500) for e in page]
         finally:
             await pool.close()
 

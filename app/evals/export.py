@@ -46,7 +46,7 @@ def case_from_events(events: list[dict[str, Any]], case_id: str, checks: str | N
                         "decide": "pending"}
             pending[event["interrupt_id"]] = approval
             turn["approvals"].append(approval)
-            call_id = event["interrupt_id"].removeprefix("intr_")
+            call_id = event.get("call_id") or event["interrupt_id"]
             turn["tools"].append({"tool": event["action"], "args": event["args"], "_id": call_id})
         elif kind == "interrupt_decided":
             approval = pending.get(event["interrupt_id"])
@@ -80,10 +80,12 @@ def case_from_events(events: list[dict[str, Any]], case_id: str, checks: str | N
 
 async def eval_case_for_thread(pool: Any, principal: Any, thread_id: str, case_id: str | None = None) -> dict[str, Any]:
     """The replay timeline of a thread (access rules and masking as for replay) as an eval case, plus its YAML."""
+    import orjson
     import yaml
 
     from app.analytics.replay import timeline
 
-    events = (await timeline(pool, principal, thread_id, tokens=False))["events"]
+    body = b"".join([chunk async for chunk in await timeline(pool, principal, thread_id, tokens=False)])
+    events = orjson.loads(body)["events"]
     case = case_from_events(events, case_id or f"exported-{thread_id}".lower()[:80])
     return {"case": case, "yaml": yaml.safe_dump([case], sort_keys=False, allow_unicode=True)}

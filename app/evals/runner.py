@@ -91,17 +91,51 @@ async def _checkpointer(url: str | None) -> AsyncIterator[Any]:
         await pool.close()
 
 
+@asynccontextmanager
+async def _knowledge(url: str | None) -> AsyncIterator[Any]:
+    """The knowledge base the faq agent searches: the server's, on `url` (the demo help center is
+    imported there on first use, as `serve` does on a first start); None without a database."""
+    if not url:
+        yield None
+        return
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    from app.core.config import Settings
+    from app.core.db import apply_migrations
+    from app.knowledge.service import KnowledgeService
+
+    pool = AsyncConnectionPool(url, kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+                               min_size=1, max_size=2, open=False)
+    await pool.open()
+    try:
+        await apply_migrations(pool)
+        service = KnowledgeService(pool, Settings(database_url=None))
+        await service.ensure_demo_articles()
+        yield service
+    finally:
+        await pool.close()
+
+
 async def run_cases(
     cases: list[Case],
     *,
     agents: AgentsConfig,
     model: Any,
     checkpointer_url: str | None = None,
+    knowledge_url: str | None = None,
     on_case: Callable[[CaseRun], None] | None = None,
 ) -> list[CaseRun]:
-    """Play every case; a case that raises is recorded with its error, the others still run."""
-    async with _checkpointer(checkpointer_url) as saver:
-        graph = build_graph(agents, model, checkpointer=saver, tools=ToolRegistry.from_agents(agents))
+    """Play every case; a case that raises is recorded with its error, the others still run.
+
+    `knowledge_url` is the database of the knowledge base the built-in knowledge tools search
+    (the server's `DATABASE_URL`); without it those tools answer that the search is unavailable.
+    """
+    async with _checkpointer(checkpointer_url) as saver, _knowledge(knowledge_url) as kb:
+        searches = ({t.operation: kb.tool for a in agents.agents for t in a.tools if t.kind == "knowledge"}
+                    if kb is not None else {})
+        tools = ToolRegistry.from_agents(agents, callables=searches)
+        graph = build_graph(agents, model, checkpointer=saver, tools=tools)
         runs = []
         for case in cases:
             try:
@@ -173,7 +207,7 @@ def _observe(observed: Observed, events: list[dict[str, Any]]) -> None:
                 observed.calls.append({"call_id": event["call_id"], "tool": event["tool"], "args": event["args"],
                                        "agent": event["agent"], "ran": True})
         elif kind == "interrupt":
-            call_id = event["interrupt_id"].removeprefix("intr_")
+            call_id = event.get("call_id") or event["interrupt_id"]
             observed.approvals.append({"action": event["action"], "args": event["args"], "approver": event["approver"],
                                        "agent": event["agent"], "decided": None})
             if not any(c.get("call_id") == call_id for c in observed.calls):

@@ -140,6 +140,7 @@ def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str
             message=action["message"],
             expires_at=iso_z(datetime.now(UTC) + timedelta(seconds=ttl)),
             args_schema=action["args_schema"],
+            call_id=action["call_id"],
         ).model_dump(include=_REQUEST_FIELDS)
         answer = interrupt(request, response_schema=_response_model(request))
         decisions[action["call_id"]] = parse_decision(answer.model_dump(exclude_none=True), request)

@@ -43,8 +43,15 @@ def test_the_shipped_set_covers_every_kind_of_conversation() -> None:
     assert all(c.checks for c in cases)
 
 
-async def test_the_demo_model_passes_the_whole_shipped_set() -> None:
-    runs = await run_cases(load_dataset(), agents=load_agents(), model=load_chat_model("demo", demo_token_delay_ms=0))
+@pytest.fixture(scope="module")
+def knowledge_url(pg_cluster) -> str:
+    """A database for the knowledge base the faq agent answers from (the demo help center)."""
+    return pg_cluster.create_database("evals_kb")
+
+
+async def test_the_demo_model_passes_the_whole_shipped_set(knowledge_url: str) -> None:
+    runs = await run_cases(load_dataset(), agents=load_agents(), model=load_chat_model("demo", demo_token_delay_ms=0),
+                           knowledge_url=knowledge_url)
     report = _report(runs)
     failed = {c["id"]: c["failed_checks"] for c in report["cases"] if not c["passed"]}
     assert failed == {}
@@ -53,10 +60,11 @@ async def test_the_demo_model_passes_the_whole_shipped_set() -> None:
     assert all(c["input_tokens"] > 0 or "guardrail" in c["tags"] for c in report["cases"])
 
 
-async def test_an_agent_without_its_examples_fails_the_eval(tmp_path: Path) -> None:
+async def test_an_agent_without_its_examples_fails_the_eval(tmp_path: Path, knowledge_url: str) -> None:
     broken = load_agents(_agents_without_examples(tmp_path, "billing"))
     cases = [c for c in load_dataset() if "billing" in c.tags]
-    runs = await run_cases(cases, agents=broken, model=load_chat_model("demo", demo_token_delay_ms=0))
+    runs = await run_cases(cases, agents=broken, model=load_chat_model("demo", demo_token_delay_ms=0),
+                           knowledge_url=knowledge_url)
     report = _report(runs)
     failed = {c["id"] for c in report["cases"] if not c["passed"]}
     assert failed == {"refund-by-example-wording"}
@@ -65,7 +73,9 @@ async def test_an_agent_without_its_examples_fails_the_eval(tmp_path: Path) -> N
     assert '- intents ["refund"]' in case["failed_checks"][0]["diff"]
 
 
-def test_cli_writes_json_and_markdown_and_compares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_json_and_markdown_and_compares(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch, knowledge_url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", knowledge_url)  # the server's database, where its knowledge base is
     out, md = tmp_path / "r.json", tmp_path / "r.md"
     code = main(["eval", "--case", "status-shipped", "--case", "compound-cancel-and-refund",
                  "--json", str(out), "--markdown", str(md)])

@@ -18,6 +18,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from app.approvals import store as interrupt_store
+from graphs.events import InterruptEvent
 from tests.demo.server import ServedApp
 from tests.graphs.fake_openai import create_fake_openai_app
 from tests.integration.conftest import SECRET, new_id, token
@@ -153,7 +154,7 @@ async def test_an_upsert_never_reopens_another_threads_interrupt(llm_server: Ser
     async with await psycopg.AsyncConnection.connect(llm_server.env["DATABASE_URL"], row_factory=dict_row,
                                                      autocommit=True) as conn:
         with pytest.raises(interrupt_store.InterruptIdTaken):
-            await interrupt_store.insert_pending(conn, {**intr, "thread_id": other, "approver": "customer",
-                                                        "expires_at": "2100-01-01T00:00:00Z"})
+            await interrupt_store.insert_pending(conn, InterruptEvent.model_validate(
+                {**intr, "thread_id": other, "approver": "customer", "expires_at": "2100-01-01T00:00:00Z"}))
         row = await interrupt_store.get_interrupt(conn, intr["interrupt_id"])
     assert (row["thread_id"], row["status"]) == (tid, "rejected")

@@ -76,6 +76,15 @@ class SpecVersion(BaseModel):
     summary: VersionSummary
 
 
+class SpecCredentials(BaseModel):
+    """What a spec's tools send: the name of the variable holding the secret, never the secret."""
+
+    env: str | None = Field(description="A TOOL_SECRET_* environment variable of the server.")
+    header: str
+    scheme: str
+    customer_id_header: str | None
+
+
 class Spec(BaseModel):
     spec_id: str
     name: str
@@ -91,6 +100,8 @@ class Spec(BaseModel):
     endpoint_count: int
     enabled_count: int
     needs_review_count: int
+    credentials: SpecCredentials | None = Field(
+        default=None, description="None: the spec's tools send no credentials (the default).")
 
 
 class SpecList(BaseModel):

@@ -1352,6 +1352,11 @@ export type components = {
             args_schema?: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Call Id
+             * @description The tool call this approval holds: its `tool_call` and `tool_result` carry the same id once it runs.
+             */
+            call_id?: string | null;
             /** Created At */
             created_at: string | null;
             /** Decided At */
@@ -1513,6 +1518,12 @@ export type components = {
             args_schema?: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Call Id
+             * @description The tool call this approval holds: its `tool_call` and `tool_result` carry the same id once it runs.
+             * @default null
+             */
+            call_id?: string | null;
             /** Expires At */
             expires_at: string;
             /** Interrupt Id */
@@ -2090,6 +2101,8 @@ export type components = {
             created_at: string;
             /** Created By */
             created_by: string | null;
+            /** @description None: the spec's tools send no credentials (the default). */
+            credentials?: components["schemas"]["SpecCredentials"] | null;
             /** Doc Hash */
             doc_hash: string;
             /** Enabled Count */
@@ -2111,6 +2124,23 @@ export type components = {
             /** Version */
             version: number;
         };
+        /**
+         * SpecCredentials
+         * @description What a spec's tools send: the name of the variable holding the secret, never the secret.
+         */
+        SpecCredentials: {
+            /** Customer Id Header */
+            customer_id_header: string | null;
+            /**
+             * Env
+             * @description A TOOL_SECRET_* environment variable of the server.
+             */
+            env: string | null;
+            /** Header */
+            header: string;
+            /** Scheme */
+            scheme: string;
+        };
         /** SpecDetail */
         SpecDetail: {
             /** Api Version */
@@ -2126,6 +2156,8 @@ export type components = {
             created_at: string;
             /** Created By */
             created_by: string | null;
+            /** @description None: the spec's tools send no credentials (the default). */
+            credentials?: components["schemas"]["SpecCredentials"] | null;
             /** Doc Hash */
             doc_hash: string;
             /** Enabled Count */
@@ -2166,6 +2198,8 @@ export type components = {
             created_at: string;
             /** Created By */
             created_by: string | null;
+            /** @description None: the spec's tools send no credentials (the default). */
+            credentials?: components["schemas"]["SpecCredentials"] | null;
             /** Doc Hash */
             doc_hash: string;
             /** Enabled Count */
