@@ -20,11 +20,12 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from app.core.errors import Forbidden, NoActiveRun, NotFound, RunActive, SessionExpired
+from app.core.errors import Forbidden, NoActiveRun, NotFound, RunActive, SessionExpired, TooManyRuns
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal
 from app.storage import interrupts as interrupt_store
+from app.storage import limits
 from app.storage import threads as thread_store
 from app.storage.event_log import LeaseLost, append_locked, stamp
 from graphs.events import RUN_END_TYPES, dump_event
@@ -132,6 +133,8 @@ class RunManager:
                 if row["run_live"]:
                     raise RunActive(f"a run is already running on thread {thread_id}; wait for it or cancel it",
                                     thread_id=thread_id)
+                if principal is not None and principal.user_id == row["owner_id"]:
+                    await self._check_run_cap(conn, principal.user_id, thread_id)
                 if (check_session and row["idle_expired"] and row["status"] != "interrupted"
                         and row["message_count"] > 0):
                     raise SessionExpired(
@@ -165,6 +168,21 @@ class RunManager:
         METRICS.runs_started.labels(trigger=trigger).inc()
         run.task = asyncio.create_task(self._execute(run, graph_input), name=f"run-{run_id}")
         return run
+
+    async def _check_run_cap(self, conn: AsyncConnection[Any], user_id: str, thread_id: str) -> None:
+        """Refuse a user's run past MAX_ACTIVE_RUNS_PER_USER live runs on their threads, in any process.
+
+        The user's advisory lock (held until this transaction commits, with the run taken)
+        makes two starts of one user count one after the other, so the cap is exact.
+        Runs started by staff or by the server itself (recovery, expiry) are not refused.
+        """
+        cap = self.s.settings.max_active_runs_per_user
+        await limits.lock_user(conn, user_id)
+        live = await limits.count_live_runs(conn, user_id, except_thread=thread_id)
+        if live >= cap:
+            raise TooManyRuns(
+                f"too many active runs: {live} of your conversations are already being answered (at most {cap} "
+                "at once); wait for one to finish or cancel it, then send again", thread_id=thread_id)
 
     # cancelling
     async def cancel(self, principal: Principal, thread_id: str) -> None:
