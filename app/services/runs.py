@@ -61,6 +61,7 @@ class ActiveRun:
     lease_lost: bool = False
     finishing: bool = False
     yielded_at: float = 0.0
+    pending_end: tuple[dict[str, Any], str] | None = None  # (end event, status) not yet durable
 
 
 def check_access(principal: Principal, row: dict[str, Any]) -> None:
@@ -116,6 +117,9 @@ class RunManager:
         """Take the thread's run guard, write run_start, and launch the run task."""
         s = self.s
         run_id = "run_" + uuid.uuid4().hex[:20]
+        waiting = self.by_thread.get(thread_id)
+        if waiting is not None and waiting.pending_end is not None:
+            await self._write_pending_end(waiting)
         async with s.pool.connection() as conn:
             async with conn.transaction():
                 row = await thread_store.lock_thread(conn, thread_id, s.settings.session_ttl_s)
@@ -327,15 +331,41 @@ class RunManager:
         durable = self.s.writer.durable_seq(run.thread_id) or run.first_seq
         self.s.hub.publish([stamp({**end, "run_id": run.run_id}, thread_id=run.thread_id, seq=durable + 1,
                                   run_id=run.run_id)])
-        delay = 0.25
-        while not self.shutting_down:
+        run.pending_end = (end, status)
+        # Short pauses: an attempt while the database is down already waits out the pool's
+        # timeout, and once it is back the thread must be freed at once, not seconds later.
+        delay = 0.1
+        while not self.shutting_down and run.pending_end is not None:
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 0.5)
+            if run.pending_end is None:  # a new run on the thread wrote it first
+                return
             try:
                 await self._finish(run, end, status)
+                run.pending_end = None
                 return
             except Exception as exc:
                 log.warning("run_finish_retry", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
+
+    async def _write_pending_end(self, run: ActiveRun) -> None:
+        """Write, now, the end event of a run of this process that ended while the database was down.
+
+        Until it is written the run keeps the thread, but its lease may have lapsed during the
+        outage (it could not be renewed): a new message on the thread must neither take the
+        thread over as if its owner had died (the end event the sockets were already sent,
+        at the next seq, would never be stored and its seq would go to another event) nor be
+        refused because the renewal brought the lease back a moment later. So the end is
+        written first, and the run forgotten, then the new run starts after it.
+        """
+        assert run.pending_end is not None
+        end, status = run.pending_end
+        try:
+            await self._finish(run, end, status)
+        except Exception as exc:  # still down: the new run's own transaction fails and says so
+            log.warning("run_finish_retry", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
+            return
+        run.pending_end = None
+        self._forget(run)
 
     def _forget(self, run: ActiveRun) -> None:
         self.runs.pop(run.run_id, None)
