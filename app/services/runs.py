@@ -137,7 +137,7 @@ class RunManager:
                 if row["run_live"]:
                     raise RunActive(f"a run is already running on thread {thread_id}; wait for it or cancel it",
                                     thread_id=thread_id)
-                if principal is not None and principal.user_id == row["owner_id"]:
+                if principal is not None and not principal.is_staff:
                     await self._check_run_cap(conn, principal.user_id, thread_id)
                 if (check_session and row["idle_expired"] and row["status"] != "interrupted"
                         and row["message_count"] > 0):
@@ -174,11 +174,12 @@ class RunManager:
         return run
 
     async def _check_run_cap(self, conn: AsyncConnection[Any], user_id: str, thread_id: str) -> None:
-        """Refuse a user's run past MAX_ACTIVE_RUNS_PER_USER live runs on their threads, in any process.
+        """Refuse a customer's run past MAX_ACTIVE_RUNS_PER_USER live runs on their threads, in any process.
 
         The user's advisory lock (held until this transaction commits, with the run taken)
         makes two starts of one user count one after the other, so the cap is exact.
-        Runs started by staff or by the server itself (recovery, expiry) are not refused.
+        Runs started by staff (and so everything in local mode, where everyone is the admin)
+        or by the server itself (recovery, expiry) are not refused.
         """
         cap = self.s.settings.max_active_runs_per_user
         await limits.lock_user(conn, user_id)
