@@ -42,7 +42,6 @@ class RateState:
 
 async def take(conn: AsyncConnection[Any], settings: Any, user_id: str) -> RateState:
     """Count one message of `user_id`, or raise RateLimited (nothing recorded) when the window is full."""
-    await limits.lock_user(conn, user_id)
     row = await limits.take_rate(conn, user_id, settings.rate_limit_window_s, settings.rate_limit_messages)
     if not row["taken"]:
         wait = max(0.1, float(row["wait_s"] or 0))

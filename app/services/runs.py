@@ -182,7 +182,6 @@ class RunManager:
         or by the server itself (recovery, expiry) are not refused.
         """
         cap = self.s.settings.max_active_runs_per_user
-        await limits.lock_user(conn, user_id)
         live = await limits.count_live_runs(conn, user_id, except_thread=thread_id)
         if live >= cap:
             raise TooManyRuns(
