@@ -16,7 +16,7 @@ from langgraph.types import Command
 
 from app.approvals.service import Resume
 
-__all__ = ["build_runtime", "close_pending_calls", "graph_input_for", "import_messages"]
+__all__ = ["build_runtime", "close_pending_calls", "graph_input_for", "graph_on_connection", "import_messages"]
 
 # A node whose only exit is END: updating state "as" it leaves the thread with
 # nothing pending, so the next input starts a fresh pass from START.
@@ -46,6 +46,20 @@ async def build_runtime(services: Any) -> None:
     model = load_chat_model_from_settings(settings)
     services.model_name = f"{settings.llm_provider}/{settings.llm_model or getattr(model, 'model_name', '') or 'default'}"
     services.graph = build_graph(agents, model, checkpointer=services.checkpointer, tools=services.tools)
+
+
+def graph_on_connection(services: Any, conn: Any) -> Any:
+    """The graph with its checkpoints read and written on `conn`, inside whatever transaction it has open.
+
+    An edit that holds the thread row must not borrow a second pooled connection for the
+    checkpoint: with every pooled connection held by callers queued on that row, it would
+    wait for one that only its own commit can free, and every other user would wait too.
+    Here the checkpoint writes also commit (or roll back) with the edit.
+    """
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    saver = AsyncPostgresSaver(conn, serde=services.checkpointer.serde)
+    return services.graph.copy({"checkpointer": saver})
 
 
 def _config(config: dict[str, Any]) -> dict[str, Any]:

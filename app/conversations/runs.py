@@ -21,9 +21,10 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from app.approvals import store as interrupt_store
+from app.conversations import limit_store as limits
 from app.conversations import thread_store
 from app.conversations.event_log import LeaseLost, append_locked, stamp
-from app.core.errors import Forbidden, NoActiveRun, NotFound, RunActive, SessionExpired
+from app.core.errors import Forbidden, NoActiveRun, NotFound, RunActive, SessionExpired, TooManyRuns
 from app.core.logging import correlation_id, get_logger
 from app.core.metrics import METRICS
 from app.core.security import Principal
@@ -72,6 +73,7 @@ class ActiveRun:
     lease_lost: bool = False
     finishing: bool = False
     yielded_at: float = 0.0
+    pending_end: tuple[RunEnd, str] | None = None  # (end event, status) not yet durable
 
 
 def check_access(principal: Principal, row: dict[str, Any]) -> None:
@@ -127,6 +129,9 @@ class RunManager:
         """Take the thread's run guard, write run_start, and launch the run task."""
         s = self.s
         run_id = "run_" + uuid.uuid4().hex[:20]
+        waiting = self.by_thread.get(thread_id)
+        if waiting is not None and waiting.pending_end is not None:
+            await self._write_pending_end(waiting)
         async with s.pool.connection() as conn:
             async with conn.transaction():
                 row = await thread_store.lock_thread(conn, thread_id, s.settings.session_ttl_s)
@@ -144,6 +149,8 @@ class RunManager:
                 if row["run_live"]:
                     raise RunActive(f"a run is already running on thread {thread_id}; wait for it or cancel it",
                                     thread_id=thread_id)
+                if principal is not None and not principal.is_staff:
+                    await self._check_run_cap(conn, principal.user_id, thread_id)
                 if (check_session and row["idle_expired"] and row["status"] != "interrupted"
                         and row["message_count"] > 0):
                     raise SessionExpired(
@@ -177,6 +184,21 @@ class RunManager:
         METRICS.runs_started.labels(trigger=trigger).inc()
         run.task = asyncio.create_task(self._execute(run, graph_input), name=f"run-{run_id}")
         return run
+
+    async def _check_run_cap(self, conn: AsyncConnection[Any], user_id: str, thread_id: str) -> None:
+        """Refuse a customer's run past MAX_ACTIVE_RUNS_PER_USER live runs on their threads, in any process.
+
+        The user's advisory lock (held until this transaction commits, with the run taken)
+        makes two starts of one user count one after the other, so the cap is exact.
+        Runs started by staff (and so everything in local mode, where everyone is the admin)
+        or by the server itself (recovery, expiry) are not refused.
+        """
+        cap = self.s.settings.max_active_runs_per_user
+        live = await limits.count_live_runs(conn, user_id, except_thread=thread_id)
+        if live >= cap:
+            raise TooManyRuns(
+                f"too many active runs: {live} of your conversations are already being answered (at most {cap} "
+                "at once); wait for one to finish or cancel it, then send again", thread_id=thread_id)
 
     # cancelling
     async def cancel(self, principal: Principal, thread_id: str) -> None:
@@ -327,7 +349,8 @@ class RunManager:
         Nothing is sent before it is stored, the end event included: the run's sockets get a
         socket-only `error` frame now (no seq, not in the log) saying why the run stopped, and
         the end event itself, with its seq, once it is durable. Until then the run keeps its
-        lease (it stays in `self.runs`, so renewals and the local sweeper leave it alone).
+        lease (it stays in `self.runs`, so renewals and the local sweeper leave it alone), and
+        a new run on the thread writes it first (`_write_pending_end`).
         """
         if isinstance(end, RunError) and end.code != "database_unavailable":
             end = RunError(code="database_unavailable",
@@ -335,15 +358,41 @@ class RunManager:
         self.s.hub.notice(run.thread_id, code="internal",
                           message="the database is unavailable, so the run stopped; its end is recorded and sent as "
                                   "soon as the database is back, and the thread is usable again then")
-        delay = 0.25
-        while not self.shutting_down:
+        run.pending_end = (end, status)
+        # Short pauses: an attempt while the database is down already waits out the pool's
+        # timeout, and once it is back the thread must be freed at once, not seconds later.
+        delay = 0.1
+        while not self.shutting_down and run.pending_end is not None:
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 0.5)
+            if run.pending_end is None:  # a new run on the thread wrote it first
+                return
             try:
                 await self._finish(run, end, status)
+                run.pending_end = None
                 return
             except Exception as exc:
                 log.warning("run_finish_retry", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
+
+    async def _write_pending_end(self, run: ActiveRun) -> None:
+        """Write, now, the end event of a run of this process that ended while the database was down.
+
+        Until it is written the run keeps the thread, but its lease may have lapsed during the
+        outage (it could not be renewed): a new message on the thread must neither take the
+        thread over as if its owner had died (the end event the sockets were already sent,
+        at the next seq, would never be stored and its seq would go to another event) nor be
+        refused because the renewal brought the lease back a moment later. So the end is
+        written first, and the run forgotten, then the new run starts after it.
+        """
+        assert run.pending_end is not None
+        end, status = run.pending_end
+        try:
+            await self._finish(run, end, status)
+        except Exception as exc:  # still down: the new run's own transaction fails and says so
+            log.warning("run_finish_retry", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
+            return
+        run.pending_end = None
+        self._forget(run)
 
     def _forget(self, run: ActiveRun) -> None:
         self.runs.pop(run.run_id, None)

@@ -17,7 +17,7 @@ from app.analytics.records import estimate_cost
 from app.approvals import store as interrupt_store
 from app.conversations import thread_store
 from app.conversations.event_log import append_locked
-from app.conversations.graph_runtime import TERMINAL_NODE
+from app.conversations.graph_runtime import TERMINAL_NODE, graph_on_connection
 from app.conversations.runs import check_access
 from app.core.errors import BadRequest, Forbidden, NotFound, RunActive
 from app.core.pii import address_values, mask_payload, mask_text, mask_text_with, should_mask
@@ -74,8 +74,8 @@ def visible_messages(messages: list[BaseMessage]) -> list[tuple[BaseMessage, dic
     return out
 
 
-async def _state_messages(services: Any, thread_id: str) -> list[BaseMessage]:
-    state = await services.graph.aget_state(_config(thread_id))
+async def _state_messages(services: Any, thread_id: str, graph: Any = None) -> list[BaseMessage]:
+    state = await (graph or services.graph).aget_state(_config(thread_id))
     return list(state.values.get("messages", [])) if state and state.values else []
 
 
@@ -167,16 +167,21 @@ async def _lock_idle_thread(conn: Any, services: Any, principal: Principal, thre
 
 
 async def _edit_transcript(services: Any, principal: Principal, thread_id: str, cut: Any) -> dict[str, Any]:
-    """Remove a tail of the transcript under the thread lock; `cut` picks where."""
+    """Remove a tail of the transcript under the thread lock; `cut` picks where.
+
+    Everything (the lock, reading and writing the checkpoint) goes through one connection:
+    see `graph_on_connection` for why a second one must not be borrowed while the row is held.
+    """
     async with services.pool.connection() as conn:
         async with conn.transaction():
             await _lock_idle_thread(conn, services, principal, thread_id)
-            messages = await _state_messages(services, thread_id)
+            graph = graph_on_connection(services, conn)
+            messages = await _state_messages(services, thread_id, graph)
             visible = visible_messages(messages)
             index, result = cut(messages, visible)
             removed = messages[index:]
             if removed:
-                await services.graph.aupdate_state(
+                await graph.aupdate_state(
                     _config(thread_id), {"messages": [RemoveMessage(id=m.id) for m in removed if m.id]},
                     as_node=TERMINAL_NODE)
             # an approval waiting on removed messages can no longer be honoured

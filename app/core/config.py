@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     max_subscriptions_per_socket: int = Field(
         default=200, ge=1, description="Threads one socket may follow at once; one more gets error "
                                        "too_many_subscriptions.")
+    max_active_runs_per_user: int = Field(
+        default=3, ge=1, le=10_000,
+        description="Runs one customer may have going at once over all their threads; one more is refused "
+                    "with too_many_runs (staff are not capped).")
     max_frame_bytes: int = Field(default=32 * 1024, ge=256, description="Largest WebSocket frame accepted.")
     max_content_chars: int = Field(default=10_000, ge=1, description="Longest message content accepted.")
     heartbeat_interval_s: float = Field(default=30.0, gt=0, description="WebSocket ping interval; a peer silent for two is dropped.")

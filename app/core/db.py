@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import time
 import weakref
 from dataclasses import dataclass
@@ -101,9 +102,23 @@ class CheckAfterIdle:
         now = time.monotonic()
         last = self._borrowed_at.get(conn)
         self._borrowed_at[conn] = now
-        if last is not None and now - last < self.idle_s and not conn.broken:
+        if last is not None and now - last < self.idle_s and not conn.broken and not _has_input(conn):
             return
         await AsyncConnectionPool.check_connection(conn)
+
+
+def _has_input(conn: Any) -> bool:
+    """Whether the server sent something to a connection sitting idle in the pool.
+
+    An idle connection is sent nothing, except when its backend goes away: Postgres
+    shutting down or restarting writes "terminating connection" and closes the
+    socket. Seeing that costs no round trip, so even a connection borrowed a moment
+    ago is checked (and replaced) instead of failing its borrower's first query.
+    """
+    try:
+        return bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):
+        return True
 
 
 def open_pool(url: str, settings: Settings, *, name: str = "support-agent") -> AsyncConnectionPool:
@@ -116,7 +131,10 @@ def open_pool(url: str, settings: Settings, *, name: str = "support-agent") -> A
         open=False,
         name=name,
         timeout=settings.db_connect_timeout_s,
-        reconnect_timeout=0,  # keep trying forever: health reports the outage meanwhile
+        # A failed background connect is given up at once rather than retried with a growing
+        # backoff (up to minutes): a borrower that finds the pool empty grows it again, so the
+        # pool reconnects as soon as Postgres answers. Health reports the outage meanwhile.
+        reconnect_timeout=0,
     )
 
 

@@ -12,6 +12,7 @@
     ├── BadRequest               (REST 400)
     ├── SessionExpired           session_expired
     ├── RateLimited              rate_limited       (carries retry_after_s)
+    ├── TooManyRuns              too_many_runs      (MAX_ACTIVE_RUNS_PER_USER reached; REST 429)
     ├── Unauthorized             (close 4001, REST 401)
     └── DatabaseUnavailable      (start-up: exit 2; health: 503)
 
@@ -35,6 +36,7 @@ __all__ = [
     "RateLimited",
     "RunActive",
     "SessionExpired",
+    "TooManyRuns",
     "Unauthorized",
 ]
 
@@ -100,6 +102,11 @@ class SessionExpired(AppError):
 
 class RateLimited(AppError):
     code = "rate_limited"
+    http_status = 429
+
+
+class TooManyRuns(AppError):
+    code = "too_many_runs"
     http_status = 429
 
 

@@ -23,8 +23,10 @@ from tests.integration.conftest import SECRET, new_id, token  # noqa: F401  (re-
 from tests.support.pg import free_port
 from tests.support.server import REPO, ServerProcess, WsClient
 
+# One customer drives many runs at once in some scenarios (a reader that never reads):
+# the per-user run cap is tested on its own (tests/integration/test_user_bounds.py).
 FAULT_ENV = {"AUTH_SECRET": SECRET, "RUN_LEASE_S": "2", "SWEEPER_INTERVAL_S": "0.2", "RATE_LIMIT_MESSAGES": "100000",
-             "INTERRUPT_TTL_S": "600", "LOG_LEVEL": "warning"}
+             "MAX_ACTIVE_RUNS_PER_USER": "100", "INTERRUPT_TTL_S": "600", "LOG_LEVEL": "warning"}
 
 
 class Shop:

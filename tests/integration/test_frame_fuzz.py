@@ -23,7 +23,7 @@ from tests.support.server import ServerProcess
 
 ERROR_CODES = {"invalid_json", "frame_too_large", "unknown_type", "missing_field", "invalid_thread_id",
                "content_too_long", "run_active", "no_pending_interrupt", "forbidden", "session_expired",
-               "rate_limited", "internal", "not_found", "no_active_run"}
+               "rate_limited", "internal", "not_found", "no_active_run", "too_many_runs"}
 REPLY_TYPES = {"error", "run_start", "intent", "token", "tool_call", "tool_result", "interrupt",
                "interrupt_decided", "interrupt_expired", "interrupt_warning", "handoff", "message_complete",
                "run_cancelled", "run_error", "replay_start", "replay_end", "session_sync", "rate_limit_warning"}
