@@ -32,7 +32,8 @@ def _servers(pg_cluster: PgCluster, tmp: Path, env: dict[str, str], count: int =
 def rated(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     [server] = _servers(pg_cluster, tmp_path_factory.mktemp("rated"),
                         {"RATE_LIMIT_MESSAGES": "5", "RATE_LIMIT_WINDOW_S": "600",
-                         "MAX_ACTIVE_RUNS_PER_USER": "1000", "DEMO_TOKEN_DELAY_MS": "2"})
+                         "MAX_ACTIVE_RUNS_PER_USER": "1000", "MAX_SOCKETS_PER_USER": "100",
+                         "DEMO_TOKEN_DELAY_MS": "2"})
     yield server
     server.stop()
 
