@@ -67,3 +67,70 @@ async def test_info_and_assistants(lg_server: ServerProcess) -> None:
     assert by_name["assistant_id"] == found[0]["assistant_id"]
     assert (await c.assistants.get(found[0]["assistant_id"]))["graph_id"] == "support"
     assert await c.assistants.search(graph_id="other") == []
+
+
+async def test_stream_a_status_question_in_each_mode(lg_server: ServerProcess) -> None:
+    user = new_id("u")
+    c = client(lg_server, user)
+    thread = await c.threads.create(metadata={"topic": "orders"})
+    tid = thread["thread_id"]
+    assert thread["status"] == "idle" and thread["metadata"] == {"topic": "orders"}
+    got = await parts(c.runs.stream(tid, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]},
+                                    stream_mode=["values", "updates", "messages-tuple", "messages", "custom"]))
+    events = [p.event for p in got]
+    assert events[0] == "metadata" and got[0].data["run_id"].startswith("run_")
+    assert "error" not in events
+    final = [p for p in got if p.event == "values"][-1].data
+    answer = final["messages"][-1]
+    assert answer["type"] == "ai" and "1042" in answer["content"]
+    assert [m["content"] for m in final["messages"] if m["type"] == "human"] == [STATUS_Q]
+    first_values = next(p.data for p in got if p.event == "values")
+    assert first_values["messages"][-1]["type"] == "human" and first_values["messages"][-1]["content"] == STATUS_Q
+    # messages-tuple: chunks of one id whose deltas concatenate to the answer
+    tuples = [p.data for p in got if p.event == "messages"]
+    assert tuples and {chunk["id"] for chunk, _ in tuples} == {answer["id"]}
+    assert "".join(chunk["content"] for chunk, _ in tuples) == answer["content"]
+    assert all(meta["langgraph_node"] for _, meta in tuples)
+    # messages: metadata once, growing partials, then the complete message
+    partials = [p.data[0]["content"] for p in got if p.event == "messages/partial"]
+    assert partials[-1] == answer["content"] and all(b.startswith(a) for a, b in zip(partials, partials[1:]))
+    assert [p.data[0]["content"] for p in got if p.event == "messages/complete"] == [answer["content"]]
+    assert events.index("messages/metadata") < events.index("messages/partial")
+    # updates and custom: the router's choice and the tool the agent called
+    updates = [p.data for p in got if p.event == "updates"]
+    assert {"router"} <= {k for u in updates for k in u}
+    custom = [p.data["type"] for p in got if p.event == "custom"]
+    assert "intent" in custom and "tool_call" in custom and "tool_result" in custom
+    # every frame carries the seq of the event it came from, in order
+    ids = [int(p.id) for p in got]
+    assert ids == sorted(ids)
+
+    # one mode at a time gives the same answer
+    for mode in ("values", "messages-tuple", "updates"):
+        only = await parts(c.runs.stream(tid, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]},
+                                         stream_mode=mode))
+        assert {p.event for p in only} == {"metadata", "messages" if mode == "messages-tuple" else mode}
+
+    t = await c.threads.get(tid)
+    assert t["status"] == "idle" and t["metadata"]["graph_id"] == "support"
+    assert t["metadata"]["assistant_id"] == (await c.assistants.get("support"))["assistant_id"]
+    assert t["values"]["messages"][-1]["content"] == answer["content"] or t["values"]["messages"][-1]["type"] == "ai"
+    found = await c.threads.search(metadata={"graph_id": "support"})
+    assert tid in [x["thread_id"] for x in found]
+    assert [x["thread_id"] for x in await c.threads.search(metadata={"topic": "orders"})] == [tid]
+
+
+async def test_thread_history_newest_first(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid = (await c.threads.create())["thread_id"]
+    await c.runs.wait(tid, "support", input={"messages": [{"role": "user", "content": STATUS_Q}]})
+    state = await c.threads.get_state(tid)
+    history = await c.threads.get_history(tid, limit=50)
+    assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
+    ids = [h["checkpoint"]["checkpoint_id"] for h in history]
+    assert ids == sorted(ids, reverse=True) and len(ids) > 2
+    for newer, older in zip(history, history[1:]):
+        assert newer["parent_checkpoint"]["checkpoint_id"] == older["checkpoint"]["checkpoint_id"]
+    assert history[0]["values"]["messages"][-1]["type"] == "ai"
+    older = await c.threads.get_history(tid, limit=2, before=ids[1])
+    assert [h["checkpoint"]["checkpoint_id"] for h in older] == ids[2:4]
