@@ -134,3 +134,103 @@ async def test_thread_history_newest_first(lg_server: ServerProcess) -> None:
     assert history[0]["values"]["messages"][-1]["type"] == "ai"
     older = await c.threads.get_history(tid, limit=2, before=ids[1])
     assert [h["checkpoint"]["checkpoint_id"] for h in older] == ids[2:4]
+
+
+def shop_order(server: ServerProcess, order_id: str) -> dict[str, Any]:
+    return httpx.get(f"{server.base}/demo-shop/orders/{order_id}").json()
+
+
+def tool_results(server: ServerProcess, tid: str, tool: str) -> list[dict[str, Any]]:
+    return [e for e in replay(server, tid) if e["type"] == "tool_result" and e["tool"] == tool]
+
+
+async def _interrupted(c: Any, question: str) -> tuple[str, dict[str, Any]]:
+    tid = (await c.threads.create())["thread_id"]
+    got = await parts(c.runs.stream(tid, "support", input={"messages": [{"type": "human", "content": question}]},
+                                    stream_mode=["values", "updates"]))
+    interrupts = [p.data["__interrupt__"] for p in got if p.event == "values" and "__interrupt__" in p.data]
+    assert len(interrupts) == 1, [p.event for p in got]
+    return tid, interrupts[0][0]
+
+
+async def test_approval_flow_approve(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid, intr = await _interrupted(c, "Cancel order 1022")
+    request = intr["value"]
+    assert request["action_requests"] == [{"name": "cancel_order", "args": {"order_id": "1022"},
+                                           "description": request["action_requests"][0]["description"]}]
+    assert request["review_configs"][0]["action_name"] == "cancel_order"
+    assert set(request["review_configs"][0]["allowed_decisions"]) == {"approve", "edit", "reject"}
+    assert request["risk"] == "high" and request["approver"] == "customer" and request["expires_at"].endswith("Z")
+    # after the run: threads.get, get_state and history[0] all show it
+    thread = await c.threads.get(tid)
+    assert thread["status"] == "interrupted" and list(thread["interrupts"].values()) == [[intr]]
+    state = await c.threads.get_state(tid)
+    assert [i["id"] for t in state["tasks"] for i in t["interrupts"]] == [intr["id"]]
+    assert (await c.threads.get_history(tid, limit=1))[0]["tasks"] == state["tasks"]
+    assert shop_order(lg_server, "1022")["status"] != "cancelled"
+
+    got = await parts(c.runs.stream(tid, "support", command={"resume": {"decisions": [{"type": "approve"}]}},
+                                    stream_mode=["values", "custom"]))
+    decided = [p.data for p in got if p.event == "custom" and p.data["type"] == "interrupt_decided"]
+    assert decided and decided[0]["outcome"] == "approved" and decided[0]["decided_by"]
+    assert "cancel" in [p for p in got if p.event == "values"][-1].data["messages"][-1]["content"].lower()
+    assert shop_order(lg_server, "1022")["status"] == "cancelled"
+    assert len(tool_results(lg_server, tid, "cancel_order")) == 1
+    assert (await c.threads.get(tid))["status"] == "idle"
+    # the same decision again: nothing is pending, nothing runs twice
+    with pytest.raises(ConflictError):
+        await parts(c.runs.stream(tid, "support", command={"resume": {"decisions": [{"type": "approve"}]}}))
+    assert len(tool_results(lg_server, tid, "cancel_order")) == 1
+
+
+async def test_approval_flow_reject_and_goto_end(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid, _ = await _interrupted(c, "Cancel order 1042")
+    before = shop_order(lg_server, "1042")["status"]
+    values = await c.runs.wait(tid, "support", command={"resume": {"decisions": [
+        {"type": "reject", "message": "changed my mind"}]}})
+    assert "remains active" in values["messages"][-1]["content"].lower()
+    assert shop_order(lg_server, "1042")["status"] == before and tool_results(lg_server, tid, "cancel_order") == []
+    decided = [e for e in replay(lg_server, tid) if e["type"] == "interrupt_decided"]
+    assert decided[-1]["outcome"] == "rejected" and decided[-1]["reason"] == "changed my mind"
+
+    tid2, _ = await _interrupted(c, "Cancel order 1042")
+    await c.runs.wait(tid2, "support", command={"goto": "__end__"})
+    assert tool_results(lg_server, tid2, "cancel_order") == []
+    assert [e for e in replay(lg_server, tid2) if e["type"] == "interrupt_decided"][-1]["approved"] is False
+
+
+async def test_approval_flow_edit(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid, intr = await _interrupted(c, "Cancel order 1023")
+    edit = {"type": "edit", "edited_action": {"name": "cancel_order", "args": {"order_id": "1024"}}}
+    with pytest.raises(UnprocessableEntityError) as bad:
+        await c.runs.create(tid, "support", command={"resume": {"decisions": [
+            {"type": "edit", "edited_action": {"name": "create_refund", "args": {}}}]}})
+    assert "edited_action.name" in str(bad.value)
+    values = await c.runs.wait(tid, "support", command={"resume": {"decisions": [edit]}})
+    assert "__interrupt__" not in values
+    assert shop_order(lg_server, "1024")["status"] == "cancelled"
+    assert shop_order(lg_server, "1023")["status"] != "cancelled"
+    assert len(tool_results(lg_server, tid, "cancel_order")) == 1
+    decided = [e for e in replay(lg_server, tid) if e["type"] == "interrupt_decided"]
+    assert decided[-1]["outcome"] == "edited" and decided[-1]["args"] == {"order_id": "1024"}
+
+
+async def test_typing_instead_of_deciding_supersedes_and_fabricated_tool_results_are_ignored(
+        lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid, intr = await _interrupted(c, "Cancel order 1025")
+    call_id = intr["id"].removeprefix("intr_")
+    # what agent-chat-ui sends when the user types instead of deciding
+    values = await c.runs.wait(tid, "support", input={"messages": [
+        {"type": "tool", "tool_call_id": call_id, "name": "cancel_order", "content": "Successfully handled tool call."},
+        {"type": "human", "content": "What is the status of order 1025?"}]})
+    assert "1025" in values["messages"][-1]["content"]
+    assert "Successfully handled tool call." not in str(values["messages"])
+    assert tool_results(lg_server, tid, "cancel_order") == []
+    assert shop_order(lg_server, "1025")["status"] != "cancelled"
+    decided = [e for e in replay(lg_server, tid) if e["type"] == "interrupt_decided"]
+    assert decided[-1]["outcome"] == "superseded"
+    assert (await c.threads.get(tid))["status"] == "idle"
