@@ -234,3 +234,88 @@ async def test_typing_instead_of_deciding_supersedes_and_fabricated_tool_results
     decided = [e for e in replay(lg_server, tid) if e["type"] == "interrupt_decided"]
     assert decided[-1]["outcome"] == "superseded"
     assert (await c.threads.get(tid))["status"] == "idle"
+
+
+LONG_Q = "benchmark reply 1500 tokens"
+
+
+async def test_create_join_wait_and_get(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid = (await c.threads.create())["thread_id"]
+    run = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]},
+                              metadata={"source": "test"})
+    assert run["thread_id"] == tid and run["status"] in ("pending", "running", "success")
+    values = await c.runs.join(tid, run["run_id"])
+    assert "1042" in values["messages"][-1]["content"]
+    got = await c.runs.get(tid, run["run_id"])
+    assert got["status"] == "success" and got["metadata"] == {"source": "test"}
+    assert [r["run_id"] for r in await c.runs.list(tid)] == [run["run_id"]]
+    waited = await c.runs.wait(tid, "support", input={"messages": [{"type": "human", "content": "Where is order 1042?"}]})
+    assert waited["messages"][-1]["type"] == "ai" and len(waited["messages"]) > len(values["messages"])
+    # stateless: a thread of its own, gone afterwards
+    stateless = await c.runs.wait(None, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]})
+    assert "1042" in stateless["messages"][-1]["content"]
+
+
+async def test_cancel_a_running_run(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid = (await c.threads.create())["thread_id"]
+    run = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]})
+    stream = c.runs.join_stream(tid, run["run_id"], stream_mode="messages-tuple")
+    async for part in stream:  # wait until it is really answering
+        if part.event == "messages":
+            break
+    await stream.aclose()
+    await c.runs.cancel(tid, run["run_id"], action="interrupt")
+    await c.runs.join(tid, run["run_id"])
+    assert (await c.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+    assert (await c.threads.get(tid))["status"] == "idle"
+    assert any(e["type"] == "run_cancelled" for e in replay(lg_server, tid))
+
+
+async def test_second_run_conflicts_unless_interrupt(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid = (await c.threads.create())["thread_id"]
+    first = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]})
+    with pytest.raises(ConflictError):
+        await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]})
+    second = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]},
+                                 multitask_strategy="interrupt")
+    values = await c.runs.join(tid, second["run_id"])
+    assert "1042" in values["messages"][-1]["content"]
+    assert (await c.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+
+
+async def test_auth_ownership_and_unsupported_options(lg_server: ServerProcess) -> None:
+    owner, other = client(lg_server, new_id("u")), client(lg_server, new_id("u"))
+    tid = (await owner.threads.create())["thread_id"]
+    with pytest.raises(PermissionDeniedError):
+        await other.threads.get(tid)
+    with pytest.raises(PermissionDeniedError):
+        await other.threads.get_state(tid)
+    with pytest.raises(PermissionDeniedError):
+        await parts(other.runs.stream(tid, "support", input={"messages": [{"type": "human", "content": "hi"}]}))
+    assert tid not in [t["thread_id"] for t in await other.threads.search(limit=100)]
+    staff = client(lg_server, new_id("op"), "operator")
+    assert (await staff.threads.get(tid))["thread_id"] == tid
+    # the token as Authorization: Bearer works as x-api-key does; none or a bad one is 401
+    bearer = get_client(url=lg_server.base + "/lg", api_key=None,
+                        headers={"Authorization": f"Bearer {token('bearer-user')}"})
+    assert (await bearer.threads.create())["thread_id"]
+    with pytest.raises(AuthenticationError):
+        await get_client(url=lg_server.base + "/lg", api_key=None).threads.search()
+    with pytest.raises(AuthenticationError):
+        await get_client(url=lg_server.base + "/lg", api_key="junk").threads.search()
+    # unsupported options: 422 naming the field, and nothing started
+    for kwargs, field in [({"interrupt_before": ["tools"]}, "interrupt_before"),
+                          ({"stream_mode": "debug"}, "stream_mode"),
+                          ({"multitask_strategy": "enqueue"}, "multitask_strategy"),
+                          ({"webhook": "https://example.com/hook"}, "webhook"),
+                          ({"context": {"model": "x"}}, "context")]:
+        with pytest.raises(UnprocessableEntityError) as err:
+            await owner.runs.create(tid, "support", input={"messages": [{"type": "human", "content": "hi"}]},
+                                    **kwargs)
+        assert field in str(err.value), (field, str(err.value))
+    assert await owner.runs.list(tid) == []
+    with pytest.raises(UnprocessableEntityError):
+        await owner.threads.update_state(tid, {"messages": []})
