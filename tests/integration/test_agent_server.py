@@ -319,3 +319,95 @@ async def test_auth_ownership_and_unsupported_options(lg_server: ServerProcess) 
     assert await owner.runs.list(tid) == []
     with pytest.raises(UnprocessableEntityError):
         await owner.threads.update_state(tid, {"messages": []})
+
+
+def _run_events(server: ServerProcess, tid: str, first_seq: int) -> list[dict[str, Any]]:
+    return [e for e in replay(server, tid) if e["seq"] >= first_seq]
+
+
+async def test_join_with_last_event_id_after_a_dropped_connection(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid = (await c.threads.create())["thread_id"]
+    run = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]},
+                              stream_resumable=True)
+    before: list[Any] = []
+    stream = c.runs.join_stream(tid, run["run_id"], stream_mode="messages-tuple", last_event_id="-1")
+    async for part in stream:
+        before.append(part)
+        if sum(p.event == "messages" for p in before) == 5:
+            break
+    await stream.aclose()  # the connection drops mid-answer
+    after = await parts(c.runs.join_stream(tid, run["run_id"], stream_mode="messages-tuple",
+                                           last_event_id=before[-1].id))
+    chunks = [p for p in before + after if p.event == "messages"]
+    ids = [int(p.id) for p in chunks]
+    assert len(ids) == len(set(ids)) and ids == sorted(ids)  # nothing doubled
+    values = await c.runs.join(tid, run["run_id"])
+    assert "".join(p.data[0]["content"] for p in chunks) == values["messages"][-1]["content"]  # nothing lost
+    tokens = [e["seq"] for e in _run_events(lg_server, tid, ids[0]) if e["type"] == "token"]
+    assert ids == tokens
+    # a finished run replays and closes; -1 replays it all
+    again = await parts(c.runs.join_stream(tid, run["run_id"], stream_mode="messages-tuple", last_event_id="-1"))
+    assert [int(p.id) for p in again if p.event == "messages"] == ids
+
+
+async def test_same_thread_from_both_surfaces(lg_server: ServerProcess) -> None:
+    user = new_id("u")
+    c = client(lg_server, user)
+    tid = (await c.threads.create())["thread_id"]
+    ws = await WsClient.connect(lg_server.ws_url, token(user))
+    try:
+        await ws.send({"type": "subscribe", "thread_id": tid, "after_seq": 0})
+        await ws.next("session_sync", thread_id=tid)
+        got = await parts(c.runs.stream(tid, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]},
+                                        stream_mode=["messages-tuple", "custom"]))
+        ws_events = [f for f in await ws.until_end(tid) if "seq" in f]
+    finally:
+        await ws.close()
+    by_seq = {e["seq"]: e for e in ws_events}
+    assert [e["type"] for e in ws_events][0] == "run_start"
+    for p in got[1:]:
+        ev = by_seq[int(p.id)]
+        if p.event == "messages":
+            assert ev["type"] == "token" and p.data[0]["content"] == ev["content"]
+        else:
+            assert p.data == {k: v for k, v in ev.items() if k not in ("thread_id", "seq", "run_id", "ts")}
+    streamed = {int(p.id) for p in got[1:]}
+    assert streamed == {e["seq"] for e in ws_events if e["type"] in ("token", "intent", "tool_call", "tool_result")}
+    # and the WebSocket's thread is the Agent Server API's thread
+    assert (await c.threads.get(tid))["values"]["messages"][-1]["content"] == ws_events[-1]["content"]
+
+
+async def test_join_stream_survives_a_server_restart(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    from tests.support.pg import free_port
+
+    env = {"DATABASE_URL": pg_cluster.create_database(f"lgr_{uuid.uuid4().hex[:10]}"), "AUTH_SECRET": SECRET,
+           "DEMO_TOKEN_DELAY_MS": "3", "RUN_LEASE_S": "1", "LG_HEARTBEAT_S": "0.5"}
+    port = free_port()
+    first = ServerProcess(env, data_dir=tmp_path, port=port).start()
+    second = ServerProcess(env, data_dir=tmp_path, port=port)
+    try:
+        c = client(first, new_id("u"))
+        tid = (await c.threads.create())["thread_id"]
+        run = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]},
+                                  stream_resumable=True)
+        got: list[Any] = []
+        restarting: asyncio.Task[Any] | None = None
+        # one join; the SDK reconnects with Last-Event-ID by itself when the server goes away
+        async for part in c.runs.join_stream(tid, run["run_id"], stream_mode=["messages-tuple", "custom"],
+                                             last_event_id="-1"):
+            got.append(part)
+            if restarting is None and sum(p.event == "messages" for p in got) == 5:
+                first.kill()
+                restarting = asyncio.create_task(asyncio.to_thread(second.start))
+        assert restarting is not None
+        await restarting
+        ids = [int(p.id) for p in got if p.event in ("messages", "custom")]
+        events = _run_events(second, tid, min(ids))
+        shown = [e["seq"] for e in events if e["type"] in ("token", "intent", "tool_call", "tool_result", "handoff")]
+        assert ids == shown  # every event exactly once, across the restart
+        assert events[-1]["type"] == "message_complete"
+        assert [e["trigger"] for e in events if e["type"] == "run_start"] == ["resume"]  # the recovered run
+    finally:
+        first.stop()
+        second.stop()
