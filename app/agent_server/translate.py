@@ -40,6 +40,19 @@ def _human(content: str, run_id: str) -> dict[str, Any]:
             "response_metadata": {}}
 
 
+def _at_input(values: dict[str, Any], ev: dict[str, Any]) -> dict[str, Any]:
+    """The state as the run began: the messages up to its input (the checkpoint may already
+    be further on, or, live, not yet hold the input: then it is added as sent)."""
+    content = ev.get("content")
+    if not content:
+        return values
+    messages = values.get("messages") or []
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].get("type") == "human" and messages[i].get("content") == content:
+            return {**values, "messages": messages[: i + 1]}
+    return {**values, "messages": [*messages, _human(content, ev.get("run_id", ""))]}
+
+
 class Translator:
     """Stateful per stream: remembers which messages it has announced and their text so far."""
 
@@ -61,12 +74,7 @@ class Translator:
         if kind == "run_error":
             return [("error", {"error": ev.get("code", "run_error"), "message": ev.get("message", "")})]
         if kind == "run_start" and "values" in want:
-            values = await self.values_of()
-            content = ev.get("content")
-            messages = values.get("messages") or []
-            if content and not (messages and messages[-1].get("type") == "human" and messages[-1].get("content") == content):
-                values = {**values, "messages": [*messages, _human(content, ev.get("run_id", ""))]}
-            out.append(("values", values))
+            out.append(("values", _at_input(await self.values_of(), ev)))
         if kind in _CUSTOM and "custom" in want:
             out.append(("custom", {k: v for k, v in ev.items() if k not in _STAMPS}))
         if kind == "intent" and "updates" in want:

@@ -411,3 +411,26 @@ async def test_join_stream_survives_a_server_restart(pg_cluster: PgCluster, tmp_
     finally:
         first.stop()
         second.stop()
+
+
+async def test_wire_format_headers_ids_and_cors(lg_server: ServerProcess) -> None:
+    user = new_id("u")
+    headers = {"x-api-key": token(user), "Origin": "http://chat.example"}
+    tid = httpx.post(lg_server.base + "/lg/threads", json={}, headers=headers).json()["thread_id"]
+    body = {"assistant_id": "support", "input": {"messages": [{"type": "human", "content": STATUS_Q}]},
+            "stream_mode": ["values", "messages-tuple"], "stream_resumable": True}
+    with httpx.stream("POST", f"{lg_server.base}/lg/threads/{tid}/runs/stream", json=body, headers=headers,
+                      timeout=30) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        run_path = r.headers["content-location"]
+        assert r.headers["location"] == run_path + "/stream" and run_path.startswith(f"/threads/{tid}/runs/run_")
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {"location", "content-location"} <= exposed
+        text = r.read().decode()
+    blocks = [b for b in text.split("\n\n") if b.strip()]
+    assert blocks[0].startswith("event: metadata\n")
+    assert all("\nid: " in b for b in blocks if b.startswith("event:"))
+    preflight = httpx.options(f"{lg_server.base}/lg/threads/search", headers={
+        "Origin": "http://chat.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-api-key,content-type,last-event-id"})
+    assert preflight.status_code == 200
