@@ -434,3 +434,18 @@ async def test_wire_format_headers_ids_and_cors(lg_server: ServerProcess) -> Non
         "Origin": "http://chat.example", "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "x-api-key,content-type,last-event-id"})
     assert preflight.status_code == 200
+
+
+async def test_heartbeats_while_nothing_happens(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": pg_cluster.create_database(f"lgh_{uuid.uuid4().hex[:10]}"), "AUTH_SECRET": SECRET,
+           "DEMO_TOKEN_DELAY_MS": "400", "LG_HEARTBEAT_S": "0.1"}
+    with ServerProcess(env, data_dir=tmp_path) as srv:
+        headers = {"x-api-key": token(new_id("u"))}
+        body = {"assistant_id": "support", "stream_mode": "messages-tuple",
+                "input": {"messages": [{"type": "human", "content": "benchmark reply 4 tokens"}]}}
+        with httpx.stream("POST", f"{srv.base}/lg/runs/stream", json=body, headers=headers, timeout=30) as r:
+            lines = [line for line in r.iter_lines()]
+    heartbeats = [i for i, line in enumerate(lines) if line == ": heartbeat"]
+    tokens = [i for i, line in enumerate(lines) if line == "event: messages"]
+    assert len(tokens) >= 3 and heartbeats
+    assert any(tokens[0] < h < tokens[-1] for h in heartbeats)  # between the slow tokens, not only before them
