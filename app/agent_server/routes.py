@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
+import anyio
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -150,12 +151,14 @@ def _stream(services: Any, principal: Principal, *, thread_id: str, run_id: str,
                 ended = ev["type"] in ("message_complete", "interrupt", "run_cancelled", "run_error") \
                     and ev["seq"] >= end_from_seq
         finally:
-            if not ended and cancel_on_disconnect:
-                with contextlib.suppress(Exception):
-                    await services.runs.cancel(principal, thread_id)
-            if ended and delete_after:
-                with contextlib.suppress(Exception):
-                    await delete_thread(services, principal, thread_id)
+            # the client went away (this generator is being cancelled): finish the cleanup anyway
+            with anyio.CancelScope(shield=True):
+                if not ended and cancel_on_disconnect:
+                    with contextlib.suppress(Exception):
+                        await services.runs.cancel(principal, thread_id)
+                if ended and delete_after:
+                    with contextlib.suppress(Exception):
+                        await delete_thread(services, principal, thread_id)
 
     return frames()
 
@@ -290,7 +293,7 @@ def build_router(prefix: str) -> APIRouter:
 
     @router.get("/threads/{thread_id}/runs/{run_id}/stream")
     async def join_stream(services: ServicesDep, principal: LgPrincipal, thread_id: str, run_id: str,
-                          stream_mode: list[str] | None = Query(None),
+                          stream_mode: Annotated[list[str] | None, Query()] = None,
                           cancel_on_disconnect: bool = False,
                           last_event_id: str | None = Header(None, alias="Last-Event-ID")) -> StreamingResponse:
         first = await service.run_start_seq(services, principal, thread_id, run_id)
@@ -328,12 +331,13 @@ def build_router(prefix: str) -> APIRouter:
                                       delete_after=(body.on_completion or "delete") == "delete")
 
     @router.post("/runs/wait")
-    async def stateless_wait(services: ServicesDep, principal: LgPrincipal, body: RunCreate) -> dict[str, Any]:
+    async def stateless_wait(services: ServicesDep, principal: LgPrincipal, body: RunCreate) -> JSONResponse:
         started = await _stateless(services, principal, body)
         values = await service.join_run(services, principal, started.thread_id, started.run_id)
         if (body.on_completion or "delete") == "delete":
             with contextlib.suppress(NotFound):
                 await delete_thread(services, principal, started.thread_id)
-        return values
+        return JSONResponse(values, headers={
+            "Content-Location": _locations(started.thread_id, started.run_id)["Content-Location"]})
 
     return router

@@ -149,7 +149,7 @@ async def history(services: Any, principal: Principal, thread_id: str, *, limit:
     """Newest first; checkpoint ids are LangGraph's (uuid6: they sort by time)."""
     status = await threads.get_status(services, principal, thread_id)
     masked = await is_masked(services, principal, thread_id)
-    out = []
+    out: list[dict[str, Any]] = []
     async for snap in services.graph.aget_state_history(
             _config(thread_id), limit=limit, before=_config(thread_id, before) if before else None):
         out.append(_state(thread_id, snap, masked, status["pending_interrupt"], latest=not out and not before))

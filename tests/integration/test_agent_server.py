@@ -8,6 +8,7 @@ look at the same thread from our own surface.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.errors import (
     AuthenticationError,
     ConflictError,
+    NotFoundError,
     PermissionDeniedError,
     UnprocessableEntityError,
 )
@@ -93,7 +95,7 @@ async def test_stream_a_status_question_in_each_mode(lg_server: ServerProcess) -
     assert all(meta["langgraph_node"] for _, meta in tuples)
     # messages: metadata once, growing partials, then the complete message
     partials = [p.data[0]["content"] for p in got if p.event == "messages/partial"]
-    assert partials[-1] == answer["content"] and all(b.startswith(a) for a, b in zip(partials, partials[1:]))
+    assert partials[-1] == answer["content"] and all(b.startswith(a) for a, b in itertools.pairwise(partials))
     assert [p.data[0]["content"] for p in got if p.event == "messages/complete"] == [answer["content"]]
     assert events.index("messages/metadata") < events.index("messages/partial")
     # updates and custom: the router's choice and the tool the agent called
@@ -129,7 +131,7 @@ async def test_thread_history_newest_first(lg_server: ServerProcess) -> None:
     assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
     ids = [h["checkpoint"]["checkpoint_id"] for h in history]
     assert ids == sorted(ids, reverse=True) and len(ids) > 2
-    for newer, older in zip(history, history[1:]):
+    for newer, older in itertools.pairwise(history):
         assert newer["parent_checkpoint"]["checkpoint_id"] == older["checkpoint"]["checkpoint_id"]
     assert history[0]["values"]["messages"][-1]["type"] == "ai"
     older = await c.threads.get_history(tid, limit=2, before=ids[1])
@@ -203,7 +205,7 @@ async def test_approval_flow_reject_and_goto_end(lg_server: ServerProcess) -> No
 
 async def test_approval_flow_edit(lg_server: ServerProcess) -> None:
     c = client(lg_server, new_id("u"))
-    tid, intr = await _interrupted(c, "Cancel order 1023")
+    tid, _ = await _interrupted(c, "Cancel order 1023")
     edit = {"type": "edit", "edited_action": {"name": "cancel_order", "args": {"order_id": "1024"}}}
     with pytest.raises(UnprocessableEntityError) as bad:
         await c.runs.create(tid, "support", command={"resume": {"decisions": [
@@ -253,24 +255,61 @@ async def test_create_join_wait_and_get(lg_server: ServerProcess) -> None:
     waited = await c.runs.wait(tid, "support", input={"messages": [{"type": "human", "content": "Where is order 1042?"}]})
     assert waited["messages"][-1]["type"] == "ai" and len(waited["messages"]) > len(values["messages"])
     # stateless: a thread of its own, gone afterwards
-    stateless = await c.runs.wait(None, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]})
+    created: list[Any] = []
+    stateless = await c.runs.wait(None, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]},
+                                  on_run_created=created.append)
     assert "1042" in stateless["messages"][-1]["content"]
+    with pytest.raises(NotFoundError):
+        await c.threads.get(created[0]["thread_id"])
+    kept = await c.runs.wait(None, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]},
+                             on_completion="keep", on_run_created=created.append)
+    assert (await c.threads.get(created[1]["thread_id"]))["values"]["messages"][-1] == kept["messages"][-1]
 
 
 async def test_cancel_a_running_run(lg_server: ServerProcess) -> None:
     c = client(lg_server, new_id("u"))
     tid = (await c.threads.create())["thread_id"]
     run = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]})
-    stream = c.runs.join_stream(tid, run["run_id"], stream_mode="messages-tuple")
-    async for part in stream:  # wait until it is really answering
-        if part.event == "messages":
-            break
-    await stream.aclose()
+    await _first_token(c, tid, run["run_id"])  # it is really answering
     await c.runs.cancel(tid, run["run_id"], action="interrupt")
     await c.runs.join(tid, run["run_id"])
     assert (await c.runs.get(tid, run["run_id"]))["status"] == "interrupted"
     assert (await c.threads.get(tid))["status"] == "idle"
     assert any(e["type"] == "run_cancelled" for e in replay(lg_server, tid))
+
+
+async def _first_token(c: Any, tid: str, run_id: str) -> None:
+    stream = c.runs.join_stream(tid, run_id, stream_mode="messages-tuple")
+    async for part in stream:
+        if part.event == "messages":
+            break
+    await stream.aclose()
+
+
+async def test_cancel_with_rollback_removes_the_turn(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid = (await c.threads.create())["thread_id"]
+    await c.runs.wait(tid, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]})
+    run = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]})
+    await _first_token(c, tid, run["run_id"])
+    cancelled = await c.runs.cancel(tid, run["run_id"], action="rollback", wait=True)
+    assert cancelled["status"] == "interrupted"
+    messages = (await c.threads.get(tid))["values"]["messages"]
+    assert [m["content"] for m in messages if m["type"] == "human"] == [STATUS_Q]
+
+
+async def test_a_stream_with_on_disconnect_cancel_cancels_its_run(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid = (await c.threads.create())["thread_id"]
+    stream = c.runs.stream(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]},
+                           stream_mode="messages-tuple", on_disconnect="cancel")
+    async for part in stream:
+        if part.event == "messages":
+            break
+    await stream.aclose()
+    [run] = await c.runs.list(tid)
+    await c.runs.join(tid, run["run_id"])
+    assert (await c.runs.get(tid, run["run_id"]))["status"] == "interrupted"
 
 
 async def test_second_run_conflicts_unless_interrupt(lg_server: ServerProcess) -> None:
@@ -365,7 +404,7 @@ async def test_same_thread_from_both_surfaces(lg_server: ServerProcess) -> None:
     finally:
         await ws.close()
     by_seq = {e["seq"]: e for e in ws_events}
-    assert [e["type"] for e in ws_events][0] == "run_start"
+    assert ws_events[0]["type"] == "run_start"
     for p in got[1:]:
         ev = by_seq[int(p.id)]
         if p.event == "messages":
