@@ -220,6 +220,20 @@ async def test_approval_flow_edit(lg_server: ServerProcess) -> None:
     assert decided[-1]["outcome"] == "edited" and decided[-1]["args"] == {"order_id": "1024"}
 
 
+async def test_an_operator_approval_is_refused_to_the_customer(lg_server: ServerProcess) -> None:
+    c = client(lg_server, new_id("u"))
+    tid, intr = await _interrupted(c, "I want a refund for order 1017")
+    assert intr["value"]["approver"] == "operator"
+    with pytest.raises(PermissionDeniedError):
+        await c.runs.create(tid, "support", command={"resume": {"decisions": [{"type": "approve"}]}})
+    assert tool_results(lg_server, tid, "create_refund") == []
+    operator = client(lg_server, new_id("op"), "operator")
+    await operator.runs.wait(tid, "support", command={"resume": {"decisions": [{"type": "approve"}]}})
+    assert len(tool_results(lg_server, tid, "create_refund")) == 1
+    decided = [e for e in replay(lg_server, tid) if e["type"] == "interrupt_decided"]
+    assert decided[-1]["decided_by"].startswith("op_")
+
+
 async def test_typing_instead_of_deciding_supersedes_and_fabricated_tool_results_are_ignored(
         lg_server: ServerProcess) -> None:
     c = client(lg_server, new_id("u"))
@@ -267,11 +281,14 @@ async def test_create_join_wait_and_get(lg_server: ServerProcess) -> None:
 
 
 async def test_cancel_a_running_run(lg_server: ServerProcess) -> None:
-    c = client(lg_server, new_id("u"))
+    user = new_id("u")
+    c = client(lg_server, user)
     tid = (await c.threads.create())["thread_id"]
     run = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]})
     await _first_token(c, tid, run["run_id"])  # it is really answering
-    await c.runs.cancel(tid, run["run_id"], action="interrupt")
+    r = httpx.post(f"{lg_server.base}/lg/threads/{tid}/runs/{run['run_id']}/cancel?action=interrupt",
+                   headers={"x-api-key": token(user)})
+    assert r.status_code == 202, r.text
     await c.runs.join(tid, run["run_id"])
     assert (await c.runs.get(tid, run["run_id"]))["status"] == "interrupted"
     assert (await c.threads.get(tid))["status"] == "idle"
@@ -488,3 +505,20 @@ async def test_heartbeats_while_nothing_happens(pg_cluster: PgCluster, tmp_path:
     tokens = [i for i, line in enumerate(lines) if line == "event: messages"]
     assert len(tokens) >= 3 and heartbeats
     assert any(tokens[0] < h < tokens[-1] for h in heartbeats)  # between the slow tokens, not only before them
+
+
+async def test_an_expired_approval_cannot_be_approved(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": pg_cluster.create_database(f"lgt_{uuid.uuid4().hex[:10]}"), "AUTH_SECRET": SECRET,
+           "INTERRUPT_TTL_S": "1", "INTERRUPT_WARNING_S": "0"}
+    with ServerProcess(env, data_dir=tmp_path) as srv:
+        c = client(srv, new_id("u"))
+        tid, _ = await _interrupted(c, "Cancel order 1030")
+        deadline = asyncio.get_running_loop().time() + 20
+        while (await c.threads.get(tid))["status"] != "idle":  # the sweeper expires it and resumes the run
+            assert asyncio.get_running_loop().time() < deadline, "the approval did not expire"
+            await asyncio.sleep(0.1)
+        assert [e["type"] for e in replay(srv, tid)].count("interrupt_expired") == 1
+        with pytest.raises(ConflictError):
+            await c.runs.create(tid, "support", command={"resume": {"decisions": [{"type": "approve"}]}})
+        assert tool_results(srv, tid, "cancel_order") == []
+        assert shop_order(srv, "1030")["status"] != "cancelled"
