@@ -1,10 +1,11 @@
-"""The Agent Server API's own errors: an option we do not support (422, naming it), a thread id taken (409)."""
+"""The Agent Server API's own errors: an option we do not support (422, naming it), a thread id
+taken (409), a wait that outlasted LG_WAIT_TIMEOUT_S (504: the run goes on)."""
 
 from __future__ import annotations
 
 from app.core.errors import AppError
 
-__all__ = ["ThreadExists", "Unsupported"]
+__all__ = ["RunStillGoing", "ThreadExists", "Unsupported"]
 
 
 class Unsupported(AppError):
@@ -21,3 +22,8 @@ class Unsupported(AppError):
 class ThreadExists(AppError):
     code = "thread_exists"
     http_status = 409
+
+
+class RunStillGoing(AppError):
+    code = "run_still_going"
+    http_status = 504

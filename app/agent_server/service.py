@@ -20,7 +20,7 @@ from pydantic_core import to_jsonable_python
 
 from app import __version__
 from app.agent_server import store
-from app.agent_server.errors import ThreadExists, Unsupported
+from app.agent_server.errors import RunStillGoing, ThreadExists, Unsupported
 from app.agent_server.hitl import edited_name, parse_resume, to_interrupt
 from app.agent_server.tail import follow
 from app.approvals.service import decide
@@ -319,11 +319,16 @@ async def _interrupt_active(services: Any, principal: Principal, thread_id: str,
 async def _wait_end(services: Any, principal: Principal, thread_id: str, *, after_seq: int,
                     end_from_seq: int) -> dict[str, Any] | None:
     end = None
-    async with asyncio.timeout(services.settings.lg_wait_timeout_s):
-        async for ev in follow(services, principal, thread_id, after_seq=after_seq, end_from_seq=end_from_seq,
-                               masked=False, heartbeat_s=services.settings.lg_heartbeat_s):
-            if ev is not None:
-                end = ev
+    try:
+        async with asyncio.timeout(services.settings.lg_wait_timeout_s):
+            async for ev in follow(services, principal, thread_id, after_seq=after_seq, end_from_seq=end_from_seq,
+                                   masked=False, heartbeat_s=services.settings.lg_heartbeat_s):
+                if ev is not None:
+                    end = ev
+    except TimeoutError:
+        raise RunStillGoing(f"the run on thread {thread_id} did not end within {services.settings.lg_wait_timeout_s:g}s "
+                            "(LG_WAIT_TIMEOUT_S); it goes on: join it again, or join its stream",
+                            thread_id=thread_id) from None
     return end
 
 
