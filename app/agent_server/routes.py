@@ -28,6 +28,7 @@ from app.api.deps import ServicesDep
 from app.conversations.threads import delete_thread
 from app.core.errors import NotFound
 from app.core.security import Principal, authenticate, bearer_token
+from graphs.events import RUN_END_TYPES
 
 __all__ = ["build_router"]
 
@@ -104,12 +105,12 @@ class RunCreate(_Body):
 
     def check(self) -> None:
         """Options the model accepts in shape but this server does not support in value."""
-        if self.config:
-            allowed = {"configurable", "recursion_limit", "tags", "metadata"}
-            for key, value in self.config.items():
-                if key not in allowed or (key == "configurable" and set(value or {}) - {"thread_id"}):
-                    raise Unsupported(f"config.{key}", "per-run configuration is not supported; the server's "
-                                                      "settings configure the graph")
+        for key, value in (self.config or {}).items():
+            extra = sorted(set(value or {}) - {"thread_id"}) if key == "configurable" else [key]
+            if extra:
+                field = f"config.configurable.{extra[0]}" if key == "configurable" else f"config.{key}"
+                raise Unsupported(field, "per-run configuration is not supported; the server's settings "
+                                         "configure the graph")
         if self.context:
             raise Unsupported("context", "per-run context is not supported; the caller's identity comes from the token")
         if self.checkpoint or self.checkpoint_id:
@@ -148,8 +149,7 @@ def _stream(services: Any, principal: Principal, *, thread_id: str, run_id: str,
                     continue
                 for name, data in await translator.parts(ev):
                     yield _sse(name, data, ev["seq"])
-                ended = ev["type"] in ("message_complete", "interrupt", "run_cancelled", "run_error") \
-                    and ev["seq"] >= end_from_seq
+                ended = ev["type"] in RUN_END_TYPES and ev["seq"] >= end_from_seq
         finally:
             # the client went away (this generator is being cancelled): finish the cleanup anyway
             with anyio.CancelScope(shield=True):

@@ -367,7 +367,10 @@ async def test_auth_ownership_and_unsupported_options(lg_server: ServerProcess) 
                           ({"stream_mode": "debug"}, "stream_mode"),
                           ({"multitask_strategy": "enqueue"}, "multitask_strategy"),
                           ({"webhook": "https://example.com/hook"}, "webhook"),
-                          ({"context": {"model": "x"}}, "context")]:
+                          ({"context": {"model": "x"}}, "context"),
+                          ({"config": {"recursion_limit": 5}}, "config.recursion_limit"),
+                          ({"config": {"configurable": {"model": "x"}}}, "config.configurable.model"),
+                          ({"checkpoint_id": "1f0"}, "checkpoint_id")]:
         with pytest.raises(UnprocessableEntityError) as err:
             await owner.runs.create(tid, "support", input={"messages": [{"type": "human", "content": "hi"}]},
                                     **kwargs)
