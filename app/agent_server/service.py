@@ -21,7 +21,7 @@ from pydantic_core import to_jsonable_python
 from app import __version__
 from app.agent_server import store
 from app.agent_server.errors import RunStillGoing, ThreadExists, Unsupported
-from app.agent_server.hitl import edited_name, parse_resume, to_interrupt
+from app.agent_server.hitl import parse_resume, to_interrupt
 from app.agent_server.tail import follow
 from app.approvals.service import decide
 from app.conversations import chat, threads
@@ -290,12 +290,8 @@ async def start_run(services: Any, principal: Principal, thread_id: str, *, grap
     if multitask_strategy == "interrupt" and status["agent_running"]:
         await _interrupt_active(services, principal, thread_id, status["last_seq"])
     if command:
-        decision = parse_resume(command)
         pending = status["pending_interrupt"]
-        name = edited_name(command)
-        if pending and name is not None and name != pending["action"]:
-            raise Unsupported("command.resume.decisions[0].edited_action.name",
-                              f"the pending action is {pending['action']!r}; an edit may change its args, not the action")
+        decision = parse_resume(command, pending["action"] if pending else None)
         run = await decide(services, principal, thread_id=thread_id, interrupt_id=None, approved=decision.approved,
                            args=decision.args, reason=decision.reason)
     else:

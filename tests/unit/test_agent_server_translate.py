@@ -40,15 +40,17 @@ def test_decisions(command: dict[str, Any], expected: tuple[Any, ...]) -> None:
 
 
 @pytest.mark.parametrize(("command", "field"), [
-    ({"resume": True}, "command.resume"),
+    ({"resume": True}, "command.resume.decisions"),
     ({"resume": {"decisions": []}}, "command.resume.decisions"),
     ({"resume": {"decisions": [{"type": "respond", "message": "x"}]}}, "command.resume.decisions[0].type"),
     ({"resume": {"decisions": [{"type": "edit"}]}}, "command.resume.decisions[0].edited_action"),
+    ({"resume": {"decisions": [{"type": "edit", "edited_action": {"name": "create_refund", "args": {}}}]}},
+     "command.resume.decisions[0].edited_action.name"),
     ({"update": {"messages": []}}, "command"),
 ])
 def test_bad_decisions_name_the_field(command: dict[str, Any], field: str) -> None:
     with pytest.raises(Unsupported) as err:
-        parse_resume(command)
+        parse_resume(command, "cancel_order")
     assert err.value.field == field and err.value.http_status == 422
 
 
