@@ -525,3 +525,26 @@ async def test_an_expired_approval_cannot_be_approved(pg_cluster: PgCluster, tmp
             await c.runs.create(tid, "support", command={"resume": {"decisions": [{"type": "approve"}]}})
         assert tool_results(srv, tid, "cancel_order") == []
         assert shop_order(srv, "1030")["status"] != "cancelled"
+
+
+async def test_join_on_another_replica(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": pg_cluster.create_database(f"lgp_{uuid.uuid4().hex[:10]}"), "AUTH_SECRET": SECRET,
+           "DEMO_TOKEN_DELAY_MS": "3"}
+    with ServerProcess(env, data_dir=tmp_path / "a") as a, ServerProcess(env, data_dir=tmp_path / "b") as b:
+        user = new_id("u")
+        on_a, on_b = client(a, user), client(b, user)
+        tid = (await on_a.threads.create())["thread_id"]
+        run = await on_a.runs.create(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]})
+        seen: list[Any] = []
+        stream = on_b.runs.join_stream(tid, run["run_id"], stream_mode="messages-tuple", last_event_id="-1")
+        async for part in stream:  # part replayed from the log, part live from replica a by NOTIFY
+            seen.append(part)
+            if sum(p.event == "messages" for p in seen) == 3:
+                break
+        await stream.aclose()
+        rest = await parts(on_b.runs.join_stream(tid, run["run_id"], stream_mode="messages-tuple",
+                                                 last_event_id=seen[-1].id))
+        chunks = [p for p in seen + rest if p.event == "messages"]
+        final = (await on_b.runs.join(tid, run["run_id"]))["messages"][-1]["content"]
+        assert "".join(p.data[0]["content"] for p in chunks) == final
+        assert [int(p.id) for p in chunks] == [e["seq"] for e in _run_events(b, tid, 0) if e["type"] == "token"]
