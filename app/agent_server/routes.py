@@ -67,7 +67,7 @@ class ThreadSearch(_Body):
     ids: list[str] | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict)
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
-    limit: int = Field(default=10, ge=1, le=1000)
+    limit: int = Field(default=10, ge=1, le=200)  # each thread carries its state values
     offset: int = Field(default=0, ge=0)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "updated_at"
     sort_order: Literal["asc", "desc"] = "desc"

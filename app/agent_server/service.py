@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from langchain_core.messages import BaseMessage
 from pydantic_core import to_jsonable_python
 
@@ -199,8 +200,16 @@ async def get_thread(services: Any, principal: Principal, thread_id: str) -> dic
     return await _thread(services, principal, rows[0], status["pending_interrupt"])
 
 
+def check_metadata(services: Any, metadata: dict[str, Any]) -> None:
+    size = len(orjson.dumps(metadata))
+    if size > services.settings.lg_metadata_max_bytes:
+        raise Unsupported("metadata", f"is {size} bytes of JSON; at most {services.settings.lg_metadata_max_bytes} "
+                                      "(LG_METADATA_MAX_BYTES) are stored")
+
+
 async def create_thread(services: Any, principal: Principal, *, thread_id: str | None,
                         metadata: dict[str, Any], if_exists: str) -> dict[str, Any]:
+    check_metadata(services, metadata)
     if thread_id is not None:
         try:
             await threads.get_status(services, principal, thread_id)
@@ -278,6 +287,7 @@ async def start_run(services: Any, principal: Principal, thread_id: str, *, grap
                     command: dict[str, Any] | None, assistant_id: str, metadata: dict[str, Any],
                     multitask_strategy: str, if_not_exists: str | None) -> StartedRun:
     resolve_assistant(assistant_id)
+    check_metadata(services, metadata)
     try:
         status = await threads.get_status(services, principal, thread_id)
     except NotFound:

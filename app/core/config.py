@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     lg_heartbeat_s: float = Field(
         default=10.0, gt=0, le=300,
         description="An Agent Server API stream with nothing to send sends an SSE heartbeat comment this often.")
+    lg_metadata_max_bytes: int = Field(
+        default=16_384, ge=2,
+        description="Largest `metadata` (as JSON) the Agent Server API stores with a thread or a run.")
     lg_wait_timeout_s: float = Field(
         default=300.0, gt=0,
         description="How long `runs/wait`, `join` and `multitask_strategy=interrupt` wait for a run to end.")

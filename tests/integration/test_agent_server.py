@@ -376,6 +376,9 @@ async def test_auth_ownership_and_unsupported_options(lg_server: ServerProcess) 
                                     **kwargs)
         assert field in str(err.value), (field, str(err.value))
     assert await owner.runs.list(tid) == []
+    with pytest.raises(UnprocessableEntityError) as err:
+        await owner.threads.create(metadata={"note": "x" * 20_000})
+    assert "metadata" in str(err.value) and "LG_METADATA_MAX_BYTES" in str(err.value)
     with pytest.raises(UnprocessableEntityError):
         await owner.threads.update_state(tid, {"messages": []})
 
