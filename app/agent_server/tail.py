@@ -25,6 +25,9 @@ from graphs.events import RUN_END_TYPES
 
 __all__ = ["EventTap", "follow"]
 
+# How often a quiet stream checks whether the server is shutting down or its thread is gone.
+_CHECK_S = 1.0
+
 
 class EventTap:
     """What the hub needs of a connection, delivering into a queue (unbounded: a run's
@@ -65,16 +68,22 @@ async def follow(services: Any, principal: Principal, thread_id: str, *, after_s
         if stored:
             sub.last_sent = stored[-1]["seq"]
         hub.go_live(sub)
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
         while True:
             try:
-                text = await asyncio.wait_for(tap.queue.get(), timeout=heartbeat_s)
+                text = await asyncio.wait_for(tap.queue.get(), timeout=min(heartbeat_s, _CHECK_S))
             except TimeoutError:
-                if services.shutting_down:
+                # a server shutting down, or a thread deleted (the hub dropped it): end, the client rejoins
+                if services.shutting_down or sub not in hub.subs.get(thread_id, ()):
                     return
-                yield None
+                if loop.time() - quiet_since >= heartbeat_s:
+                    quiet_since = loop.time()
+                    yield None
                 continue
             ev = orjson.loads(text)
             yield ev
+            quiet_since = loop.time()
             if ev.get("type") in RUN_END_TYPES and ev.get("seq", 0) >= end_from_seq:
                 return
     finally:

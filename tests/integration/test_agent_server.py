@@ -440,11 +440,12 @@ async def test_same_thread_from_both_surfaces(lg_server: ServerProcess) -> None:
     assert (await c.threads.get(tid))["values"]["messages"][-1]["content"] == ws_events[-1]["content"]
 
 
-async def test_join_stream_survives_a_server_restart(pg_cluster: PgCluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["kill", "sigterm"])
+async def test_join_stream_survives_a_server_restart(pg_cluster: PgCluster, tmp_path: Path, stop: str) -> None:
     from tests.support.pg import free_port
 
     env = {"DATABASE_URL": pg_cluster.create_database(f"lgr_{uuid.uuid4().hex[:10]}"), "AUTH_SECRET": SECRET,
-           "DEMO_TOKEN_DELAY_MS": "3", "RUN_LEASE_S": "1", "LG_HEARTBEAT_S": "0.5"}
+           "DEMO_TOKEN_DELAY_MS": "3", "RUN_LEASE_S": "1", "LG_HEARTBEAT_S": "0.5", "SHUTDOWN_GRACE_S": "0.2"}
     port = free_port()
     first = ServerProcess(env, data_dir=tmp_path, port=port).start()
     second = ServerProcess(env, data_dir=tmp_path, port=port)
@@ -460,7 +461,12 @@ async def test_join_stream_survives_a_server_restart(pg_cluster: PgCluster, tmp_
                                              last_event_id="-1"):
             got.append(part)
             if restarting is None and sum(p.event == "messages" for p in got) == 5:
-                first.kill()
+                if stop == "kill":
+                    first.kill()
+                else:  # a graceful stop ends the open stream too, instead of waiting for the run
+                    started = asyncio.get_running_loop().time()
+                    await asyncio.to_thread(first.stop)
+                    assert asyncio.get_running_loop().time() - started < 8
                 restarting = asyncio.create_task(asyncio.to_thread(second.start))
         assert restarting is not None
         await restarting
