@@ -77,6 +77,7 @@ async def test_stream_a_status_question_in_each_mode(lg_server: ServerProcess) -
     thread = await c.threads.create(metadata={"topic": "orders"})
     tid = thread["thread_id"]
     assert thread["status"] == "idle" and thread["metadata"] == {"topic": "orders"}
+    assert await c.threads.get_history(tid) == [] and (await c.threads.get_state(tid))["values"] == {}
     got = await parts(c.runs.stream(tid, "support", input={"messages": [{"type": "human", "content": STATUS_Q}]},
                                     stream_mode=["values", "updates", "messages-tuple", "messages", "custom"]))
     events = [p.event for p in got]
@@ -265,6 +266,10 @@ async def test_create_join_wait_and_get(lg_server: ServerProcess) -> None:
     assert "1042" in values["messages"][-1]["content"]
     got = await c.runs.get(tid, run["run_id"])
     assert got["status"] == "success" and got["metadata"] == {"source": "test"}
+    # an operator replaying a customer's run sees it as on the WebSocket: masked, without token deltas
+    staff = await parts(client(lg_server, new_id("op"), "operator").runs.join_stream(
+        tid, run["run_id"], stream_mode=["messages-tuple", "custom"], last_event_id="-1"))
+    assert "messages" not in {p.event for p in staff} and "custom" in {p.event for p in staff}
     assert [r["run_id"] for r in await c.runs.list(tid)] == [run["run_id"]]
     waited = await c.runs.wait(tid, "support", input={"messages": [{"type": "human", "content": "Where is order 1042?"}]})
     assert waited["messages"][-1]["type"] == "ai" and len(waited["messages"]) > len(values["messages"])
