@@ -63,6 +63,10 @@ class ThreadCreate(_Body):
     if_exists: Literal["raise", "do_nothing"] = "raise"
 
 
+class ThreadUpdate(_Body):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
 class ThreadSearch(_Body):
     ids: list[str] | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -221,6 +225,16 @@ def build_router(prefix: str) -> APIRouter:
     @router.get("/threads/{thread_id}")
     async def get_thread(services: ServicesDep, principal: LgPrincipal, thread_id: str) -> dict[str, Any]:
         return await service.get_thread(services, principal, thread_id)
+
+    @router.patch("/threads/{thread_id}")
+    async def update_thread(services: ServicesDep, principal: LgPrincipal, thread_id: str,
+                            body: ThreadUpdate) -> dict[str, Any]:
+        return await service.update_thread(services, principal, thread_id, metadata=body.metadata)
+
+    @router.delete("/threads/{thread_id}", status_code=204)
+    async def delete_lg_thread(services: ServicesDep, principal: LgPrincipal, thread_id: str) -> Response:
+        await delete_thread(services, principal, thread_id)  # 409 while a run is active, as on /api
+        return Response(status_code=204)
 
     @router.get("/threads/{thread_id}/state")
     async def get_state(services: ServicesDep, principal: LgPrincipal, thread_id: str) -> dict[str, Any]:

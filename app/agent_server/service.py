@@ -31,9 +31,9 @@ from app.core.pii import mask_payload, should_mask
 from app.core.security import Principal
 
 __all__ = [
-    "ASSISTANT_ID", "GRAPH_ID", "StartedRun", "assistant", "cancel_run", "create_thread", "get_run", "get_state",
-    "get_thread", "history", "info", "is_masked", "join_run", "list_runs", "resolve_assistant", "search_threads", "start_run",
-    "thread_values",
+    "ASSISTANT_ID", "GRAPH_ID", "StartedRun", "assistant", "cancel_run", "check_metadata", "create_thread", "get_run",
+    "get_state", "get_thread", "history", "info", "is_masked", "join_run", "list_runs", "resolve_assistant",
+    "run_start_seq", "search_threads", "start_run", "thread_values", "update_thread",
 ]
 
 GRAPH_ID = "support"  # the graph's name in langgraph.json
@@ -223,6 +223,15 @@ async def create_thread(services: Any, principal: Principal, *, thread_id: str |
     if metadata:
         await store.set_metadata(services.pool, created["thread_id"], metadata)
     return await get_thread(services, principal, created["thread_id"])
+
+
+async def update_thread(services: Any, principal: Principal, thread_id: str, *,
+                        metadata: dict[str, Any]) -> dict[str, Any]:
+    """Merge `metadata` into the thread's (as LangGraph does)."""
+    await threads.get_status(services, principal, thread_id)  # 404 / 403
+    check_metadata(services, metadata)
+    await store.set_metadata(services.pool, thread_id, metadata)
+    return await get_thread(services, principal, thread_id)
 
 
 async def search_threads(services: Any, principal: Principal, *, ids: list[str] | None, metadata: dict[str, Any],

@@ -121,6 +121,11 @@ async def test_stream_a_status_question_in_each_mode(lg_server: ServerProcess) -
     found = await c.threads.search(metadata={"graph_id": "support"})
     assert tid in [x["thread_id"] for x in found]
     assert [x["thread_id"] for x in await c.threads.search(metadata={"topic": "orders"})] == [tid]
+    updated = await c.threads.update(tid, metadata={"rating": 5})
+    assert updated["metadata"]["topic"] == "orders" and updated["metadata"]["rating"] == 5
+    await c.threads.delete(tid)
+    with pytest.raises(NotFoundError):
+        await c.threads.get(tid)
 
 
 async def test_thread_history_newest_first(lg_server: ServerProcess) -> None:
