@@ -349,7 +349,9 @@ async def test_second_run_conflicts_unless_interrupt(lg_server: ServerProcess) -
                                  multitask_strategy="interrupt")
     values = await c.runs.join(tid, second["run_id"])
     assert "1042" in values["messages"][-1]["content"]
-    assert (await c.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+    assert (await c.runs.get(tid, first["run_id"]))["status"] == "interrupted", [
+        {k: e.get(k) for k in ("seq", "type", "run_id", "trigger", "code", "message")} for e in replay(lg_server, tid)
+        if e["type"] != "token"]
 
 
 async def test_auth_ownership_and_unsupported_options(lg_server: ServerProcess) -> None:
