@@ -368,10 +368,24 @@ async def join_run(services: Any, principal: Principal, thread_id: str, run_id: 
     return values
 
 
-def _run(row: dict[str, Any]) -> dict[str, Any]:
-    status = RUN_STATUS.get(row["status"], "error")
-    if row["status"] == "error" and row["error_code"] == "timeout":
-        status = "timeout"
+async def _status(services: Any, row: dict[str, Any]) -> str:
+    """LangGraph's status of a run. A run whose server died is continued by a recovery run
+    (trigger `resume`): to a client it is still running until that one ends, as its join
+    stream follows it there."""
+    current: dict[str, Any] | None = row
+    for _ in range(10):
+        if current is None or not (current["status"] == "error" and current["error_code"] == "owner_lost"):
+            break
+        nxt = await store.successor(services.pool, row["thread_id"], current["run_id"], current["started_at"])
+        current = nxt if nxt is not None and nxt["trigger"] == "resume" else None
+    if current is None:
+        return "error"
+    if current["status"] == "error" and current["error_code"] == "timeout":
+        return "timeout"
+    return RUN_STATUS.get(current["status"], "error")
+
+
+def _run(row: dict[str, Any], status: str) -> dict[str, Any]:
     return {"run_id": row["run_id"], "thread_id": row["thread_id"], "assistant_id": row["assistant_id"] or ASSISTANT_ID,
             "created_at": _iso(row["started_at"]), "updated_at": _iso(row["ended_at"] or row["started_at"]),
             "status": status, "metadata": row["metadata"], "multitask_strategy": row["multitask_strategy"],
@@ -383,14 +397,15 @@ async def get_run(services: Any, principal: Principal, thread_id: str, run_id: s
     row = await store.get_run(services.pool, thread_id, run_id)
     if row is None:
         raise NotFound(f"run {run_id} not found on thread {thread_id}")
-    return _run(row)
+    return _run(row, await _status(services, row))
 
 
 async def list_runs(services: Any, principal: Principal, thread_id: str, *, limit: int, offset: int,
                     status: str | None) -> list[dict[str, Any]]:
     await threads.get_status(services, principal, thread_id)
     ours = [k for k, v in RUN_STATUS.items() if v == status] if status else None
-    return [_run(r) for r in await store.list_runs(services.pool, thread_id, status=ours, limit=limit, offset=offset)]
+    rows = await store.list_runs(services.pool, thread_id, status=ours, limit=limit, offset=offset)
+    return [_run(r, await _status(services, r)) for r in rows]
 
 
 async def cancel_run(services: Any, principal: Principal, thread_id: str, run_id: str, *, action: str,

@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 __all__ = [
     "find_run_start", "get_run", "latest_run", "list_runs", "record_run", "search_threads", "set_metadata",
-    "thread_metadata",
+    "successor", "thread_metadata",
 ]
 
 # A thread's metadata: what clients set, plus graph_id / assistant_id once it has had a run.
@@ -69,6 +69,14 @@ LIST_RUNS = f"""
 SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN lg_runs l USING (run_id)
 WHERE r.thread_id = %(thread_id)s AND (%(status)s::text[] IS NULL OR r.status = ANY(%(status)s))
 ORDER BY r.started_at DESC, r.run_id LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+# The run that took a thread over from `run_id` (whose owner died): started after it, in
+# the transaction that marked it `owner_lost`.
+SUCCESSOR = """
+SELECT run_id, status, error_code, trigger, started_at FROM runs
+WHERE thread_id = %(thread_id)s AND run_id <> %(run_id)s AND started_at >= %(started_at)s
+ORDER BY started_at, run_id LIMIT 1
 """
 
 RUN_START_SEQ = """
@@ -133,3 +141,9 @@ async def find_run_start(pool: AsyncConnectionPool, thread_id: str, run_id: str)
         cur = await conn.execute(RUN_START_SEQ, {"thread_id": thread_id, "run_id": run_id})
         row = await cur.fetchone()
     return row["seq"] if row else None
+
+
+async def successor(pool: AsyncConnectionPool, thread_id: str, run_id: str, started_at: Any) -> dict[str, Any] | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute(SUCCESSOR, {"thread_id": thread_id, "run_id": run_id, "started_at": started_at})
+        return await cur.fetchone()

@@ -462,7 +462,8 @@ async def test_join_stream_survives_a_server_restart(pg_cluster: PgCluster, tmp_
     first = ServerProcess(env, data_dir=tmp_path, port=port).start()
     second = ServerProcess(env, data_dir=tmp_path, port=port)
     try:
-        c = client(first, new_id("u"))
+        user = new_id("u")
+        c = client(first, user)
         tid = (await c.threads.create())["thread_id"]
         run = await c.runs.create(tid, "support", input={"messages": [{"type": "human", "content": LONG_Q}]},
                                   stream_resumable=True)
@@ -488,6 +489,8 @@ async def test_join_stream_survives_a_server_restart(pg_cluster: PgCluster, tmp_
         assert ids == shown  # every event exactly once, across the restart
         assert events[-1]["type"] == "message_complete"
         assert [e["trigger"] for e in events if e["type"] == "run_start"] == ["resume"]  # the recovered run
+        # to the client the run it started went on (in the recovery run) and succeeded
+        assert (await client(second, user).runs.get(tid, run["run_id"]))["status"] == "success"
     finally:
         first.stop()
         second.stop()
