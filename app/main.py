@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.agent_server.routes import build_router
 from app.api.main import api_router
 from app.api.schema import install_openapi
 from app.container import Services
@@ -128,10 +129,13 @@ def create_app(settings: Settings, database_url: str, *, shop_base_url: str | No
     _install_request_log(app)
     if settings.cors_allow_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins, allow_credentials=False,
-                           allow_methods=["*"], allow_headers=["Authorization", "Content-Type"])
+                           allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type", "x-api-key", "Last-Event-ID"],
+                           expose_headers=["Location", "Content-Location"])
     app.add_middleware(EdgeGuard, settings=settings)  # added last: the outermost layer
     install_log_redaction()
     app.include_router(api_router)
+    app.include_router(build_router(settings.lg_api_prefix))
     app.include_router(ws_router)
 
     @app.get("/metrics", include_in_schema=False)

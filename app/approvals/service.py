@@ -64,8 +64,8 @@ def _decided_event(interrupt_id: str, approved: bool, decided_by: str, outcome: 
 async def decide(
     services: Any, principal: Principal, *, thread_id: str | None, interrupt_id: str | None,
     approved: bool, args: dict[str, Any] | None, reason: str | None,
-) -> None:
-    """Resume the interrupted run with a person's decision."""
+) -> Any:
+    """Resume the interrupted run with a person's decision; returns the run that resumes it."""
     if interrupt_id is not None:
         row = await store.get_interrupt(services.pool, interrupt_id)
         if row is None or (thread_id is not None and row["thread_id"] != thread_id):
@@ -104,10 +104,11 @@ async def decide(
 
     resume = Resume(decision={"approved": approved, "args": args, "reason": reason, "outcome": outcome,
                               "decided_as": decided_as})
-    await services.runs.start(principal=principal, thread_id=thread_id, trigger="resume", graph_input=resume,
-                              prepare=prepare, check_session=False)
+    run = await services.runs.start(principal=principal, thread_id=thread_id, trigger="resume", graph_input=resume,
+                                    prepare=prepare, check_session=False)
     resume.decision["interrupt_id"] = holder.get("interrupt_id")
     METRICS.interrupts.labels(outcome=outcome).inc()
+    return run
 
 
 def _no_pending(interrupt_id: str | None, thread_id: str) -> NoPendingInterrupt:

@@ -170,7 +170,10 @@ async def stream_events(
             if "__interrupt__" in chunk:
                 interrupts = chunk["__interrupt__"]
                 if interrupts and pending_interrupt is None:
-                    pending_interrupt = InterruptEvent.model_validate(interrupts[0].value)
+                    # the value also carries the HITL request (graphs/nodes/approval.py), not part of the event
+                    value = interrupts[0].value
+                    pending_interrupt = InterruptEvent.model_validate(
+                        {k: v for k, v in value.items() if k in InterruptEvent.model_fields})
                 continue
             for update in chunk.values():
                 if isinstance(update, dict) and isinstance(update.get("agent"), str):

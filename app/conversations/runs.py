@@ -292,7 +292,9 @@ class RunManager:
                     # after that the run steps aside every few milliseconds, and what it streams
                     # meanwhile merges into the next delta.
                     if first_token and run.last_write is not None:
-                        await run.last_write
+                        # shielded: a cancel must stop the run, not cancel the writer's future that
+                        # `_finish` waits on (it would then give up without writing the end event)
+                        await asyncio.shield(run.last_write)
                         run.yielded_at = time.monotonic()
                     elif kind == "token" and time.monotonic() - run.yielded_at > STREAM_SLICE_S:
                         await asyncio.sleep(0)
@@ -437,9 +439,8 @@ class RunManager:
 
     async def _finish(self, run: ActiveRun, end: RunEnd, status: str) -> None:
         s = self.s
-        if run.last_write is not None:
-            with contextlib.suppress(Exception):
-                await run.last_write
+        if run.last_write is not None:  # waits for it, whatever its outcome
+            await asyncio.wait([run.last_write])
         usage = run.usage
         in_tok = getattr(usage, "input_tokens", 0) if usage else 0
         out_tok = getattr(usage, "output_tokens", 0) if usage else 0

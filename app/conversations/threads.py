@@ -79,8 +79,12 @@ async def _state_messages(services: Any, thread_id: str, graph: Any = None) -> l
     return list(state.values.get("messages", [])) if state and state.values else []
 
 
-async def create_thread(services: Any, principal: Principal, title: str = "") -> dict[str, Any]:
-    thread_id = new_thread_id()
+async def create_thread(services: Any, principal: Principal, title: str = "",
+                        thread_id: str | None = None) -> dict[str, Any]:
+    """A new thread; `thread_id` chosen by the client (the Agent Server API allows it) or made here."""
+    if thread_id is not None and not THREAD_ID_RE.match(thread_id):
+        raise BadRequest("thread_id must be 1-64 letters, digits, '_' or '-'")
+    thread_id = thread_id or new_thread_id()
     async with services.pool.connection() as conn:
         await conn.execute(thread_store.INSERT_THREAD, {"thread_id": thread_id, "owner_id": principal.user_id,
                                                         "title": title[:120], "model": services.model_name})

@@ -220,6 +220,18 @@ class Settings(BaseSettings):
         description='Origins whose pages may call the REST API (the embeddable widget), as a JSON list such as '
                     '["https://shop.example"]; empty: only this server\'s own pages. In local mode these are also '
                     'the only other origins let in at all.')
+    lg_api_prefix: str = Field(
+        default="/lg", pattern=r"^(/[A-Za-z0-9_-]+)+$",
+        description="Path prefix of the LangGraph Agent Server API (for `get_client`, `useStream`, agent-chat-ui).")
+    lg_heartbeat_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="An Agent Server API stream with nothing to send sends an SSE heartbeat comment this often.")
+    lg_metadata_max_bytes: int = Field(
+        default=16_384, ge=2,
+        description="Largest `metadata` (as JSON) the Agent Server API stores with a thread or a run.")
+    lg_wait_timeout_s: float = Field(
+        default=300.0, gt=0,
+        description="How long `runs/wait`, `join` and `multitask_strategy=interrupt` wait for a run to end.")
     frontend_dir: Path | None = Field(default=None, description="Built frontend to serve; default: the packaged one.")
 
     @field_validator("log_level", mode="before")

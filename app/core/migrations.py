@@ -639,4 +639,21 @@ MIGRATIONS: list[str] = [
     END
     $kb$;
     """,
+    # the LangGraph Agent Server API (app/agent_server): a thread's metadata as its clients
+    # set it, and what a run was created with (the runs themselves stay in `runs`)
+    """
+    CREATE TABLE lg_threads (
+        thread_id  text PRIMARY KEY REFERENCES threads(thread_id) ON DELETE CASCADE,
+        metadata   jsonb NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE lg_runs (
+        run_id             text PRIMARY KEY,
+        thread_id          text NOT NULL REFERENCES threads(thread_id) ON DELETE CASCADE,
+        assistant_id       text NOT NULL,
+        metadata           jsonb NOT NULL DEFAULT '{}',
+        multitask_strategy text NOT NULL DEFAULT 'reject',
+        created_at         timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX lg_runs_thread_idx ON lg_runs (thread_id, created_at);
+    """,
 ]

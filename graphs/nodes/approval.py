@@ -14,9 +14,12 @@ On resume the node runs again from the top; answered interrupts return their
 stored decisions, so nothing here may have side effects. Decisions go to the tool
 node in `decisions`.
 
-The interrupt payload is the protocol's `interrupt` event (without stamps). The
-resume value is `ApprovalResponse`; anything else raises (a ValueError naming the
-problem) before LangGraph stores it, so the interrupt stays pending.
+The interrupt payload is the protocol's `interrupt` event (without stamps) plus
+LangChain's human-in-the-loop request (`action_requests`, `review_configs`), so
+LangGraph clients (agent-chat-ui, Agent Inbox) render Approve / Edit / Reject. The
+resume value is `ApprovalResponse` or a HITL response (`{"decisions": [...]}`);
+anything else raises (a ValueError naming the problem) before LangGraph stores it,
+so the interrupt stays pending.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ __all__ = [
     "ApprovalResponse",
     "ApprovalResumeError",
     "approval_gate",
+    "from_hitl_response",
+    "hitl_request",
     "interrupt_id_for",
     "make_assess",
     "parse_decision",
@@ -72,10 +77,61 @@ class ApprovalResponse(TypedDict):
 
 
 class ApprovalResumeError(ValueError):
-    """A resume value that is not an `ApprovalResponse` for the pending interrupt."""
+    """A resume value that is not an `ApprovalResponse` for the pending interrupt.
+
+    `field` names the part of a HITL response at fault (e.g. `decisions[0].type`)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
 
 
 _RESPONSE_KEYS = frozenset(ApprovalResponse.__annotations__)
+
+
+def hitl_request(request: ApprovalRequest) -> dict[str, Any]:
+    """LangChain's `HITLRequest` for one approval (what agent-chat-ui and Agent Inbox render)."""
+    review: dict[str, Any] = {"action_name": request["action"], "allowed_decisions": ["approve", "edit", "reject"]}
+    if request.get("args_schema"):
+        review["args_schema"] = request["args_schema"]
+    return {
+        "action_requests": [{"name": request["action"], "args": request.get("args") or {},
+                             "description": request.get("message", "")}],
+        "review_configs": [review],
+    }
+
+
+def from_hitl_response(value: Any, action: str | None) -> dict[str, Any]:
+    """LangChain's `HITLResponse` (`{"decisions": [one decision]}`) as an `ApprovalResponse`.
+
+    approve -> approved; edit -> approved with the edited args (same action only);
+    reject -> not approved, its message the reason. `action`: the pending action's name.
+    """
+    decisions = value.get("decisions") if isinstance(value, dict) else None
+    if not isinstance(decisions, list):
+        raise ApprovalResumeError('must be {"decisions": [{"type": "approve" | "edit" | "reject", ...}]}', "decisions")
+    if len(decisions) != 1:
+        raise ApprovalResumeError(f"each approval asks about one action, so send exactly one decision "
+                                  f"(got {len(decisions)})", "decisions")
+    d = decisions[0]
+    kind = d.get("type") if isinstance(d, dict) else None
+    if kind == "approve":
+        return {"approved": True}
+    if kind == "reject":
+        message = d.get("message")
+        if message is not None and not isinstance(message, str):
+            raise ApprovalResumeError("must be a string", "decisions[0].message")
+        return {"approved": False, **({"reason": message} if message else {})}
+    if kind == "edit":
+        edited = d.get("edited_action")
+        if not isinstance(edited, dict) or not isinstance(edited.get("args"), dict):
+            raise ApprovalResumeError('must be {"name": <the action>, "args": {...}}', "decisions[0].edited_action")
+        if action is not None and edited.get("name") not in (None, action):
+            raise ApprovalResumeError(f"the pending action is {action!r}; an edit may change its args, not the action",
+                                      "decisions[0].edited_action.name")
+        return {"approved": True, "args": edited["args"]}
+    raise ApprovalResumeError(f"{kind!r} is not supported; use 'approve', 'edit' or 'reject'", "decisions[0].type")
 
 
 def interrupt_id_for(call_id: str) -> str:
@@ -142,7 +198,8 @@ def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str
             args_schema=action["args_schema"],
             call_id=action["call_id"],
         ).model_dump(include=_REQUEST_FIELDS)
-        answer = interrupt(request, response_schema=_response_model(request))
+        # the value carries LangChain's HITL request alongside our fields, so LangGraph clients render it
+        answer = interrupt({**request, **hitl_request(request)}, response_schema=_response_model(request))
         decisions[action["call_id"]] = parse_decision(answer.model_dump(exclude_none=True), request)
     return {"decisions": decisions}
 
@@ -171,6 +228,8 @@ def _response_model(request: ApprovalRequest) -> type[BaseModel]:
         @model_validator(mode="before")
         @classmethod
         def _known_shape(cls, value: Any) -> Any:
+            if isinstance(value, dict) and "decisions" in value:  # a HITLResponse (agent-chat-ui, Agent Inbox)
+                value = from_hitl_response(value, request["action"])
             parse_decision(value, request)
             return value
 

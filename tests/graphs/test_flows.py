@@ -360,3 +360,23 @@ async def test_expiry_follows_the_run_context_ttl(conv: Conversation) -> None:
     pending = (await conv.say("Cancel order 1042"))[-1]
     expires = datetime.fromisoformat(pending["expires_at"].replace("Z", "+00:00"))
     assert timedelta(seconds=80) < expires - datetime.now(UTC) <= timedelta(seconds=90)
+
+
+async def test_the_interrupt_speaks_langchains_hitl_schema(conv: Conversation, shop: ShopState) -> None:
+    """As under `langgraph dev` with agent-chat-ui: the interrupt value is a HITLRequest and a
+    HITLResponse resumes it, with our policy (an edit keeps the action, a bad response keeps it pending)."""
+    await conv.say("Please cancel my order 1042")
+    snapshot = await conv.graph.aget_state(conv.config)
+    [value] = [i.value for t in snapshot.tasks for i in t.interrupts]
+    assert value["action_requests"] == [{"name": "cancel_order", "args": {"order_id": "1042"},
+                                         "description": "Cancel order 1042? This cannot be undone."}]
+    assert value["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject"]
+    assert value["review_configs"][0]["args_schema"]["required"] == ["order_id"]
+    assert (value["risk"], value["approver"]) == ("high", "customer")  # our fields alongside
+    with pytest.raises(ValueError, match="edited_action.name"):
+        await conv.run(Command(resume={"decisions": [{"type": "edit", "edited_action": {
+            "name": "create_refund", "args": {"order_id": "1042"}}}]}))
+    assert shop.orders["1042"]["status"] == "shipped"
+    events = await conv.run(Command(resume={"decisions": [{"type": "approve"}]}))
+    assert of_type(events, "tool_result")[0]["ok"] is True
+    assert shop.orders["1042"]["status"] == "cancelled" and len(shop.writes_for("cancel_order", "1042")) == 1
