@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 
-from app.conversations.event_log import read_events
+from app.conversations.event_log import iter_events
 from app.core.pii import mask_event
 from app.core.security import Principal
-from graphs.events import RUN_END_TYPES
+from graphs.events import RUN_END_TYPES, dump_event
 
 __all__ = ["EventTap", "follow"]
 
@@ -44,8 +44,12 @@ class EventTap:
         if not self.closed:
             self.queue.put_nowait(text)
 
-    def send(self, frame: dict[str, Any]) -> None:
-        self.send_text(orjson.dumps(frame).decode())
+    def send(self, frame: Any) -> None:
+        """A socket-only reply (a model of app/ws/frames.py, or plain data)."""
+        if hasattr(frame, "model_dump_json"):
+            self.send_text(frame.model_dump_json(exclude_none=True))
+        else:
+            self.send_text(orjson.dumps(frame).decode())
 
 
 async def follow(services: Any, principal: Principal, thread_id: str, *, after_seq: int, end_from_seq: int,
@@ -58,15 +62,18 @@ async def follow(services: Any, principal: Principal, thread_id: str, *, after_s
     sub = hub.subscribe(tap, thread_id, after_seq)
     sub.mask = masked
     try:
-        stored = await read_events(services.pool, thread_id, after_seq)
-        for ev in stored:
-            shown = mask_event(ev, sub.addresses) if masked else ev
-            if shown is not None:
-                yield shown
-            if ev["type"] in RUN_END_TYPES and ev["seq"] >= end_from_seq:
-                return
-        if stored:
-            sub.last_sent = stored[-1]["seq"]
+        last = 0
+        async for page in iter_events(services.pool, thread_id, after_seq, page_size=hub.page_size, slots=hub.slots):
+            for stored in page:
+                ev = dump_event(stored)
+                shown = mask_event(ev, sub.addresses) if masked else ev
+                if shown is not None:
+                    yield shown
+                if ev["type"] in RUN_END_TYPES and ev["seq"] >= end_from_seq:
+                    return
+                last = ev["seq"]
+        if last:
+            sub.last_sent = last
         hub.go_live(sub)
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()

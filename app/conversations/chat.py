@@ -21,7 +21,6 @@ from app.conversations.threads import pending_interrupt_event
 from app.core.errors import NotFound
 from app.core.pii import mask_payload
 from app.core.security import Principal
-from graphs.events import InterruptEvent, dump_event
 
 __all__ = ["open_thread", "send_message", "submit_form", "sync_state"]
 
@@ -97,6 +96,6 @@ async def sync_state(services: Any, thread_id: str, *, masked: bool) -> dict[str
         status = "handoff"
     pending = await pending_interrupt_event(services, thread_id, row["status"])
     if masked and pending is not None:
-        pending = InterruptEvent.model_validate(mask_payload(dump_event(pending)))
+        pending = mask_payload(pending)
     return {"status": status, "message_count": row["message_count"], "pending_interrupt": pending,
             "last_seq": row["last_seq"]}

@@ -38,7 +38,9 @@ STATUS_Q = "What is the status of order 1042?"
 def lg_server(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     url = pg_cluster.create_database(f"lg_{uuid.uuid4().hex[:10]}")
     proc = ServerProcess({"DATABASE_URL": url, "AUTH_SECRET": SECRET, "RATE_LIMIT_MESSAGES": "1000",
-                          "INTERRUPT_TTL_S": "600", "DEMO_TOKEN_DELAY_MS": "2", "LG_HEARTBEAT_S": "0.5"},
+                          "INTERRUPT_TTL_S": "600", "DEMO_TOKEN_DELAY_MS": "2", "LG_HEARTBEAT_S": "0.5",
+                          # the widget's (and an agent-chat-ui's) origin, allowed by name: no "*" by default
+                          "CORS_ALLOW_ORIGINS": '["http://chat.example"]'},
                          data_dir=Path(tmp_path_factory.mktemp("lg")))
     proc.start()
     yield proc
@@ -211,19 +213,26 @@ async def test_approval_flow_reject_and_goto_end(lg_server: ServerProcess) -> No
 
 async def test_approval_flow_edit(lg_server: ServerProcess) -> None:
     c = client(lg_server, new_id("u"))
-    tid, _ = await _interrupted(c, "Cancel order 1023")
-    edit = {"type": "edit", "edited_action": {"name": "cancel_order", "args": {"order_id": "1024"}}}
+    tid, _ = await _interrupted(c, "Change the shipping address of order 1033 to 5 Main St")
     with pytest.raises(UnprocessableEntityError) as bad:
         await c.runs.create(tid, "support", command={"resume": {"decisions": [
             {"type": "edit", "edited_action": {"name": "create_refund", "args": {}}}]}})
     assert "edited_action.name" in str(bad.value)
+    # a customer may edit what the call does, not which order it acts on (docs/security.md, item 1)
+    retarget = {"type": "edit", "edited_action": {"name": "update_shipping_address",
+                                                  "args": {"order_id": "1034", "address": "5 Main St"}}}
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await c.runs.wait(tid, "support", command={"resume": {"decisions": [retarget]}})
+    assert refused.value.response.status_code == 403 and "order_id" in refused.value.response.text
+    edit = {"type": "edit", "edited_action": {"name": "update_shipping_address",
+                                              "args": {"order_id": "1033", "address": "7 Elm St"}}}
     values = await c.runs.wait(tid, "support", command={"resume": {"decisions": [edit]}})
     assert "__interrupt__" not in values
-    assert shop_order(lg_server, "1024")["status"] == "cancelled"
-    assert shop_order(lg_server, "1023")["status"] != "cancelled"
-    assert len(tool_results(lg_server, tid, "cancel_order")) == 1
+    assert shop_order(lg_server, "1033")["shipping_address"] == "7 Elm St"
+    assert shop_order(lg_server, "1034")["shipping_address"] != "5 Main St"
+    assert len(tool_results(lg_server, tid, "update_shipping_address")) == 1
     decided = [e for e in replay(lg_server, tid) if e["type"] == "interrupt_decided"]
-    assert decided[-1]["outcome"] == "edited" and decided[-1]["args"] == {"order_id": "1024"}
+    assert decided[-1]["outcome"] == "edited" and decided[-1]["args"] == {"order_id": "1033", "address": "7 Elm St"}
 
 
 async def test_an_operator_approval_is_refused_to_the_customer(lg_server: ServerProcess) -> None:

@@ -84,6 +84,32 @@ REST: dict[str, dict[str, int | str]] = {
     "DELETE /api/knowledge/articles/{article_id}": _admin(404),
     "GET /api/knowledge/search": _staff(200),
     "GET /api/knowledge/gaps": _staff(200),
+    # the LangGraph Agent Server API (docs/langgraph-api.md): the same ownership; a body the
+    # route cannot use is its own 4xx, after the role check (never 401/403 for the owner)
+    "GET /lg/info": _all(200),
+    "GET /lg/ok": _all(200),
+    "POST /lg/assistants/search": {**_all(200), "anon": 401},
+    "POST /lg/assistants/count": {**_all(200), "anon": 401},
+    "GET /lg/assistants/{assistant_id}": {**_all(200), "anon": 401},
+    "POST /lg/threads": {**_all(200), "anon": 401},
+    "POST /lg/threads/search": {**_all(200), "anon": 401},
+    "GET /lg/threads/{thread_id}": _owned(200),
+    "PATCH /lg/threads/{thread_id}": _owned(200),
+    "DELETE /lg/threads/{thread_id}": _owned(204),
+    "GET /lg/threads/{thread_id}/state": _owned(200),
+    # update_state is refused to everyone (422, docs/langgraph-api.md): it reveals nothing of the thread
+    "POST /lg/threads/{thread_id}/state": {**_all(422), "anon": 401},
+    "POST /lg/threads/{thread_id}/history": _owned(200),
+    "POST /lg/threads/{thread_id}/runs/stream": _owned(200),
+    "POST /lg/threads/{thread_id}/runs": _owned(200),
+    "POST /lg/threads/{thread_id}/runs/wait": _owned(200),
+    "GET /lg/threads/{thread_id}/runs": _owned(200),
+    "GET /lg/threads/{thread_id}/runs/{run_id}": _owned(404),
+    "GET /lg/threads/{thread_id}/runs/{run_id}/join": _owned(404),
+    "GET /lg/threads/{thread_id}/runs/{run_id}/stream": _owned(404),
+    "POST /lg/threads/{thread_id}/runs/{run_id}/cancel": _owned(404),
+    "POST /lg/runs/stream": {**_all(200), "anon": 401},
+    "POST /lg/runs/wait": {**_all(200), "anon": 401},
     # not role-based, no token read
     "GET /openapi.json": _all(PUBLIC),
     "GET /docs": _all(PUBLIC),
@@ -191,7 +217,8 @@ async def _rest_call(world: World, key: str, role: str) -> tuple[int | str, str 
         interrupt_id = frames[-1]["interrupt_id"]
         path = path.replace("{interrupt_id}", interrupt_id)
     path = path.replace("{spec_id}", "no_such_spec").replace("{operation_id}", "no_such_op")
-    path = path.replace("{article_id}", "no_such_article")
+    path = path.replace("{article_id}", "no_such_article").replace("{run_id}", "no_such_run")
+    path = path.replace("{assistant_id}", "support")
     if path == "/api/knowledge/search":
         path += "?q=returns"
     if method == "MOUNT":
@@ -199,7 +226,13 @@ async def _rest_call(world: World, key: str, role: str) -> tuple[int | str, str 
     if path == "/{path:path}":
         path = "/some/page"
     body: dict[str, Any] | None = None
-    if path == "/api/threads/import":
+    if path.startswith("/lg/") and method in ("POST", "PATCH"):
+        if path.endswith(("/runs", "/runs/wait", "/runs/stream")):
+            body = {"assistant_id": "support",
+                    "input": {"messages": [{"role": "user", "content": "What is the status of order 1042?"}]}}
+        else:
+            body = {"metadata": {"k": "v"}} if method == "PATCH" else {}
+    elif path == "/api/threads/import":
         body = {"title": "imported", "messages": [{"role": "user", "content": "hello"}]}
     elif path.endswith("/decision"):
         body = {"approved": False, "reason": "matrix"}
