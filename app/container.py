@@ -84,7 +84,7 @@ class Services:
         """
         if self._run_tools is not None:
             return self._run_tools
-        from app.integrations.openapi.importer import run_tool_registry
+        from app.integrations.openapi.catalog import run_tool_registry
 
         generation = self._run_tools_generation
         try:
