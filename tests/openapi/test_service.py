@@ -22,7 +22,7 @@ from app.integrations.openapi.catalog import (
 from app.integrations.openapi.classifier import make_llm_classifier
 from app.integrations.openapi.command import import_spec_command
 from app.integrations.openapi.importer import import_spec
-from app.integrations.openapi.parse import SpecError
+from app.integrations.openapi.load import SpecError
 from app.integrations.openapi.review import review_endpoint
 from app.integrations.openapi.risk import LLMVerdict
 from app.integrations.openapi.views import get_spec, list_specs

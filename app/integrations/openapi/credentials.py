@@ -21,6 +21,7 @@ __all__ = ["set_credentials", "validate_credentials"]
 CREDENTIAL_FIELDS = ("env", "header", "scheme", "customer_id_header")
 CREDENTIAL_ENV_RE = re.compile(r"^TOOL_SECRET_[A-Z0-9_]{1,64}$")
 HEADER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+# headers the tool layer sets itself or that would change how the request is framed
 RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection",
                               "idempotency-key", "accept", "cookie"})
 

@@ -30,7 +30,8 @@ from app.core.errors import BadRequest
 from app.integrations.openapi import store
 from app.integrations.openapi.classifier import Classifier, make_llm_classifier
 from app.integrations.openapi.fetch import Resolver, fetch_spec
-from app.integrations.openapi.parse import Operation, ParsedSpec, load_document, parse_spec, slugify
+from app.integrations.openapi.load import load_document
+from app.integrations.openapi.parse import Operation, ParsedSpec, parse_spec, slugify
 from app.integrations.openapi.risk import SAFE_METHODS, assign_agent, classify, merge_llm
 from app.integrations.openapi.views import spec_detail
 

@@ -19,7 +19,7 @@ from app.api.deps import AdminDep, ServicesDep
 from app.core.bodies import read_capped
 from app.core.errors import BadRequest
 from app.integrations.openapi import catalog, credentials, importer, review, views
-from app.integrations.openapi.parse import load_document
+from app.integrations.openapi.load import load_document
 
 router = APIRouter(prefix="/openapi/specs", tags=["openapi"])
 
