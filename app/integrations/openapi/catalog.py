@@ -11,12 +11,16 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from app.integrations.openapi import store
 from app.integrations.openapi.parse import slugify
+
+if TYPE_CHECKING:
+    from app.container import Services
+    from graphs.tools import ToolRegistry
 
 __all__ = ["configured_agents", "enabled_tool_specs", "run_tool_registry"]
 
@@ -40,7 +44,7 @@ def configured_agents() -> list[str] | None:
         return None
 
 
-async def run_tool_registry(services: Any) -> Any:
+async def run_tool_registry(services: Services) -> ToolRegistry | None:
     """The registry for one run: `services.tools` plus the reviewed, enabled imports.
 
     A new registry each run, so a review takes effect on the next run without a
