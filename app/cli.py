@@ -291,7 +291,7 @@ def cmd_import_spec(args: argparse.Namespace) -> int:
         settings = load_settings()
     except SettingsError as exc:
         return _fail(str(exc))
-    from app.integrations.openapi.importer import import_spec_command
+    from app.integrations.openapi.command import import_spec_command
 
     return int(import_spec_command(args.source, settings))
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from psycopg_pool import AsyncConnectionPool
@@ -18,6 +19,18 @@ from psycopg_pool import AsyncConnectionPool
 from app.conversations import thread_store
 from app.core.config import Settings
 from app.core.logging import get_logger
+
+if TYPE_CHECKING:  # the types only: these modules import the container back
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from langgraph.graph.state import CompiledStateGraph
+
+    from app.conversations.event_log import EventWriter
+    from app.conversations.runs import ActiveRun, RunManager
+    from app.knowledge.service import KnowledgeService
+    from app.ws.hub import Hub
+    from graphs.agents import AgentsConfig
+    from graphs.context import RunContext
+    from graphs.tools import ToolRegistry
 
 __all__ = ["Services"]
 
@@ -29,21 +42,22 @@ class Services:
     settings: Settings
     pool: AsyncConnectionPool
     database_url: str
-    checkpointer: Any = None
-    graph: Any = None
+    # None until the lifespan (`app.main.open_services`) has opened them, in this order
+    checkpointer: AsyncPostgresSaver | None = None
+    graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
     http: httpx.AsyncClient | None = None
-    hub: Any = None
-    writer: Any = None
-    runs: Any = None
-    tools: Any = None
-    agents: Any = None
-    knowledge: Any = None  # app.knowledge.service.KnowledgeService
+    hub: Hub | None = None
+    writer: EventWriter | None = None
+    runs: RunManager | None = None
+    tools: ToolRegistry | None = None
+    agents: AgentsConfig | None = None
+    knowledge: KnowledgeService | None = None
     shop_base_url: str | None = None
     model_name: str = ""
     origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     sweeper_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     replay_slots: asyncio.Semaphore | None = None  # REPLAY_CONCURRENCY: event-log pages read at once
-    _run_tools: Any = None  # the registry runs use, built from the reviewed imports; None = rebuild
+    _run_tools: ToolRegistry | None = None  # the registry runs use, built from the reviewed imports; None = rebuild
     _run_tools_generation: int = 0
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     shutting_down: bool = False
@@ -62,11 +76,12 @@ class Services:
                                  return_exceptions=True)
 
     # graph-facing helpers used by the run manager
-    async def run_context(self, run: Any) -> Any:
+    async def run_context(self, run: ActiveRun) -> RunContext:
         return self.tool_context(owner_id=run.owner_id, thread_id=run.thread_id, run_id=run.run_id,
                                  tools=await self.current_tools(), guard=lambda: self.runs.hold_lease(run))
 
-    def tool_context(self, *, owner_id: str, thread_id: str, tools: Any, run_id: str = "", guard: Any = None) -> Any:
+    def tool_context(self, *, owner_id: str, thread_id: str, tools: ToolRegistry | None, run_id: str = "",
+                     guard: Callable[[], Awaitable[None]] | None = None) -> RunContext:
         """The RunContext tools are called with on the thread owner's behalf (runs, and checks outside a run)."""
         from graphs.context import RunContext
 
@@ -74,7 +89,7 @@ class Services:
                           interrupt_ttl_s=self.settings.interrupt_ttl_s, http=self.http, tools=tools, guard=guard,
                           extra={"shop_base_url": self.shop_base_url})
 
-    async def current_tools(self) -> Any:
+    async def current_tools(self) -> ToolRegistry | None:
         """The tools for the next run: the config's, plus reviewed OpenAPI imports.
 
         Built once and kept until `tools_changed()`: called here right after an import
@@ -84,7 +99,7 @@ class Services:
         """
         if self._run_tools is not None:
             return self._run_tools
-        from app.integrations.openapi.importer import run_tool_registry
+        from app.integrations.openapi.catalog import run_tool_registry
 
         generation = self._run_tools_generation
         try:

@@ -24,12 +24,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from app.analytics import store
 from app.core.logging import get_logger
+
+if TYPE_CHECKING:
+    from app.container import Services
 
 __all__ = ["RetentionReport", "delete_thread_data", "prune_once", "retention_loop"]
 
@@ -120,7 +123,7 @@ async def _prune(
             break
 
 
-async def retention_loop(services: Any) -> None:
+async def retention_loop(services: Services) -> None:
     """Background task: a retention pass now and every `retention_interval_s` after."""
     settings = services.settings
     while True:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
@@ -36,6 +36,9 @@ from app.core.security import Principal
 from graphs.events import Event, InterruptDecided, InterruptWarning, expired_event, iso_z
 from graphs.tools.openapi import schema_error
 from graphs.tools.policy import edit_refusal
+
+if TYPE_CHECKING:
+    from app.container import Services
 
 __all__ = ["Resume", "decide", "expire_due", "expire_one", "expired_event_for", "supersede_prepare", "sweeper_loop"]
 
@@ -62,7 +65,7 @@ def _decided_event(interrupt_id: str, approved: bool, decided_by: str, outcome: 
 
 
 async def decide(
-    services: Any, principal: Principal, *, thread_id: str | None, interrupt_id: str | None,
+    services: Services, principal: Principal, *, thread_id: str | None, interrupt_id: str | None,
     approved: bool, args: dict[str, Any] | None, reason: str | None,
 ) -> Any:
     """Resume the interrupted run with a person's decision; returns the run that resumes it."""
@@ -121,7 +124,7 @@ def _check_approver(principal: Principal, pending: dict[str, Any], thread_id: st
         raise Forbidden(f"{pending['action']} needs an operator's approval", thread_id=thread_id)
 
 
-async def _check_edit(services: Any, principal: Principal, thread_id: str, interrupt_id: str | None,
+async def _check_edit(services: Services, principal: Principal, thread_id: str, interrupt_id: str | None,
                       args: dict[str, Any], decided_as: str) -> str:
     """Refuse edited arguments that may not run on this person's word; answer the interrupt checked.
 
@@ -175,7 +178,7 @@ def supersede_prepare(principal: Principal, resume_box: dict[str, Any]) -> Any:
     return prepare
 
 
-async def expire_due(services: Any) -> int:
+async def expire_due(services: Services) -> int:
     """Expire every pending interrupt past its TTL: resume each run as rejected."""
     count = 0
     for due in await store.due_to_expire(services.pool):
@@ -183,7 +186,7 @@ async def expire_due(services: Any) -> int:
     return count
 
 
-async def expire_one(services: Any, interrupt_id: str, thread_id: str) -> bool:
+async def expire_one(services: Services, interrupt_id: str, thread_id: str) -> bool:
     """Expire one interrupt past its TTL: store its `interrupt_expired`, resume the run as rejected.
 
     False when it was decided or expired meanwhile (by another process, say)."""
@@ -207,7 +210,7 @@ async def expire_one(services: Any, interrupt_id: str, thread_id: str) -> bool:
     return True
 
 
-async def expired_event_for(services: Any, thread_id: str, interrupt_id: str) -> Event | None:
+async def expired_event_for(services: Services, thread_id: str, interrupt_id: str) -> Event | None:
     """The stored `interrupt_expired` of an interrupt a decision came too late for.
 
     One that is past its TTL but not yet expired by the sweeper is expired now, so the
@@ -219,7 +222,7 @@ async def expired_event_for(services: Any, thread_id: str, interrupt_id: str) ->
     return event
 
 
-async def warn_due(services: Any) -> None:
+async def warn_due(services: Services) -> None:
     if services.settings.interrupt_warning_s <= 0:
         return
     for due in await store.due_for_warning(services.pool, services.settings.interrupt_warning_s):
@@ -228,7 +231,7 @@ async def warn_due(services: Any) -> None:
             interrupt_id=due["interrupt_id"], expires_at=iso_z(due["expires_at"]), seconds_left=seconds_left)])
 
 
-async def append_outside_run(services: Any, thread_id: str, events: list[Event]) -> list[Event]:
+async def append_outside_run(services: Services, thread_id: str, events: list[Event]) -> list[Event]:
     """Append events to a thread with no active run (the row lock orders them)."""
     async with services.pool.connection() as conn:
         async with conn.transaction():
@@ -247,7 +250,7 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
-async def sweeper_loop(services: Any) -> None:
+async def sweeper_loop(services: Services) -> None:
     """Expire interrupts, warn before expiry, recover orphaned runs; survives restarts."""
     interval = services.settings.sweeper_interval_s
     while True:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage
 from psycopg import AsyncConnection
@@ -22,10 +22,13 @@ from app.core.errors import NotFound
 from app.core.pii import mask_payload
 from app.core.security import Principal
 
+if TYPE_CHECKING:
+    from app.container import Services
+
 __all__ = ["open_thread", "send_message", "submit_form", "sync_state"]
 
 
-async def _start_user_run(services: Any, principal: Principal, thread_id: str, message: HumanMessage,
+async def _start_user_run(services: Services, principal: Principal, thread_id: str, message: HumanMessage,
                           trigger: str, title: str) -> Any:
     box: dict[str, Any] = {}
     resume = Resume(decision={"approved": False, "args": None, "outcome": "superseded",
@@ -53,14 +56,14 @@ async def _start_user_run(services: Any, principal: Principal, thread_id: str, m
     return run, rate[0]
 
 
-async def send_message(services: Any, principal: Principal, thread_id: str, content: str,
+async def send_message(services: Services, principal: Principal, thread_id: str, content: str,
                        client_msg_id: str | None = None) -> Any:
     kwargs = {"client_msg_id": client_msg_id} if client_msg_id else {}
     msg = HumanMessage(content=content, id=uuid.uuid4().hex, additional_kwargs=kwargs)
     return await _start_user_run(services, principal, thread_id, msg, "message", content)
 
 
-async def submit_form(services: Any, principal: Principal, thread_id: str, form_id: str,
+async def submit_form(services: Services, principal: Principal, thread_id: str, form_id: str,
                       values: dict[str, Any]) -> Any:
     text = f"[form {form_id} submitted] {json.dumps(values, ensure_ascii=False, sort_keys=True)}"
     msg = HumanMessage(content=text, id=uuid.uuid4().hex,
@@ -68,7 +71,7 @@ async def submit_form(services: Any, principal: Principal, thread_id: str, form_
     return await _start_user_run(services, principal, thread_id, msg, "form_submit", "")
 
 
-async def open_thread(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def open_thread(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
     """The thread's row for a caller who may follow it (`forbidden` otherwise, `not_found` if none)."""
     row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s)
     if row is None:
@@ -77,7 +80,7 @@ async def open_thread(services: Any, principal: Principal, thread_id: str) -> di
     return row
 
 
-async def sync_state(services: Any, thread_id: str, *, masked: bool) -> dict[str, Any]:
+async def sync_state(services: Services, thread_id: str, *, masked: bool) -> dict[str, Any]:
     """Where the thread stands now, for `session_sync`: status, message count, the pending approval.
 
     The status is `handoff` while people have the thread, even with an approval pending

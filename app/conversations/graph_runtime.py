@@ -9,12 +9,15 @@ a transcript.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langgraph.types import Command
 
 from app.approvals.service import Resume
+
+if TYPE_CHECKING:
+    from app.container import Services
 
 __all__ = ["build_runtime", "close_pending_calls", "graph_input_for", "graph_on_connection", "import_messages"]
 
@@ -23,7 +26,7 @@ __all__ = ["build_runtime", "close_pending_calls", "graph_input_for", "graph_on_
 TERMINAL_NODE = "escalation"
 
 
-async def build_runtime(services: Any) -> None:
+async def build_runtime(services: Services) -> None:
     from graphs import (
         ToolRegistry,
         ToolRuntimeConfig,
@@ -48,7 +51,7 @@ async def build_runtime(services: Any) -> None:
     services.graph = build_graph(agents, model, checkpointer=services.checkpointer, tools=services.tools)
 
 
-def graph_on_connection(services: Any, conn: Any) -> Any:
+def graph_on_connection(services: Services, conn: Any) -> Any:
     """The graph with its checkpoints read and written on `conn`, inside whatever transaction it has open.
 
     An edit that holds the thread row must not borrow a second pooled connection for the
@@ -66,7 +69,7 @@ def _config(config: dict[str, Any]) -> dict[str, Any]:
     return {"configurable": {"thread_id": config["configurable"]["thread_id"]}}
 
 
-async def graph_input_for(services: Any, graph_input: Any, config: dict[str, Any], context: Any) -> Any:
+async def graph_input_for(services: Services, graph_input: Any, config: dict[str, Any], context: Any) -> Any:
     """What to stream for a run: a resume, a fresh message, or (recovery) None."""
     if not isinstance(graph_input, Resume):
         return graph_input

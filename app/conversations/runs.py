@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
@@ -41,6 +41,9 @@ from graphs.events import (
     Usage,
 )
 from graphs.nodes.common import text_of
+
+if TYPE_CHECKING:
+    from app.container import Services
 
 __all__ = ["ActiveRun", "RunManager"]
 
@@ -82,8 +85,8 @@ def check_access(principal: Principal, row: dict[str, Any]) -> None:
 
 
 class RunManager:
-    def __init__(self, services: Any) -> None:
-        self.s = services
+    def __init__(self, services: Services) -> None:
+        self.s: Services = services
         self.runs: dict[str, ActiveRun] = {}
         self.by_thread: dict[str, ActiveRun] = {}
         self.shutting_down = False

@@ -9,7 +9,7 @@ transcript is always a prefix of what it was.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage
 
@@ -24,6 +24,9 @@ from app.core.pii import address_values, mask_payload, mask_text, mask_text_with
 from app.core.security import Principal
 from graphs.events import ImportedTurn, ThreadImported, iso_z
 from graphs.nodes.common import text_of
+
+if TYPE_CHECKING:
+    from app.container import Services
 
 __all__ = [
     "create_thread", "delete_thread", "get_status", "get_transcript", "get_usage", "import_thread",
@@ -40,7 +43,7 @@ def _iso(v: Any) -> str | None:
     return iso_z(v) if v is not None else None
 
 
-async def _owned(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def _owned(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
     row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s)
     if row is None:
         raise NotFound(f"thread {thread_id} not found")
@@ -74,12 +77,12 @@ def visible_messages(messages: list[BaseMessage]) -> list[tuple[BaseMessage, dic
     return out
 
 
-async def _state_messages(services: Any, thread_id: str, graph: Any = None) -> list[BaseMessage]:
+async def _state_messages(services: Services, thread_id: str, graph: Any = None) -> list[BaseMessage]:
     state = await (graph or services.graph).aget_state(_config(thread_id))
     return list(state.values.get("messages", [])) if state and state.values else []
 
 
-async def create_thread(services: Any, principal: Principal, title: str = "",
+async def create_thread(services: Services, principal: Principal, title: str = "",
                         thread_id: str | None = None) -> dict[str, Any]:
     """A new thread; `thread_id` chosen by the client (the Agent Server API allows it) or made here."""
     if thread_id is not None and not THREAD_ID_RE.match(thread_id):
@@ -98,7 +101,7 @@ ORDER BY updated_at DESC, thread_id LIMIT %(limit)s OFFSET %(offset)s
 """
 
 
-async def list_threads(services: Any, principal: Principal, *, limit: int, offset: int) -> dict[str, Any]:
+async def list_threads(services: Services, principal: Principal, *, limit: int, offset: int) -> dict[str, Any]:
     owner = None if principal.is_staff else principal.user_id
     async with services.pool.connection() as conn:
         cur = await conn.execute(LIST_THREADS, {"owner": owner, "limit": limit, "offset": offset})
@@ -112,7 +115,7 @@ async def list_threads(services: Any, principal: Principal, *, limit: int, offse
     }
 
 
-async def get_transcript(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def get_transcript(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
     row = await _owned(services, principal, thread_id)
     messages = await _state_messages(services, thread_id)
     msgs = [v for _, v in visible_messages(messages)]
@@ -125,7 +128,7 @@ async def get_transcript(services: Any, principal: Principal, thread_id: str) ->
             "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"])}
 
 
-async def pending_interrupt_event(services: Any, thread_id: str, status: str) -> dict[str, Any] | None:
+async def pending_interrupt_event(services: Services, thread_id: str, status: str) -> dict[str, Any] | None:
     if status != "interrupted":
         return None
     async with services.pool.connection() as conn:
@@ -136,7 +139,7 @@ async def pending_interrupt_event(services: Any, thread_id: str, status: str) ->
     return r["event"] if r else None
 
 
-async def get_status(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def get_status(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
     row = await _owned(services, principal, thread_id)
     return {"thread_id": thread_id, "status": row["status"], "agent_running": bool(row["run_live"]),
             "message_count": row["message_count"],
@@ -146,7 +149,7 @@ async def get_status(services: Any, principal: Principal, thread_id: str) -> dic
             "updated_at": _iso(row["updated_at"]), "last_seq": row["last_seq"]}
 
 
-async def get_usage(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def get_usage(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
     await _owned(services, principal, thread_id)
     async with services.pool.connection() as conn:
         cur = await conn.execute(
@@ -159,7 +162,7 @@ async def get_usage(services: Any, principal: Principal, thread_id: str) -> dict
     return {"input_tokens": i, "output_tokens": o, "total_tokens": i + o, "estimated_cost_usd": round(cost, 6)}
 
 
-async def _lock_idle_thread(conn: Any, services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def _lock_idle_thread(conn: Any, services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
     """Hold the thread row for an edit: it must exist, be the caller's, and have no run."""
     row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
     if row is None:
@@ -170,7 +173,7 @@ async def _lock_idle_thread(conn: Any, services: Any, principal: Principal, thre
     return row
 
 
-async def _edit_transcript(services: Any, principal: Principal, thread_id: str, cut: Any) -> dict[str, Any]:
+async def _edit_transcript(services: Services, principal: Principal, thread_id: str, cut: Any) -> dict[str, Any]:
     """Remove a tail of the transcript under the thread lock; `cut` picks where.
 
     Everything (the lock, reading and writing the checkpoint) goes through one connection:
@@ -200,7 +203,7 @@ async def _edit_transcript(services: Any, principal: Principal, thread_id: str, 
     return result
 
 
-async def retry(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def retry(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
     def cut(messages: list[BaseMessage], visible: list[tuple[BaseMessage, dict[str, Any]]]) -> tuple[int, dict[str, Any]]:
         users = [m for m, v in visible if v["role"] == "user"]
         if not users:
@@ -214,7 +217,7 @@ async def retry(services: Any, principal: Principal, thread_id: str) -> dict[str
     return await _edit_transcript(services, principal, thread_id, cut)
 
 
-async def undo(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def undo(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
     def cut(messages: list[BaseMessage], visible: list[tuple[BaseMessage, dict[str, Any]]]) -> tuple[int, dict[str, Any]]:
         users = [m for m, v in visible if v["role"] == "user"]
         if not users:
@@ -227,7 +230,7 @@ async def undo(services: Any, principal: Principal, thread_id: str) -> dict[str,
     return await _edit_transcript(services, principal, thread_id, cut)
 
 
-async def import_thread(services: Any, principal: Principal, title: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+async def import_thread(services: Services, principal: Principal, title: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """A new thread holding an earlier conversation; a `thread_imported` event records what and by whom.
 
     Only staff may import `assistant` turns: a customer's import would otherwise put
@@ -272,7 +275,7 @@ async def import_thread(services: Any, principal: Principal, title: str, message
     return {"ok": True, "thread": transcript}
 
 
-async def delete_thread(services: Any, principal: Principal, thread_id: str) -> None:
+async def delete_thread(services: Services, principal: Principal, thread_id: str) -> None:
     async with services.pool.connection() as conn:
         async with conn.transaction():
             await _lock_idle_thread(conn, services, principal, thread_id)
@@ -287,7 +290,7 @@ async def delete_thread(services: Any, principal: Principal, thread_id: str) -> 
     services.hub.drop_thread(thread_id)
 
 
-async def list_inbox(services: Any, *, status: str | None, limit: int, offset: int,
+async def list_inbox(services: Services, *, status: str | None, limit: int, offset: int,
                      principal: Principal | None = None) -> dict[str, Any]:
     """The approval inbox; an operator sees each item masked (PII) unless the thread is their own."""
     rows = await interrupt_store.list_interrupts(services.pool, status=status, approver=None, limit=limit, offset=offset)

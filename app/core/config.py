@@ -134,7 +134,7 @@ class Settings(BaseSettings):
                     "SSRF through an imported spec).",
     )
 
-    # OpenAPI import (app/openapi, app/integrations/openapi/importer.py)
+    # OpenAPI import (app/integrations/openapi/)
     openapi_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest spec accepted, uploaded or fetched.")
     openapi_fetch_timeout_s: float = Field(default=15.0, gt=0, le=300, description="Whole fetch of a spec URL, redirects included.")
     openapi_fetch_max_redirects: int = Field(default=5, ge=0, le=20)

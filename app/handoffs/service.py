@@ -19,7 +19,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
@@ -40,6 +40,9 @@ from graphs.events import (
     HumanMessageEvent,
 )
 from graphs.nodes.handoff import takeover_messages
+
+if TYPE_CHECKING:
+    from app.container import Services
 
 __all__ = [
     "OUTCOMES",
@@ -84,7 +87,7 @@ class _Locked:
 
 
 @contextlib.asynccontextmanager
-async def _locked(services: Any, principal: Principal, thread_id: str) -> AsyncIterator[_Locked]:
+async def _locked(services: Services, principal: Principal, thread_id: str) -> AsyncIterator[_Locked]:
     """Hold the thread row; append what the body queued in `events`; publish after commit."""
     stamped: list[Event] = []
     async with services.pool.connection() as conn, conn.transaction():
@@ -100,7 +103,7 @@ async def _locked(services: Any, principal: Principal, thread_id: str) -> AsyncI
     locked.events[:] = stamped
 
 
-async def _append(services: Any, conn: AsyncConnection[Any], row: dict[str, Any],
+async def _append(services: Services, conn: AsyncConnection[Any], row: dict[str, Any],
                   events: list[Event]) -> list[Event]:
     if row["run_live"]:  # the run numbers the thread's events until it ends
         raise RunActive(f"the assistant is still answering on thread {row['thread_id']}; try again when it is done",
@@ -147,14 +150,14 @@ def _holder(handoff: dict[str, Any]) -> dict[str, Any] | None:
     return {"user_id": handoff["holder_id"], "name": handoff["holder_name"]} if handoff.get("holder_id") else None
 
 
-async def claim(services: Any, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def claim(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
     _require_staff(principal, thread_id, "take over a conversation")
     async with _locked(services, principal, thread_id) as locked:
         handoff = await _take(locked, principal)
     return {"thread_id": thread_id, "status": "held", "holder": _holder(handoff), "events": locked.events}
 
 
-async def operator_message(services: Any, principal: Principal, thread_id: str, content: str,
+async def operator_message(services: Services, principal: Principal, thread_id: str, content: str,
                            client_msg_id: str | None = None) -> dict[str, Any]:
     _require_staff(principal, thread_id, "write to a customer as a person")
     async with _locked(services, principal, thread_id) as locked:
@@ -167,7 +170,7 @@ async def operator_message(services: Any, principal: Principal, thread_id: str, 
             "client_msg_id": client_msg_id}
 
 
-async def release(services: Any, principal: Principal, thread_id: str, outcome: str) -> dict[str, Any]:
+async def release(services: Services, principal: Principal, thread_id: str, outcome: str) -> dict[str, Any]:
     _require_staff(principal, thread_id, "release a conversation")
     if outcome not in OUTCOMES:
         raise BadRequest(f"outcome must be one of {', '.join(OUTCOMES)}", thread_id=thread_id)
@@ -194,7 +197,7 @@ async def release(services: Any, principal: Principal, thread_id: str, outcome: 
     return {"thread_id": thread_id, "status": "released", "outcome": outcome, "events": locked.events}
 
 
-async def _apply_turns(services: Any, conn: AsyncConnection[Any], thread_id: str, after_seq: int,
+async def _apply_turns(services: Services, conn: AsyncConnection[Any], thread_id: str, after_seq: int,
                        up_to_seq: int | None) -> None:
     """Put the takeover's turns into the graph's state and give the thread back to the assistant."""
     turns = await store.takeover_turns(conn, thread_id, after_seq, up_to_seq)
@@ -202,7 +205,7 @@ async def _apply_turns(services: Any, conn: AsyncConnection[Any], thread_id: str
                                        {"messages": takeover_messages(turns), "handoff": None}, as_node=TERMINAL_NODE)
 
 
-async def customer_message(services: Any, principal: Principal, thread_id: str, content: str,
+async def customer_message(services: Services, principal: Principal, thread_id: str, content: str,
                            client_msg_id: str | None = None) -> tuple[list[Event], Any] | None:
     """The customer's message as a `customer_message` event when people have the thread
     (with the sender's rate state: these count against the limit like any message); else None."""
@@ -224,7 +227,7 @@ class _NotTakenOver(Exception):
     """Leave the transaction: the thread is the assistant's."""
 
 
-async def _apply_pending_turns(services: Any, thread_id: str) -> None:
+async def _apply_pending_turns(services: Services, thread_id: str) -> None:
     """Turns a release could not add (an approval was pending then) join the state before the next run."""
     async with services.pool.connection() as conn, conn.transaction():
         row = await thread_store.lock_thread(conn, thread_id, services.settings.session_ttl_s)
@@ -242,7 +245,7 @@ async def _apply_pending_turns(services: Any, thread_id: str) -> None:
             await store.mark_turns_applied(conn, [h["handoff_id"] for h in pending])
 
 
-async def send_customer_message(services: Any, principal: Principal, thread_id: str, content: str,
+async def send_customer_message(services: Services, principal: Principal, thread_id: str, content: str,
                                 client_msg_id: str | None = None) -> tuple[Any, Any, list[Event]]:
     """A customer's `message`: (run, rate state, []) when the assistant answers, (None, rate state, [event]) when
     people do."""
@@ -257,7 +260,7 @@ async def send_customer_message(services: Any, principal: Principal, thread_id: 
     return run, state, []
 
 
-async def list_handoffs(services: Any, *, statuses: list[str], limit: int) -> list[dict[str, Any]]:
+async def list_handoffs(services: Services, *, statuses: list[str], limit: int) -> list[dict[str, Any]]:
     rows = await store.list_open(services.pool, statuses, limit)
     return [{
         "thread_id": r["thread_id"], "status": r["status"], "reason": r["reason"], "queue": r["queue"],
@@ -268,7 +271,7 @@ async def list_handoffs(services: Any, *, statuses: list[str], limit: int) -> li
     } for r in rows]
 
 
-async def send_due_notices(services: Any) -> int:
+async def send_due_notices(services: Services) -> int:
     """Tell each customer nobody has claimed in time that the team is busy (once per handoff)."""
     wait_s = services.settings.handoff_wait_notice_s
     if wait_s <= 0:
@@ -291,7 +294,7 @@ async def send_due_notices(services: Any) -> int:
     return sent
 
 
-async def notice_loop(services: Any) -> None:
+async def notice_loop(services: Services) -> None:
     while True:
         try:
             await send_due_notices(services)
@@ -302,7 +305,7 @@ async def notice_loop(services: Any) -> None:
         await asyncio.sleep(services.settings.sweeper_interval_s)
 
 
-async def last_seq(services: Any, thread_id: str) -> int:
+async def last_seq(services: Services, thread_id: str) -> int:
     """The thread's last stored seq (0 for a thread that does not exist)."""
     row = await thread_store.get_thread(services.pool, thread_id)
     return row["last_seq"] if row else 0

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from app.integrations.openapi.importer import _tool_description
+from app.integrations.openapi.catalog import _tool_description
 from graphs.models.demo import DemoChatModel
 from graphs.prompts import TRANSFER_TOOL
 

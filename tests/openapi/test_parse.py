@@ -9,7 +9,8 @@ import time
 import jsonschema
 import pytest
 
-from app.integrations.openapi.parse import SpecError, load_document, parse_spec
+from app.integrations.openapi.load import SpecError, load_document
+from app.integrations.openapi.parse import parse_spec
 from tests.openapi.conftest import FIXTURES, REPO, fixture_bytes
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.integrations.openapi.parse import Operation, load_document, parse_spec
+from app.integrations.openapi.load import load_document
+from app.integrations.openapi.parse import Operation, parse_spec
 from app.integrations.openapi.risk import (
     APPROVERS,
     RISKS,

@@ -14,9 +14,18 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.core.config import Settings
 from app.core.errors import BadRequest, NotFound
-from app.integrations.openapi import importer as svc
-from app.integrations.openapi.parse import SpecError
+from app.integrations.openapi.catalog import (
+    configured_agents,
+    enabled_tool_specs,
+    run_tool_registry,
+)
+from app.integrations.openapi.classifier import make_llm_classifier
+from app.integrations.openapi.command import import_spec_command
+from app.integrations.openapi.importer import import_spec
+from app.integrations.openapi.load import SpecError
+from app.integrations.openapi.review import review_endpoint
 from app.integrations.openapi.risk import LLMVerdict
+from app.integrations.openapi.views import get_spec, list_specs
 from tests.openapi.conftest import REPO, LocalServer, fixture_bytes
 
 PETSTORE = fixture_bytes("swagger-petstore-3.0.yaml")
@@ -29,7 +38,7 @@ def endpoints(detail: dict) -> dict[str, dict]:
 async def test_import_stores_classified_disabled_endpoints(
     pool: AsyncConnectionPool, settings: Settings
 ) -> None:
-    detail = await svc.import_spec(
+    detail = await import_spec(
         pool, settings, actor="admin-1", content=PETSTORE, content_type="application/yaml"
     )
     assert detail["name"] == "swagger-petstore-openapi-3-0" and detail["version"] == 1
@@ -50,19 +59,19 @@ async def test_import_stores_classified_disabled_endpoints(
     assert eps["getPetById"]["risk"] == "low" and eps["getPetById"]["approver"] == "none"
     assert delete["history"][0]["action"] == "import" and delete["history"][0]["actor"] == "admin-1"
     # nothing is callable before a review
-    assert await svc.enabled_tool_specs(pool) == []
-    listing = await svc.list_specs(pool)
+    assert await enabled_tool_specs(pool) == []
+    listing = await list_specs(pool)
     assert listing["count"] == 1 and listing["data"][0]["spec_id"] == detail["spec_id"]
 
 
 async def test_review_is_validated_audited_and_enables_a_tool(
     pool: AsyncConnectionPool, settings: Settings
 ) -> None:
-    detail = await svc.import_spec(
+    detail = await import_spec(
         pool, settings, actor="admin-1", content=PETSTORE, name="petstore"
     )
     spec_id = detail["spec_id"]
-    updated = await svc.review_endpoint(
+    updated = await review_endpoint(
         pool,
         spec_id=spec_id,
         operation_id="deletePet",
@@ -84,7 +93,7 @@ async def test_review_is_validated_audited_and_enables_a_tool(
         "agent": {"old": "pet", "new": "pets"},
         "needs_review": {"old": True, "new": False},
     }
-    tools = await svc.enabled_tool_specs(pool)
+    tools = await enabled_tool_specs(pool)
     assert [t.name for t in tools] == ["deletePet"]
     tool = tools[0]
     assert (tool.method, tool.path, tool.risk, tool.approver, tool.agent) == (
@@ -97,10 +106,10 @@ async def test_review_is_validated_audited_and_enables_a_tool(
     assert tool.base_url == "https://petstore3.swagger.io/api/v3"
     assert tool.arg_locations == {"api_key": "header", "petId": "path"}
     # disabling takes it away again on the next call (the next run)
-    await svc.review_endpoint(
+    await review_endpoint(
         pool, spec_id=spec_id, operation_id="deletePet", actor="admin-2", payload={"enabled": False}
     )
-    assert await svc.enabled_tool_specs(pool) == []
+    assert await enabled_tool_specs(pool) == []
 
 
 @pytest.mark.parametrize(
@@ -118,11 +127,11 @@ async def test_review_is_validated_audited_and_enables_a_tool(
 async def test_review_refuses_bad_fields(
     pool: AsyncConnectionPool, settings: Settings, payload: object, match: str
 ) -> None:
-    detail = await svc.import_spec(
+    detail = await import_spec(
         pool, settings, actor="a", content=fixture_bytes("petstore-expanded-3.0.yaml")
     )
     with pytest.raises(BadRequest, match=match):
-        await svc.review_endpoint(
+        await review_endpoint(
             pool, spec_id=detail["spec_id"], operation_id="deletePet", payload=payload, actor="a"
         )
 
@@ -130,13 +139,13 @@ async def test_review_refuses_bad_fields(
 async def test_unknown_spec_or_endpoint_is_404(
     pool: AsyncConnectionPool, settings: Settings
 ) -> None:
-    detail = await svc.import_spec(
+    detail = await import_spec(
         pool, settings, actor="a", content=fixture_bytes("petstore-expanded-3.0.yaml")
     )
     with pytest.raises(NotFound, match="spec 'nope' not found"):
-        await svc.get_spec(pool, "nope")
+        await get_spec(pool, "nope")
     with pytest.raises(NotFound, match="endpoint 'nope' not found"):
-        await svc.review_endpoint(
+        await review_endpoint(
             pool,
             spec_id=detail["spec_id"],
             operation_id="nope",
@@ -165,7 +174,7 @@ def changed_petstore() -> bytes:
 async def test_reimport_keeps_unchanged_reviews_and_flags_changed(
     pool: AsyncConnectionPool, settings: Settings
 ) -> None:
-    first = await svc.import_spec(pool, settings, actor="admin", content=PETSTORE, name="petstore")
+    first = await import_spec(pool, settings, actor="admin", content=PETSTORE, name="petstore")
     spec_id = first["spec_id"]
     for op_id, payload in (
         ("getPetById", {"enabled": True}),
@@ -173,17 +182,17 @@ async def test_reimport_keeps_unchanged_reviews_and_flags_changed(
         ("logoutUser", {"enabled": True}),
         ("addPet", {"enabled": True, "risk": "high", "agent": "intake"}),
     ):
-        await svc.review_endpoint(
+        await review_endpoint(
             pool, spec_id=spec_id, operation_id=op_id, payload=payload, actor="reviewer"
         )
-    assert sorted(t.name for t in await svc.enabled_tool_specs(pool)) == [
+    assert sorted(t.name for t in await enabled_tool_specs(pool)) == [
         "addPet",
         "deletePet",
         "getPetById",
         "logoutUser",
     ]
 
-    second = await svc.import_spec(
+    second = await import_spec(
         pool,
         settings,
         actor="admin",
@@ -228,11 +237,11 @@ async def test_reimport_keeps_unchanged_reviews_and_flags_changed(
     assert last["changes"]["enabled"] == {"old": True, "new": False}
     assert eps["logoutUser"]["removed"] and not eps["logoutUser"]["enabled"]
     assert eps["vaccinatePet"]["needs_review"] and not eps["vaccinatePet"]["enabled"]
-    assert sorted(t.name for t in await svc.enabled_tool_specs(pool)) == ["addPet", "getPetById"]
+    assert sorted(t.name for t in await enabled_tool_specs(pool)) == ["addPet", "getPetById"]
     assert [v["version"] for v in second["versions"]] == [2, 1]
     # a removed endpoint cannot be enabled
     with pytest.raises(BadRequest, match="enabled: endpoint 'logoutUser' was removed"):
-        await svc.review_endpoint(
+        await review_endpoint(
             pool, spec_id=spec_id, operation_id="logoutUser", payload={"enabled": True}, actor="r"
         )
 
@@ -240,8 +249,8 @@ async def test_reimport_keeps_unchanged_reviews_and_flags_changed(
 async def test_same_document_again_is_unchanged(
     pool: AsyncConnectionPool, settings: Settings
 ) -> None:
-    first = await svc.import_spec(pool, settings, actor="a", content=PETSTORE)
-    again = await svc.import_spec(pool, settings, actor="a", content=PETSTORE)
+    first = await import_spec(pool, settings, actor="a", content=PETSTORE)
+    again = await import_spec(pool, settings, actor="a", content=PETSTORE)
     assert (
         again["import"]["unchanged"]
         and again["version"] == 1
@@ -254,7 +263,7 @@ async def test_concurrent_imports_of_one_name_serialise(
 ) -> None:
     results = await asyncio.gather(
         *(
-            svc.import_spec(pool, settings, actor="a", content=PETSTORE, name="same")
+            import_spec(pool, settings, actor="a", content=PETSTORE, name="same")
             for _ in range(3)
         )
     )
@@ -265,27 +274,27 @@ async def test_concurrent_imports_of_one_name_serialise(
 async def test_two_specs_with_one_operation_id_get_distinct_tool_names(
     pool: AsyncConnectionPool, settings: Settings
 ) -> None:
-    a = await svc.import_spec(
+    a = await import_spec(
         pool, settings, actor="a", content=fixture_bytes("petstore-expanded-3.0.yaml"), name="a"
     )
-    b = await svc.import_spec(
+    b = await import_spec(
         pool, settings, actor="a", content=fixture_bytes("petstore-expanded-3.0.yaml"), name="b"
     )
     for d in (a, b):
-        await svc.review_endpoint(
+        await review_endpoint(
             pool,
             spec_id=d["spec_id"],
             operation_id="findPets",
             payload={"enabled": True},
             actor="r",
         )
-    assert sorted(t.name for t in await svc.enabled_tool_specs(pool)) == ["b__findPets", "findPets"]
+    assert sorted(t.name for t in await enabled_tool_specs(pool)) == ["b__findPets", "findPets"]
 
 
 async def test_base_url_override_and_bad_values(
     pool: AsyncConnectionPool, settings: Settings
 ) -> None:
-    detail = await svc.import_spec(
+    detail = await import_spec(
         pool,
         settings,
         actor="a",
@@ -295,9 +304,9 @@ async def test_base_url_override_and_bad_values(
     assert detail["base_url"] == "http://127.0.0.1:9999/api"
     assert endpoints(detail)["post_streams"]["base_url"] == "http://127.0.0.1:9999/api"
     with pytest.raises(BadRequest, match="base_url 'ftp://x' is not an absolute http"):
-        await svc.import_spec(pool, settings, actor="a", content=PETSTORE, base_url="ftp://x")
+        await import_spec(pool, settings, actor="a", content=PETSTORE, base_url="ftp://x")
     with pytest.raises(BadRequest, match="name 'Bad Name' is not valid"):
-        await svc.import_spec(pool, settings, actor="a", content=PETSTORE, name="Bad Name")
+        await import_spec(pool, settings, actor="a", content=PETSTORE, name="Bad Name")
 
 
 async def test_hostile_documents_store_nothing(
@@ -308,10 +317,10 @@ async def test_hostile_documents_store_nothing(
         for i in range(8)
     )
     with pytest.raises(SpecError, match="alias bomb"):
-        await svc.import_spec(
+        await import_spec(
             pool, settings, actor="a", content=bomb, content_type="application/yaml"
         )
-    assert (await svc.list_specs(pool))["count"] == 0
+    assert (await list_specs(pool))["count"] == 0
 
 
 async def test_import_from_url_and_llm_pass(
@@ -329,7 +338,7 @@ async def test_import_from_url_and_llm_pass(
     url = local_server.url("/openapi.yaml")
     refused = Settings(database_url=None)
     with pytest.raises(BadRequest, match="loopback"):
-        await svc.import_spec(pool, refused, actor="a", url=url)
+        await import_spec(pool, refused, actor="a", url=url)
 
     async def fake_llm(op):  # type: ignore[no-untyped-def]
         if op.operation_id == "addPet":
@@ -341,7 +350,7 @@ async def test_import_from_url_and_llm_pass(
         return None
 
     allowed = Settings(database_url=None, openapi_fetch_allow_private=True)
-    detail = await svc.import_spec(pool, allowed, actor="a", url=url, classifier=fake_llm)
+    detail = await import_spec(pool, allowed, actor="a", url=url, classifier=fake_llm)
     assert detail["source"] == url
     eps = endpoints(detail)
     assert (eps["addPet"]["risk"], eps["addPet"]["approver"]) == ("critical", "operator")
@@ -355,20 +364,20 @@ def test_cli_command_prints_a_table(database_url: str, tmp_path) -> None:  # typ
     out = io.StringIO()
     path = tmp_path / "petstore.yaml"
     path.write_bytes(PETSTORE)
-    assert svc.import_spec_command(str(path), settings, out=out) == 0
+    assert import_spec_command(str(path), settings, out=out) == 0
     text = out.getvalue()
     assert "Imported 'Swagger Petstore - OpenAPI 3.0'" in text and "19 new" in text
     assert "OPERATION_ID" in text and "deletePet" in text and "wait for review" in text
     out = io.StringIO()
-    assert svc.import_spec_command(str(path), settings, out=out) == 0
+    assert import_spec_command(str(path), settings, out=out) == 0
     assert "unchanged" in out.getvalue()
     out = io.StringIO()
-    assert svc.import_spec_command(str(tmp_path / "missing.yaml"), settings, out=out) == 2
+    assert import_spec_command(str(tmp_path / "missing.yaml"), settings, out=out) == 2
     assert "cannot read" in out.getvalue()
     bad = tmp_path / "bad.yaml"
     bad.write_text("openapi: 9.9\ninfo: {title: x, version: '1'}\npaths: {}\n")
     out = io.StringIO()
-    assert svc.import_spec_command(str(bad), settings, out=out) == 1
+    assert import_spec_command(str(bad), settings, out=out) == 1
     assert "unsupported OpenAPI version" in out.getvalue()
 
 
@@ -376,7 +385,7 @@ async def test_llm_classifier_parses_the_model_answer(monkeypatch: pytest.Monkey
     from app.integrations.openapi.parse import Operation
     from graphs.models import providers
 
-    assert svc.make_llm_classifier(Settings(database_url=None, llm_provider="demo")) is None
+    assert make_llm_classifier(Settings(database_url=None, llm_provider="demo")) is None
 
     class FakeModel:
         async def ainvoke(self, prompt: str):  # type: ignore[no-untyped-def]
@@ -390,7 +399,7 @@ async def test_llm_classifier_parses_the_model_answer(monkeypatch: pytest.Monkey
             )
 
     monkeypatch.setattr(providers, "load_chat_model_from_settings", lambda settings: FakeModel())
-    classifier = svc.make_llm_classifier(Settings(database_url=None, llm_provider="openai"))
+    classifier = make_llm_classifier(Settings(database_url=None, llm_provider="openai"))
     assert classifier is not None
     verdict = await classifier(Operation(operation_id="x", method="POST", path="/orders/{id}"))
     assert verdict == LLMVerdict("critical", "operator", "money")
@@ -400,7 +409,7 @@ async def test_agents_are_checked_against_the_configured_ones(
     pool: AsyncConnectionPool, settings: Settings
 ) -> None:
     known = ["order_lookup", "billing"]
-    detail = await svc.import_spec(
+    detail = await import_spec(
         pool,
         settings,
         actor="a",
@@ -413,7 +422,7 @@ async def test_agents_are_checked_against_the_configured_ones(
     with pytest.raises(
         BadRequest, match="agent 'pets' is not a configured agent; use one of billing, order_lookup"
     ):
-        await svc.review_endpoint(
+        await review_endpoint(
             pool,
             spec_id=detail["spec_id"],
             operation_id="deletePet",
@@ -421,7 +430,7 @@ async def test_agents_are_checked_against_the_configured_ones(
             actor="a",
             known_agents=known,
         )
-    ok = await svc.review_endpoint(
+    ok = await review_endpoint(
         pool,
         spec_id=detail["spec_id"],
         operation_id="deletePet",
@@ -430,7 +439,7 @@ async def test_agents_are_checked_against_the_configured_ones(
         known_agents=known,
     )
     assert ok["agent"] == "billing"
-    assert svc.configured_agents()  # the packaged agents.yaml
+    assert configured_agents()  # the packaged agents.yaml
 
 
 async def test_run_tool_registry_adds_reviewed_imports_without_shadowing(
@@ -442,18 +451,18 @@ async def test_run_tool_registry_adds_reviewed_imports_without_shadowing(
 
     base = ToolRegistry.from_agents()
     services = SimpleNamespace(pool=pool, settings=settings, tools=base)
-    assert await svc.run_tool_registry(services) is base  # nothing enabled yet
+    assert await run_tool_registry(services) is base  # nothing enabled yet
     shop = (REPO / "openapi_specs" / "demo_shop.yaml").read_bytes()
-    detail = await svc.import_spec(pool, settings, actor="a", content=shop, name="shop-copy")
+    detail = await import_spec(pool, settings, actor="a", content=shop, name="shop-copy")
     for op_id in ("cancel_order", "search_help_center"):
-        await svc.review_endpoint(
+        await review_endpoint(
             pool,
             spec_id=detail["spec_id"],
             operation_id=op_id,
             payload={"enabled": True, "agent": "faq"},
             actor="a",
         )
-    registry = await svc.run_tool_registry(services)
+    registry = await run_tool_registry(services)
     assert registry is not base and "cancel_order" in base.names
     # the built-in cancel_order is untouched; the import comes in under its spec's name
     assert registry.spec("cancel_order") == base.spec("cancel_order")
@@ -488,8 +497,8 @@ async def test_a_review_made_elsewhere_reaches_the_cached_tools_of_a_running_ser
                                        kwargs={"autocommit": True, "row_factory": dict_row,
                                                "prepare_threshold": 0}) as other:
             shop = (REPO / "openapi_specs" / "demo_shop.yaml").read_bytes()
-            detail = await svc.import_spec(other, settings, actor="a", content=shop, name="elsewhere")
-            await svc.review_endpoint(other, spec_id=detail["spec_id"], operation_id="search_help_center",
+            detail = await import_spec(other, settings, actor="a", content=shop, name="elsewhere")
+            await review_endpoint(other, spec_id=detail["spec_id"], operation_id="search_help_center",
                                       payload={"enabled": True, "agent": "faq"}, actor="a")
         async with asyncio.timeout(10):
             await heard.wait()

@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from app.api.deps import AdminDep, ServicesDep
 from app.core.bodies import read_capped
 from app.core.errors import BadRequest
-from app.integrations.openapi import importer as service
-from app.integrations.openapi.parse import load_document
+from app.integrations.openapi import catalog, credentials, importer, review, views
+from app.integrations.openapi.load import load_document
 
 router = APIRouter(prefix="/openapi/specs", tags=["openapi"])
 
@@ -225,7 +225,7 @@ async def import_spec(
         raise BadRequest(
             'the body is empty: send an OpenAPI document (JSON or YAML) or {"url": "https://..."}'
         )
-    detail = await service.import_spec(
+    detail = await importer.import_spec(
         services.pool,
         settings,
         actor=admin.user_id,
@@ -234,7 +234,7 @@ async def import_spec(
         url=url,
         name=name,
         base_url=base_url,
-        known_agents=service.configured_agents(),
+        known_agents=catalog.configured_agents(),
     )
     services.tools_changed()
     # a JSONResponse for the status of its own (200: unchanged); the body is checked against SpecImported
@@ -244,12 +244,12 @@ async def import_spec(
 
 @router.get("", response_model=SpecList)
 async def list_specs(services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    return await service.list_specs(services.pool)
+    return await views.list_specs(services.pool)
 
 
 @router.get("/{spec_id}", response_model=SpecDetail)
 async def get_spec(services: ServicesDep, admin: AdminDep, spec_id: str) -> dict[str, Any]:
-    return await service.get_spec(services.pool, spec_id)
+    return await views.get_spec(services.pool, spec_id)
 
 
 async def _json_body(request: Request) -> Any:
@@ -270,7 +270,7 @@ async def update_spec(request: Request, services: ServicesDep, admin: AdminDep, 
     payload = await _json_body(request)
     if not isinstance(payload, dict) or set(payload) != {"credentials"}:
         raise BadRequest('the body must be {"credentials": {...}} or {"credentials": null}')
-    detail = await service.set_credentials(
+    detail = await credentials.set_credentials(
         services.pool, spec_id=spec_id, payload=payload["credentials"], actor=admin.user_id
     )
     services.tools_changed()
@@ -285,13 +285,13 @@ async def review_endpoint(
     request: Request, services: ServicesDep, admin: AdminDep, spec_id: str, operation_id: str
 ) -> dict[str, Any]:
     payload = await _json_body(request)
-    endpoint = await service.review_endpoint(
+    endpoint = await review.review_endpoint(
         services.pool,
         spec_id=spec_id,
         operation_id=operation_id,
         payload=payload,
         actor=admin.user_id,
-        known_agents=service.configured_agents(),
+        known_agents=catalog.configured_agents(),
     )
     services.tools_changed()  # this process's next run sees it at once; others hear the trigger's NOTIFY
     return endpoint

@@ -1,0 +1,149 @@
+"""`support-agent import-spec FILE|URL`: migrate, import, print a summary table."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.config import Settings
+from app.core.errors import AppError
+from app.integrations.openapi.importer import import_spec
+
+__all__ = ["import_spec_command"]
+
+
+def _table(detail: Mapping[str, Any]) -> str:
+    columns = (
+        "operation_id",
+        "method",
+        "path",
+        "risk",
+        "approver",
+        "agent",
+        "enabled",
+        "needs_review",
+    )
+    rows = [
+        [str(e[c]).lower() if isinstance(e[c], bool) else str(e[c]) for c in columns]
+        for e in detail["endpoints"]
+        if not e["removed"]
+    ]
+    headers = [c.upper() for c in columns]
+    widths = [
+        min(48, max(len(h), *(len(r[i]) for r in rows))) if rows else len(h)
+        for i, h in enumerate(headers)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
+    lines += ["  ".join(v[:w].ljust(w) for v, w in zip(r, widths)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+async def _migrate(url: str, settings: Settings) -> None:
+    from app.core.db import CONNECTION_KWARGS, apply_migrations
+
+    # Migration scripts hold several statements, which cannot run prepared.
+    async with AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=1,
+        open=False,
+        name="import-spec-migrate",
+        kwargs={**CONNECTION_KWARGS, "prepare_threshold": None},
+    ) as migrator:
+        await apply_migrations(migrator)
+
+
+async def _import_from_cli(
+    source: str, settings: Settings, out: TextIO, name: str | None, base_url: str | None
+) -> int:
+    from app.core.db import open_pool, resolve_database_url, wait_for_pool
+
+    is_url = source.startswith(("http://", "https://"))
+    content: bytes | None = None
+    content_type: str | None = None
+    if not is_url:
+        path = Path(source)
+        try:
+            content = (
+                path.read_bytes() if path.stat().st_size <= settings.openapi_max_bytes else None
+            )
+        except OSError as exc:
+            out.write(f"error: cannot read {source}: {exc.strerror or exc}\n")
+            return 2
+        if content is None:
+            out.write(
+                f"error: {source} is over the limit of {settings.openapi_max_bytes:,} bytes (OPENAPI_MAX_BYTES)\n"
+            )
+            return 1
+        content_type = "application/json" if path.suffix.lower() == ".json" else "application/yaml"
+    try:
+        url, embedded = resolve_database_url(settings)
+    except AppError as exc:
+        out.write(f"error: {exc.message}\n")
+        return 2
+    pool = open_pool(url, settings, name="import-spec")
+    try:
+        await wait_for_pool(pool, url, settings.db_connect_timeout_s)
+        await _migrate(url, settings)
+        detail = await import_spec(
+            pool,
+            settings,
+            actor=f"cli:{getpass.getuser()}",
+            content=content,
+            content_type=content_type,
+            url=source if is_url else None,
+            name=name,
+            base_url=base_url,
+            source=source if is_url else str(Path(source).resolve()),
+        )
+    except AppError as exc:
+        out.write(f"error: {exc.message}\n")
+        return 1
+    finally:
+        await pool.close()
+        if embedded is not None:
+            embedded.stop()
+    summary = detail["import"]
+    if summary["unchanged"]:
+        out.write(
+            f"{detail['title']!r} ({detail['name']}, {detail['spec_id']}) is unchanged since version "
+            f"{detail['version']}; nothing imported.\n"
+        )
+    else:
+        out.write(
+            f"Imported {detail['title']!r} as {detail['name']} ({detail['spec_id']}), version {detail['version']}: "
+            f"{len(summary['added'])} new, {len(summary['changed'])} changed, {summary['unchanged_count']} unchanged, "
+            f"{len(summary['removed'])} removed.\n"
+        )
+    for note in summary["notes"]:
+        out.write(f"note: {note}\n")
+    out.write(_table(detail) + "\n")
+    waiting = detail["needs_review_count"]
+    if waiting:
+        out.write(
+            f"{waiting} endpoint(s) wait for review; agents cannot call them until an admin enables them "
+            f"(PATCH /api/openapi/specs/{detail['spec_id']}/endpoints/<operation_id>).\n"
+        )
+    return 0
+
+
+def import_spec_command(
+    source: str,
+    settings: Settings,
+    *,
+    out: TextIO | None = None,
+    name: str | None = None,
+    base_url: str | None = None,
+) -> int:
+    """`support-agent import-spec FILE|URL`: import, print a summary table, return the exit code.
+
+    0: imported (or unchanged); 1: the spec was refused (the reason is printed);
+    2: the file cannot be read.
+    """
+    return asyncio.run(_import_from_cli(source, settings, out or sys.stdout, name, base_url))
