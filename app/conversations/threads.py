@@ -22,7 +22,7 @@ from app.conversations.runs import check_access
 from app.core.errors import BadRequest, Forbidden, NotFound, RunActive
 from app.core.pii import address_values, mask_payload, mask_text, mask_text_with, should_mask
 from app.core.security import Principal
-from graphs.events import ImportedTurn, ThreadImported, iso_z
+from graphs.events import THREAD_ID_RE, ImportedTurn, ThreadImported, iso_z
 from graphs.nodes.common import text_of
 
 if TYPE_CHECKING:
