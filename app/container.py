@@ -89,7 +89,7 @@ class Services:
         generation = self._run_tools_generation
         try:
             tools = await run_tool_registry(self)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - imported tools are optional: the built-in ones still serve
             log.warning("imported_tools_unavailable", error=str(exc))
             return self.tools
         if generation == self._run_tools_generation:  # not changed again while it was read

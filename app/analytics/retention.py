@@ -113,7 +113,7 @@ async def _prune(
         try:
             await checkpointer.aprune(ids, strategy="keep_latest")
             report.checkpoint_threads += len(ids)
-        except Exception as exc:  # a run writing meanwhile, a DeltaChannel: try again next pass
+        except Exception as exc:  # noqa: BLE001 - a run writing meanwhile, a DeltaChannel: try again next pass
             log.warning("retention_checkpoint_prune_failed", error=f"{type(exc).__name__}: {exc}",
                         threads=len(ids))
         if len(ids) < batch_size:
@@ -135,6 +135,6 @@ async def retention_loop(services: Any) -> None:
                     log.info("retention_pass", **asdict(report))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the next pass tries again; the server keeps serving
+            except Exception as exc:  # noqa: BLE001 - the next pass tries again; the server keeps serving
                 log.error("retention_pass_failed", error=f"{type(exc).__name__}: {exc}")
         await asyncio.sleep(settings.retention_interval_s)

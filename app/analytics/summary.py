@@ -132,9 +132,9 @@ async def summary(
     buckets: dict[datetime, dict[str, Any]] = {}
     b = _floor(start, unit)
     while b < end:
-        buckets[b] = {k: 0 for k in COUNTS} | {"cost_usd": 0.0}
+        buckets[b] = dict.fromkeys(COUNTS, 0) | {"cost_usd": 0.0}
         b += step
-    totals: dict[str, Any] = {k: 0 for k in COUNTS}
+    totals: dict[str, Any] = dict.fromkeys(COUNTS, 0)
     total_cost = 0.0
     for r in rows["buckets"]:
         point = buckets[_floor(r["bucket"].astimezone(UTC), unit)]

@@ -363,7 +363,7 @@ class EventWriter:
                         {"rows": Jsonb(_rows(events), dumps=orjson.dumps), "channel": NOTIFY_CHANNEL, "origin": self._origin},
                     )
                     written = {row["thread_id"] for row in await cur.fetchall()}
-            except Exception as exc:  # the runs waiting on these events fail with run_error
+            except Exception as exc:  # noqa: BLE001 - the runs waiting on these events fail with run_error
                 log.error("event_write_failed", error=str(exc), events=len(events))
                 self._fail(batch, exc)
                 continue
@@ -381,7 +381,7 @@ class EventWriter:
                 res = self._publish(events)
                 if asyncio.iscoroutine(res):
                     await res
-            except Exception as exc:  # a socket problem must never stop the writer
+            except Exception as exc:  # noqa: BLE001 - a socket problem must never stop the writer
                 log.error("event_publish_failed", error=str(exc))
             for f in futures:
                 if not f.done():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -46,6 +46,9 @@ from app.ws.frames import (
     parse_frame,
 )
 from app.ws.subscription import subscribe
+
+if TYPE_CHECKING:
+    from app.container import Services
 
 __all__ = ["router"]
 
@@ -136,7 +139,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await conn.stop()
 
 
-async def _handle(services: Any, conn: Connection, principal: Principal, frame: ClientFrame) -> None:
+async def _handle(services: Services, conn: Connection, principal: Principal, frame: ClientFrame) -> None:
     assert not isinstance(frame, PingFrame)
     thread_id = frame.thread_id
     try:
@@ -191,15 +194,15 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
         raise
     except Exception as exc:
         cid = correlation_id()
-        log.error("frame_failed", type=frame.type, thread_id=thread_id, correlation_id=cid,
-                  error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        log.exception("frame_failed", type=frame.type, thread_id=thread_id, correlation_id=cid,
+                      error=f"{type(exc).__name__}: {exc}")
         # the contract has one code for what the client cannot fix; the words say which it was
         message = (f"the database is unavailable, so nothing was done (correlation id {cid}); try again in a moment"
                    if _is_database_error(exc) else f"internal error (correlation id {cid}); try again")
         conn.send(error_frame("internal", message, thread_id=thread_id))
 
 
-async def _takeover(services: Any, conn: Connection, principal: Principal,
+async def _takeover(services: Services, conn: Connection, principal: Principal,
                     frame: ClaimFrame | OperatorMessageFrame | ReleaseFrame) -> None:
     """Staff frames of a human takeover; the staff socket follows the thread from its first event on."""
     thread_id = frame.thread_id
@@ -230,7 +233,7 @@ def _is_database_error(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg.errors.AdminShutdown))
 
 
-async def _send_expired(services: Any, conn: Connection, exc: InterruptExpired) -> None:
+async def _send_expired(services: Services, conn: Connection, exc: InterruptExpired) -> None:
     """A decision on an expired interrupt gets that interrupt's stored interrupt_expired event."""
     interrupt_id = exc.extra.get("interrupt_id")
     event = (await interrupts.expired_event_for(services, exc.thread_id, interrupt_id)

@@ -155,7 +155,7 @@ class Hub:
                         if (event.seq or 0) > sub.last_sent:
                             sub.last_sent = (event.seq or 0) - 1
                             sub.deliver(event, text)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed catch-up is logged; the next NOTIFY or gap retries it
             log.warning("hub_fill_failed", thread_id=thread_id, error=str(exc))
         finally:
             self._fills.pop(thread_id, None)
@@ -192,7 +192,7 @@ class Hub:
                         self._on_notify(note.channel, note.payload)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the listener reconnects after any failure
                 log.warning("hub_listen_lost", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)

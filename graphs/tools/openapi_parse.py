@@ -261,7 +261,7 @@ class Resolver:
 
 def server_url(servers: Any, source_url: str | None) -> str:
     if not isinstance(servers, list) or not servers or not isinstance(servers[0], dict):
-        return source_url and urljoin(source_url, "/") or ""
+        return (source_url and urljoin(source_url, "/")) or ""
     server = servers[0]
     url = str(server.get("url") or "")
     for name, var in (server.get("variables") or {}).items():

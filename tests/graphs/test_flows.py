@@ -358,5 +358,5 @@ async def test_expiry_follows_the_run_context_ttl(conv: Conversation) -> None:
 
     conv.context.interrupt_ttl_s = 90
     pending = (await conv.say("Cancel order 1042"))[-1]
-    expires = datetime.fromisoformat(pending["expires_at"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(pending["expires_at"])
     assert timedelta(seconds=80) < expires - datetime.now(UTC) <= timedelta(seconds=90)

@@ -54,8 +54,8 @@ from app.integrations.openapi.risk import (
 )
 
 __all__ = [
-    "Classifier",
     "REVIEW_FIELDS",
+    "Classifier",
     "configured_agents",
     "enabled_tool_specs",
     "get_spec",
@@ -138,7 +138,7 @@ async def _classify_all(
             try:
                 async with semaphore, asyncio.timeout(LLM_TIMEOUT_S):
                     verdict = await classifier(op)
-            except Exception as exc:  # the LLM pass is advisory: without it the rules still stand
+            except Exception as exc:  # noqa: BLE001 - the LLM pass is advisory: without it the rules still stand
                 result = replace(
                     result,
                     reasons=(
@@ -650,7 +650,7 @@ def configured_agents() -> list[str] | None:
         from graphs.agents import load_agents
 
         return load_agents().names
-    except Exception as exc:  # the check is a convenience; without it any agent slug is accepted
+    except Exception as exc:  # noqa: BLE001 - the check is a convenience; without it any agent slug is accepted
         log.warning("agents.yaml unavailable for the OpenAPI review (%s): agents not checked", exc)
         return None
 
@@ -762,7 +762,7 @@ def make_llm_classifier(settings: Settings) -> Classifier | None:
 
     try:
         model = load_chat_model_from_settings(settings)
-    except Exception as exc:  # a misconfigured model must not block imports: the rules still apply
+    except Exception as exc:  # noqa: BLE001 - a misconfigured model must not block imports: the rules still apply
         log.warning(
             "OPENAPI_LLM_CLASSIFY is on but the model cannot be loaded (%s): rules only", exc
         )
@@ -781,7 +781,7 @@ def make_llm_classifier(settings: Settings) -> Classifier | None:
         )
         answer = await model.ainvoke(prompt)
         text = str(getattr(answer, "content", answer))
-        match = re.search(r"\{.*\}", text, re.S)
+        match = re.search(r"\{.*\}", text, re.DOTALL)
         if not match:
             return None
         data = json.loads(match.group(0))
@@ -818,8 +818,8 @@ def _table(detail: Mapping[str, Any]) -> str:
         min(48, max(len(h), *(len(r[i]) for r in rows))) if rows else len(h)
         for i, h in enumerate(headers)
     ]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
-    lines += ["  ".join(v[:w].ljust(w) for v, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))]
+    lines += ["  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=False)) for r in rows]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -838,6 +838,11 @@ async def _migrate(url: str, settings: Settings) -> None:
         await apply_migrations(migrator)
 
 
+def _read_capped(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None when it is over `limit` (checked before reading it)."""
+    return path.read_bytes() if path.stat().st_size <= limit else None
+
+
 async def _import_from_cli(
     source: str, settings: Settings, out: TextIO, name: str | None, base_url: str | None
 ) -> int:
@@ -849,9 +854,7 @@ async def _import_from_cli(
     if not is_url:
         path = Path(source)
         try:
-            content = (
-                path.read_bytes() if path.stat().st_size <= settings.openapi_max_bytes else None
-            )
+            content = await asyncio.to_thread(_read_capped, path, settings.openapi_max_bytes)
         except OSError as exc:
             out.write(f"error: cannot read {source}: {exc.strerror or exc}\n")
             return 2
@@ -879,7 +882,7 @@ async def _import_from_cli(
             url=source if is_url else None,
             name=name,
             base_url=base_url,
-            source=source if is_url else str(Path(source).resolve()),
+            source=source if is_url else str(await asyncio.to_thread(Path(source).resolve)),
         )
     except AppError as exc:
         out.write(f"error: {exc.message}\n")
@@ -900,8 +903,7 @@ async def _import_from_cli(
             f"{len(summary['added'])} new, {len(summary['changed'])} changed, {summary['unchanged_count']} unchanged, "
             f"{len(summary['removed'])} removed.\n"
         )
-    for note in summary["notes"]:
-        out.write(f"note: {note}\n")
+    out.writelines(f"note: {note}\n" for note in summary["notes"])
     out.write(_table(detail) + "\n")
     waiting = detail["needs_review_count"]
     if waiting:
