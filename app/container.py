@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from psycopg_pool import AsyncConnectionPool
 
 from app.conversations import thread_store
 from app.core.config import Settings
+from app.core.db import Pool
 from app.core.logging import get_logger
 
 __all__ = ["Services"]
@@ -27,7 +27,7 @@ log = get_logger(__name__)
 @dataclass(eq=False)
 class Services:
     settings: Settings
-    pool: AsyncConnectionPool
+    pool: Pool
     database_url: str
     checkpointer: Any = None
     graph: Any = None

@@ -282,7 +282,7 @@ def encode_event(event: _EventBase) -> bytes:
     wire = private.get("_wire")  # type: ignore[union-attr]
     if wire is None:
         wire = private["_wire"] = event.__pydantic_serializer__.to_json(event, exclude_none=True)  # type: ignore[index]
-    return wire  # type: ignore[no-any-return]
+    return wire
 
 
 def iso_z(value: datetime, timespec: str = "auto") -> str:

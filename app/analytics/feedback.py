@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from app.analytics import store
 from app.conversations import event_log
+from app.core.db import Pool
 from app.core.errors import BadRequest, Forbidden, NotFound
 from graphs.events import THREAD_ID_PATTERN, THREAD_ID_RE, iso_z
 
@@ -25,7 +24,7 @@ MAX_MESSAGE_ID_CHARS = 128
 
 
 async def record_feedback(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     user_id: str,
     thread_id: Any,

@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any, LiteralString
 
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
+
+from app.core.db import Conn, Pool
 
 __all__ = [
     "ReplayFilters",
@@ -168,7 +169,7 @@ LIMIT 50
 """
 
 
-async def refresh_rollup(pool: AsyncConnectionPool) -> int:
+async def refresh_rollup(pool: Pool) -> int:
     """Recompute the hours that changed since the last refresh; returns how many.
 
     Refreshes are serialised (an advisory lock), so two dashboards asking at once
@@ -190,7 +191,7 @@ async def refresh_rollup(pool: AsyncConnectionPool) -> int:
 
 
 async def fetch_summary_rows(
-    pool: AsyncConnectionPool, *, start: datetime, end: datetime, full_from: datetime, full_to: datetime,
+    pool: Pool, *, start: datetime, end: datetime, full_from: datetime, full_to: datetime,
     edge_hours: list[datetime], unit: str,
 ) -> dict[str, Any]:
     """The range's figures per chart bucket, and the rows behind approvals, TTFT and CSAT."""
@@ -262,7 +263,7 @@ def _where(filters: ReplayFilters, *, with_cursor: bool) -> sql.Composable:
 
 
 async def list_conversations(
-    pool: AsyncConnectionPool, filters: ReplayFilters, *, limit: int, offset: int
+    pool: Pool, filters: ReplayFilters, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of conversation records, newest first, and how many match in all."""
     params = {**filters, "limit": limit, "offset": offset}
@@ -279,7 +280,7 @@ async def list_conversations(
 
 THREAD_OWNER = "SELECT owner_id FROM threads WHERE thread_id = %(thread_id)s"
 
-async def thread_owner(pool: AsyncConnectionPool, thread_id: str) -> str | None:
+async def thread_owner(pool: Pool, thread_id: str) -> str | None:
     async with pool.connection() as conn:
         cur = await conn.execute(THREAD_OWNER, {"thread_id": thread_id})
         row = await cur.fetchone()
@@ -298,7 +299,7 @@ RETURNING thread_id, message_id, user_id, rating, score, comment, created_at, up
 """
 
 
-async def upsert_feedback(pool: AsyncConnectionPool, **values: Any) -> dict[str, Any]:
+async def upsert_feedback(pool: Pool, **values: Any) -> dict[str, Any]:
     async with pool.connection() as conn:
         cur = await conn.execute(UPSERT_FEEDBACK, values)
         row = await cur.fetchone()
@@ -361,19 +362,19 @@ LIMIT %(limit)s
 """
 
 
-async def _checkpoints_present(conn: Any) -> bool:
+async def _checkpoints_present(conn: Conn) -> bool:
     cur = await conn.execute(CHECKPOINTS_PRESENT)
     row = await cur.fetchone()
     return bool(row and row["present"])
 
 
-async def _delete_checkpoints(conn: Any, ids: list[str]) -> None:
+async def _delete_checkpoints(conn: Conn, ids: list[str]) -> None:
     if ids and await _checkpoints_present(conn):
         for table in CHECKPOINT_TABLES:
             await conn.execute(sql.SQL(DELETE_CHECKPOINTS).format(table=sql.Identifier(table)), {"ids": ids})
 
 
-async def delete_dead_threads(pool: AsyncConnectionPool, *, cutoff: datetime, limit: int) -> tuple[int, int]:
+async def delete_dead_threads(pool: Pool, *, cutoff: datetime, limit: int) -> tuple[int, int]:
     """Delete one batch of dead threads with all their rows and checkpoints.
 
     Returns (selected, deleted); the caller stops when nothing was deleted.
@@ -390,14 +391,14 @@ async def delete_dead_threads(pool: AsyncConnectionPool, *, cutoff: datetime, li
     return len(ids), len(deleted)
 
 
-async def delete_old_events(pool: AsyncConnectionPool, *, cutoff: datetime, limit: int) -> int:
+async def delete_old_events(pool: Pool, *, cutoff: datetime, limit: int) -> int:
     async with pool.connection() as conn:
         cur = await conn.execute(DELETE_OLD_EVENTS, {"cutoff": cutoff, "limit": limit})
         return cur.rowcount
 
 
 async def live_threads_with_old_checkpoints(
-    pool: AsyncConnectionPool, *, cutoff: datetime, after: str, limit: int
+    pool: Pool, *, cutoff: datetime, after: str, limit: int
 ) -> list[str]:
     async with pool.connection() as conn:
         if not await _checkpoints_present(conn):
@@ -407,7 +408,7 @@ async def live_threads_with_old_checkpoints(
         return [r["thread_id"] for r in await cur.fetchall()]
 
 
-async def delete_thread_rows(pool: AsyncConnectionPool, thread_id: str) -> bool:
+async def delete_thread_rows(pool: Pool, thread_id: str) -> bool:
     """Delete a thread's rows (cascading to runs, events, interrupts, conversation,
     feedback) and its checkpoints, in one transaction. False when nothing was there."""
     async with pool.connection() as conn:

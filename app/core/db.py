@@ -17,16 +17,21 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 import psycopg
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from app.core.config import Settings
 from app.core.errors import DatabaseUnavailable
+
+# Every connection of the app's pools returns rows as dicts (CONNECTION_KWARGS' row_factory)
+Conn: TypeAlias = AsyncConnection[DictRow]
+Pool: TypeAlias = AsyncConnectionPool[Conn]
 
 __all__ = [
     "EmbeddedPostgres",
@@ -121,9 +126,10 @@ def _has_input(conn: Any) -> bool:
         return True
 
 
-def open_pool(url: str, settings: Settings, *, name: str = "support-agent") -> AsyncConnectionPool:
+def open_pool(url: str, settings: Settings, *, name: str = "support-agent") -> Pool:
     return AsyncConnectionPool(
         conninfo=url,
+        connection_class=Conn,
         min_size=settings.db_pool_min,
         max_size=max(settings.db_pool_max, settings.db_pool_min),
         kwargs={**CONNECTION_KWARGS, "connect_timeout": max(1, int(settings.db_connect_timeout_s))},

@@ -160,7 +160,7 @@ async def _handle(services: Services, conn: Connection, principal: Principal, fr
                     services.hub.unsubscribe(conn, thread_id)
                 raise
             if sub is not None:
-                sub.last_sent = (routed[0].seq if routed else run.first_seq) - 1
+                sub.last_sent = ((routed[0].seq or 0) if routed else run.first_seq) - 1
                 # staff writing in a customer's thread follow it masked, like any operator view of it
                 sub.mask = should_mask(principal.role, principal.user_id, run.owner_id)
                 services.hub.go_live(sub)

@@ -15,9 +15,9 @@ from collections import defaultdict
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from app.conversations.event_log import NOTIFY_CHANNEL, count_events, iter_events
+from app.core.db import Pool
 from app.core.logging import get_logger
 from app.core.metrics import METRICS
 from app.core.pii import mask_event
@@ -34,7 +34,7 @@ TOOLS_CHANNEL = "sa_tools"  # sent by a trigger when imported specs or their rev
 
 
 class Hub:
-    def __init__(self, pool: AsyncConnectionPool, *, origin: str, page_size: int = 500,
+    def __init__(self, pool: Pool, *, origin: str, page_size: int = 500,
                  slots: asyncio.Semaphore | None = None) -> None:
         self.pool = pool
         self.origin = origin
