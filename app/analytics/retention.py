@@ -26,9 +26,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
-from app.analytics import store
+from app.analytics import retention_store
+from app.core.db import Pool
 from app.core.logging import get_logger
 
 __all__ = ["RetentionReport", "delete_thread_data", "prune_once", "retention_loop"]
@@ -47,16 +46,16 @@ class RetentionReport:
     skipped: bool = False
 
 
-async def delete_thread_data(pool: AsyncConnectionPool, thread_id: str) -> bool:
+async def delete_thread_data(pool: Pool, thread_id: str) -> bool:
     """Remove all of a thread: its rows in our tables and its checkpoints.
 
     Idempotent; returns False when there was nothing left to delete.
     """
-    return await store.delete_thread_rows(pool, thread_id)
+    return await retention_store.delete_thread_rows(pool, thread_id)
 
 
 async def prune_once(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     retention_days: int,
     batch_size: int = 500,
@@ -80,17 +79,17 @@ async def prune_once(
 
 
 async def _prune(
-    pool: AsyncConnectionPool, cutoff: datetime, batch_size: int, checkpointer: Any, report: RetentionReport
+    pool: Pool, cutoff: datetime, batch_size: int, checkpointer: Any, report: RetentionReport
 ) -> None:
     while True:
-        selected, deleted = await store.delete_dead_threads(pool, cutoff=cutoff, limit=batch_size)
+        selected, deleted = await retention_store.delete_dead_threads(pool, cutoff=cutoff, limit=batch_size)
         report.threads += deleted
         if deleted == 0 or selected < batch_size:
             break
         await asyncio.sleep(0)
 
     while True:
-        n = await store.delete_old_events(pool, cutoff=cutoff, limit=batch_size)
+        n = await retention_store.delete_old_events(pool, cutoff=cutoff, limit=batch_size)
         report.events += n
         if n < batch_size:
             break
@@ -103,10 +102,10 @@ async def _prune(
     if checkpointer is None:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-        checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        checkpointer = AsyncPostgresSaver(pool)
     after = ""
     while True:
-        ids = await store.live_threads_with_old_checkpoints(pool, cutoff=cutoff, after=after, limit=batch_size)
+        ids = await retention_store.live_threads_with_old_checkpoints(pool, cutoff=cutoff, after=after, limit=batch_size)
         if not ids:
             break
         after = ids[-1]
