@@ -201,7 +201,7 @@ class GracefulServer(uvicorn.Server):
         if services is not None:
             try:
                 await services.begin_shutdown()
-            except Exception as exc:  # shutting down regardless
+            except Exception as exc:  # noqa: BLE001 - shutting down regardless
                 print(f"support-agent: shutdown: {exc}", file=sys.stderr)
         await super().shutdown(sockets)
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from psycopg_pool import AsyncConnectionPool
 
 from app.conversations import thread_store
 from app.core.config import Settings
+from app.core.db import Pool
 from app.core.logging import get_logger
 
 if TYPE_CHECKING:  # the types only: these modules import the container back
@@ -40,7 +40,7 @@ log = get_logger(__name__)
 @dataclass(eq=False)
 class Services:
     settings: Settings
-    pool: AsyncConnectionPool
+    pool: Pool
     database_url: str
     # None until the lifespan (`app.main.open_services`) has opened them, in this order
     checkpointer: AsyncPostgresSaver | None = None
@@ -104,7 +104,7 @@ class Services:
         generation = self._run_tools_generation
         try:
             tools = await run_tool_registry(self)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - imported tools are optional: the built-in ones still serve
             log.warning("imported_tools_unavailable", error=str(exc))
             return self.tools
         if generation == self._run_tools_generation:  # not changed again while it was read

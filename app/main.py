@@ -193,7 +193,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors()[:5]:
-            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or "body"
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
             problems.append(f"{where}: {err.get('msg')}")
         return JSONResponse({"error": "invalid request: " + "; ".join(problems), "code": "invalid_request"},
                             status_code=422)
@@ -205,7 +205,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         cid = correlation_id()
-        log.error("request_failed", correlation_id=cid, error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        log.error("request_failed", correlation_id=cid, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
         return JSONResponse({"error": f"internal error (correlation id {cid})", "code": "internal"}, status_code=500)
 
 

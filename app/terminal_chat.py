@@ -286,8 +286,9 @@ class OperatorSession:
             self._waiter = None
 
     async def show_queue(self) -> None:
-        r = httpx.get(f"{self.base}/api/handoffs", params={"status": "open"}, timeout=10,
-                      headers={"Authorization": f"Bearer {self.token}"} if self.token else {})
+        async with httpx.AsyncClient(timeout=10) as http:
+            r = await http.get(f"{self.base}/api/handoffs", params={"status": "open"},
+                               headers={"Authorization": f"Bearer {self.token}"} if self.token else {})
         if r.status_code != 200:
             self.say(f"[the queue could not be read: {r.status_code} {r.text[:200]}]")
             return

@@ -22,6 +22,7 @@ Results: a table on stdout and `bench/results/latest.json`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -48,8 +49,8 @@ TOKENS = 200
 THINK_S = 10.0  # paced customers: ~10 s between turns, so 50 of them offer ~5 runs/s
 
 sys.path.insert(0, str(REPO))
-from tests.support.pg import PgCluster, free_port
-from tests.support.server import ServerProcess
+from tests.support.pg import PgCluster, free_port  # noqa: E402 - importable only after the path insert
+from tests.support.server import ServerProcess  # noqa: E402 - as above
 
 
 def log(msg: str) -> None:
@@ -113,10 +114,8 @@ def tree_sum(pid: int, measure: Any) -> float:
         return 0
     total = 0
     for q in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += measure(q)
-        except psutil.Error:
-            pass
     return total
 
 
@@ -456,7 +455,8 @@ def table(results: dict[str, Any]) -> str:
     head = ("metric", "ours (WS + Postgres)", "LangGraph dev server (SSE)", "bare graph", "ours vs peer")
     body = rows(results)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(5)]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+    def line(r):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |"
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(head), sep, *(line(r) for r in body)])
 
@@ -476,7 +476,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.no_peer:
             try:
                 results["peer"] = bench_peer(base, workdir, args.quick)
-            except Exception as exc:  # report what could be measured
+            except Exception as exc:  # noqa: BLE001 - report what could be measured
                 log(f"peer failed: {exc}")
                 results["peer_error"] = str(exc)
     finally:

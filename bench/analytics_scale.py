@@ -38,8 +38,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.analytics.replay import list_conversations
 from app.analytics.replay import timeline as timeline_chunks
-from app.analytics.store import refresh_rollup
 from app.analytics.summary import summary
+from app.analytics.summary_store import refresh_rollup
 from app.core.db import apply_migrations, setup_checkpointer
 from app.core.security import Principal
 
@@ -230,7 +230,7 @@ async def timed(fn: Any, repeat: int) -> tuple[float, float, Any]:
 
 
 async def explain(pool: AsyncConnectionPool, now: datetime) -> None:
-    from app.analytics import store
+    from app.analytics import summary_store as store
     from app.analytics.summary import _split_hours
 
     start = now - timedelta(days=30)

@@ -39,6 +39,8 @@ try:
 except ImportError:  # pragma: no cover
     loads = json.loads
 
+import itertools
+
 import websockets
 from websockets.asyncio.client import ClientConnection
 
@@ -84,7 +86,7 @@ class SeqBook:
         for seqs in self.seqs.values():
             doubled += len(seqs) - len(set(seqs))
             lost += max(seqs) - len(set(seqs))  # seq starts at 1 on every bench thread
-            out_of_order += sum(1 for a, b in zip(seqs, seqs[1:]) if b <= a)
+            out_of_order += sum(1 for a, b in itertools.pairwise(seqs) if b <= a)
         return {"threads": len(self.seqs), "events": sum(len(s) for s in self.seqs.values()),
                 "lost": lost, "doubled": doubled, "out_of_order": out_of_order}
 
@@ -139,7 +141,7 @@ async def drive_customers(cfg: dict[str, Any], n: int, one_turn: Callable[[int],
         while time.perf_counter() < stop_at and (max_turns is None or turns < max_turns):
             try:
                 r = await one_turn(i)
-            except Exception as exc:  # a stuck or broken run is a result, not a crash
+            except Exception as exc:  # noqa: BLE001 - a stuck or broken run is a result, not a crash
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
             turns += 1
@@ -297,7 +299,7 @@ async def ws_idle(cfg: dict[str, Any]) -> dict[str, Any]:
                 frame = loads(await asyncio.wait_for(ws.recv(), 60))
                 assert frame["type"] == "connected"
                 sockets.append(ws)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a socket that cannot open counts as a failure
                 failures += 1
 
     for stage in stages:
@@ -389,7 +391,7 @@ async def sse_interrupt(cfg: dict[str, Any]) -> dict[str, Any]:
             order = 1001 + (i % 50)
             seen: dict[str, Any] = {}
 
-            def on_req(event: str | None, data: str, size: int) -> None:
+            def on_req(event: str | None, data: str, size: int, seen: dict[str, Any] = seen) -> None:
                 if event == "updates" and "__interrupt__" in data:
                     seen["interrupt"] = time.perf_counter()
 
@@ -403,7 +405,7 @@ async def sse_interrupt(cfg: dict[str, Any]) -> dict[str, Any]:
                 continue
             t1 = seen["interrupt"]
 
-            def on_dec(event: str | None, data: str, size: int) -> None:
+            def on_dec(event: str | None, data: str, size: int, seen: dict[str, Any] = seen) -> None:
                 if event == "messages" and "first" not in seen:
                     chunk, _ = loads(data)
                     if chunk.get("content"):

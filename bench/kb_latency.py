@@ -66,7 +66,7 @@ def questions(articles: list[Article], n: int, seed: int) -> list[str]:
     for _ in range(n):
         article = rng.choice(articles)
         words = [w.strip(".").lower() for w in article.text.split() if not w.startswith("#")]
-        picked = rng.sample(words, 4) + ["how", "do", "i", rng.choice(COMMON)]
+        picked = [*rng.sample(words, 4), "how", "do", "i", rng.choice(COMMON)]
         rng.shuffle(picked)
         out.append(" ".join(picked) + "?")
     return out

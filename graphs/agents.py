@@ -306,13 +306,12 @@ def check_approver(approver: Any, where: str) -> None:
     if "lookup" not in cond and "amount_arg" not in cond:
         raise AgentConfigError(f"{where}.operator_if needs `amount_arg`, `lookup` or both to find the amount")
     lookup = cond.get("lookup")
-    if lookup is not None:
-        if (
-            not isinstance(lookup, Mapping)
-            or not isinstance(lookup.get("operation"), str)
-            or not isinstance(lookup.get("field"), str)
-            or not isinstance(lookup.get("args", {}), Mapping)
-        ):
-            raise AgentConfigError(
-                f"{where}.operator_if.lookup must be {{operation: <GET operationId>, args: {{param: arg}}, field: <name>}}, got {lookup!r}"
-            )
+    if lookup is not None and (
+        not isinstance(lookup, Mapping)
+        or not isinstance(lookup.get("operation"), str)
+        or not isinstance(lookup.get("field"), str)
+        or not isinstance(lookup.get("args", {}), Mapping)
+    ):
+        raise AgentConfigError(
+            f"{where}.operator_if.lookup must be {{operation: <GET operationId>, args: {{param: arg}}, field: <name>}}, got {lookup!r}"
+        )

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 __all__ = [
-    "AgentJoined",
-    "AgentLeft",
-    "CustomerMessage",
-    "Event",
     "EVENT_ADAPTER",
     "EVENT_TYPES",
+    "RUN_END_TYPES",
+    "THREAD_ID_PATTERN",
+    "THREAD_ID_RE",
+    "AgentJoined",
+    "AgentLeft",
     "Citation",
+    "CustomerMessage",
+    "Event",
     "Handoff",
     "HandoffNotice",
     "HumanMessageEvent",
@@ -43,9 +46,6 @@ __all__ = [
     "ToolCall",
     "ToolResult",
     "Usage",
-    "RUN_END_TYPES",
-    "THREAD_ID_PATTERN",
-    "THREAD_ID_RE",
     "dump_event",
     "encode_event",
     "expired_event",
@@ -252,28 +252,7 @@ class RunError(_EventBase):
 
 
 Event = Annotated[
-    Union[
-        RunStart,
-        ThreadImported,
-        IntentEvent,
-        Token,
-        ToolCall,
-        ToolResult,
-        InterruptEvent,
-        InterruptDecided,
-        InterruptExpired,
-        InterruptWarning,
-        Handoff,
-        CustomerMessage,
-        AgentJoined,
-        HumanMessageEvent,
-        AgentLeft,
-        HandoffNotice,
-        Citation,
-        MessageComplete,
-        RunCancelled,
-        RunError,
-    ],
+    RunStart | ThreadImported | IntentEvent | Token | ToolCall | ToolResult | InterruptEvent | InterruptDecided | InterruptExpired | InterruptWarning | Handoff | CustomerMessage | AgentJoined | HumanMessageEvent | AgentLeft | HandoffNotice | Citation | MessageComplete | RunCancelled | RunError,
     Field(discriminator="type"),
 ]
 
@@ -303,7 +282,7 @@ def encode_event(event: _EventBase) -> bytes:
     wire = private.get("_wire")  # type: ignore[union-attr]
     if wire is None:
         wire = private["_wire"] = event.__pydantic_serializer__.to_json(event, exclude_none=True)  # type: ignore[index]
-    return wire  # type: ignore[no-any-return]
+    return wire
 
 
 def iso_z(value: datetime, timespec: str = "auto") -> str:

@@ -39,7 +39,7 @@ def build_graph(
     checkpointer: Any = None,
     tools: ToolRegistry | None = None,
     router_model: BaseChatModel | None = None,
-    guardrail_model: BaseChatModel | None | bool = True,
+    guardrail_model: BaseChatModel | bool | None = True,
 ) -> Any:
     """The compiled support graph.
 

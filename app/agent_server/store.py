@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+
+from app.core.db import Pool
 
 __all__ = [
     "find_run_start", "get_run", "latest_run", "list_runs", "record_run", "search_threads", "set_metadata",
@@ -84,12 +85,12 @@ SELECT seq FROM events WHERE thread_id = %(thread_id)s AND run_id = %(run_id)s A
 """
 
 
-async def set_metadata(pool: AsyncConnectionPool, thread_id: str, metadata: dict[str, Any]) -> None:
+async def set_metadata(pool: Pool, thread_id: str, metadata: dict[str, Any]) -> None:
     async with pool.connection() as conn:
         await conn.execute(UPSERT_METADATA, {"thread_id": thread_id, "metadata": Jsonb(metadata)})
 
 
-async def thread_metadata(pool: AsyncConnectionPool, thread_id: str, *, graph_id: str,
+async def thread_metadata(pool: Pool, thread_id: str, *, graph_id: str,
                           assistant_id: str) -> dict[str, Any]:
     async with pool.connection() as conn:
         cur = await conn.execute(THREAD_METADATA, {"thread_id": thread_id, "graph_id": graph_id,
@@ -98,7 +99,7 @@ async def thread_metadata(pool: AsyncConnectionPool, thread_id: str, *, graph_id
     return dict(row["metadata"]) if row else {}
 
 
-async def search_threads(pool: AsyncConnectionPool, *, owner: str | None, ids: list[str] | None,
+async def search_threads(pool: Pool, *, owner: str | None, ids: list[str] | None,
                          metadata: dict[str, Any], status: str | None, sort_by: str, sort_order: str,
                          limit: int, offset: int, graph_id: str, assistant_id: str) -> list[dict[str, Any]]:
     sql = SEARCH.format(metadata=_METADATA, sort=_SORT[sort_by], order="ASC" if sort_order == "asc" else "DESC")
@@ -109,25 +110,25 @@ async def search_threads(pool: AsyncConnectionPool, *, owner: str | None, ids: l
         return list(await cur.fetchall())
 
 
-async def record_run(pool: AsyncConnectionPool, *, run_id: str, thread_id: str, assistant_id: str,
+async def record_run(pool: Pool, *, run_id: str, thread_id: str, assistant_id: str,
                      metadata: dict[str, Any], multitask_strategy: str) -> None:
     async with pool.connection() as conn:
         await conn.execute(RECORD_RUN, {"run_id": run_id, "thread_id": thread_id, "assistant_id": assistant_id,
                                         "metadata": Jsonb(metadata), "multitask_strategy": multitask_strategy})
 
 
-async def get_run(pool: AsyncConnectionPool, thread_id: str, run_id: str) -> dict[str, Any] | None:
+async def get_run(pool: Pool, thread_id: str, run_id: str) -> dict[str, Any] | None:
     async with pool.connection() as conn:
         cur = await conn.execute(GET_RUN, {"thread_id": thread_id, "run_id": run_id})
         return await cur.fetchone()
 
 
-async def latest_run(pool: AsyncConnectionPool, thread_id: str) -> dict[str, Any] | None:
+async def latest_run(pool: Pool, thread_id: str) -> dict[str, Any] | None:
     rows = await list_runs(pool, thread_id, status=None, limit=1, offset=0)
     return rows[0] if rows else None
 
 
-async def list_runs(pool: AsyncConnectionPool, thread_id: str, *, status: list[str] | None, limit: int,
+async def list_runs(pool: Pool, thread_id: str, *, status: list[str] | None, limit: int,
                     offset: int) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         cur = await conn.execute(LIST_RUNS, {"thread_id": thread_id, "status": status, "limit": limit,
@@ -135,7 +136,7 @@ async def list_runs(pool: AsyncConnectionPool, thread_id: str, *, status: list[s
         return list(await cur.fetchall())
 
 
-async def find_run_start(pool: AsyncConnectionPool, thread_id: str, run_id: str) -> int | None:
+async def find_run_start(pool: Pool, thread_id: str, run_id: str) -> int | None:
     """The seq of the run's `run_start` event: where its stream begins."""
     async with pool.connection() as conn:
         cur = await conn.execute(RUN_START_SEQ, {"thread_id": thread_id, "run_id": run_id})
@@ -143,7 +144,7 @@ async def find_run_start(pool: AsyncConnectionPool, thread_id: str, run_id: str)
     return row["seq"] if row else None
 
 
-async def successor(pool: AsyncConnectionPool, thread_id: str, run_id: str, started_at: Any) -> dict[str, Any] | None:
+async def successor(pool: Pool, thread_id: str, run_id: str, started_at: Any) -> dict[str, Any] | None:
     async with pool.connection() as conn:
         cur = await conn.execute(SUCCESSOR, {"thread_id": thread_id, "run_id": run_id, "started_at": started_at})
         return await cur.fetchone()

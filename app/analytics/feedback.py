@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
-from app.analytics import store
+from app.analytics import feedback_store, replay_store
 from app.conversations import event_log
+from app.core.db import Pool
 from app.core.errors import BadRequest, Forbidden, NotFound
 from graphs.events import THREAD_ID_PATTERN, THREAD_ID_RE, iso_z
 
@@ -25,7 +24,7 @@ MAX_MESSAGE_ID_CHARS = 128
 
 
 async def record_feedback(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     user_id: str,
     thread_id: Any,
@@ -55,7 +54,7 @@ async def record_feedback(
     if score is not None and (isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5):
         raise BadRequest("score must be a whole number from 1 to 5", thread_id=thread_id)
 
-    owner = await store.thread_owner(pool, thread_id)
+    owner = await replay_store.thread_owner(pool, thread_id)
     if owner is None:
         raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
     if owner != user_id and not is_staff:
@@ -63,7 +62,7 @@ async def record_feedback(
     if not await event_log.message_exists(pool, thread_id, message_id):
         raise BadRequest(f"message_id {message_id!r} is not an answer in thread {thread_id}",
                          thread_id=thread_id)
-    row = await store.upsert_feedback(
+    row = await feedback_store.upsert_feedback(
         pool, thread_id=thread_id, message_id=message_id, user_id=user_id, rating=rating,
         score=score, comment=(comment.strip() or None) if comment else None,
     )

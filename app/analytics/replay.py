@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from psycopg_pool import AsyncConnectionPool
 
-from app.analytics import store
+from app.analytics import replay_store
 from app.analytics.records import record_json
 from app.conversations.event_log import count_events, iter_events
+from app.core.db import Pool
 from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.pii import mask_payload
 from app.core.pii import should_mask as pii_should_mask
@@ -66,7 +66,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 async def list_conversations(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     principal: Principal,
     *,
     prices: Mapping[str, Any],
@@ -93,14 +93,14 @@ async def list_conversations(
     start, end = _utc(start), _utc(end)
     if start is not None and end is not None and start >= end:
         raise BadRequest("from must be earlier than to")
-    filters: dict[str, Any] = {
+    filters: replay_store.ReplayFilters = {
         "from": start, "to": end, "intent": intent or None, "agent": agent or None,
         "resolution": resolution, "has_interrupt": has_interrupt, "user_id": user_id or None,
     }
     if cursor:
         filters["cursor_started_at"], filters["cursor_thread_id"] = decode_cursor(cursor)
         offset = 0
-    rows, count = await store.list_conversations(pool, filters, limit=limit, offset=offset)
+    rows, count = await replay_store.list_conversations(pool, filters, limit=limit, offset=offset)
     mask = should_mask(principal)
     return {
         "data": [record_json(r, prices=prices, mask=mask) for r in rows],
@@ -112,7 +112,7 @@ async def list_conversations(
 
 
 async def timeline(
-    pool: AsyncConnectionPool, principal: Principal, thread_id: str, *, tokens: bool = True,
+    pool: Pool, principal: Principal, thread_id: str, *, tokens: bool = True,
     page_size: int = 500, slots: asyncio.Semaphore | None = None,
 ) -> AsyncIterator[bytes]:
     """`{"thread_id", "events": [...]}` as JSON chunks: the thread's events in seq order, each with `ts`.
@@ -124,7 +124,7 @@ async def timeline(
     """
     if not THREAD_ID_RE.match(thread_id):
         raise BadRequest(f"thread_id must match {THREAD_ID_PATTERN}")
-    owner = await store.thread_owner(pool, thread_id)
+    owner = await replay_store.thread_owner(pool, thread_id)
     if owner is None:
         raise NotFound(f"thread {thread_id} not found")
     if not principal.is_staff and principal.user_id != owner:
@@ -134,7 +134,7 @@ async def timeline(
     return _timeline_chunks(pool, thread_id, upto, tokens=tokens, mask=mask, page_size=page_size, slots=slots)
 
 
-async def _timeline_chunks(pool: AsyncConnectionPool, thread_id: str, upto: int, *, tokens: bool, mask: bool,
+async def _timeline_chunks(pool: Pool, thread_id: str, upto: int, *, tokens: bool, mask: bool,
                            page_size: int, slots: asyncio.Semaphore | None) -> AsyncIterator[bytes]:
     yield b'{"thread_id":' + orjson.dumps(thread_id) + b',"events":['
     first = True

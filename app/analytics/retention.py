@@ -26,9 +26,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from psycopg_pool import AsyncConnectionPool
-
-from app.analytics import store
+from app.analytics import retention_store
+from app.core.db import Pool
 from app.core.logging import get_logger
 
 if TYPE_CHECKING:
@@ -50,16 +49,16 @@ class RetentionReport:
     skipped: bool = False
 
 
-async def delete_thread_data(pool: AsyncConnectionPool, thread_id: str) -> bool:
+async def delete_thread_data(pool: Pool, thread_id: str) -> bool:
     """Remove all of a thread: its rows in our tables and its checkpoints.
 
     Idempotent; returns False when there was nothing left to delete.
     """
-    return await store.delete_thread_rows(pool, thread_id)
+    return await retention_store.delete_thread_rows(pool, thread_id)
 
 
 async def prune_once(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     retention_days: int,
     batch_size: int = 500,
@@ -83,17 +82,17 @@ async def prune_once(
 
 
 async def _prune(
-    pool: AsyncConnectionPool, cutoff: datetime, batch_size: int, checkpointer: Any, report: RetentionReport
+    pool: Pool, cutoff: datetime, batch_size: int, checkpointer: Any, report: RetentionReport
 ) -> None:
     while True:
-        selected, deleted = await store.delete_dead_threads(pool, cutoff=cutoff, limit=batch_size)
+        selected, deleted = await retention_store.delete_dead_threads(pool, cutoff=cutoff, limit=batch_size)
         report.threads += deleted
         if deleted == 0 or selected < batch_size:
             break
         await asyncio.sleep(0)
 
     while True:
-        n = await store.delete_old_events(pool, cutoff=cutoff, limit=batch_size)
+        n = await retention_store.delete_old_events(pool, cutoff=cutoff, limit=batch_size)
         report.events += n
         if n < batch_size:
             break
@@ -106,17 +105,17 @@ async def _prune(
     if checkpointer is None:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-        checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        checkpointer = AsyncPostgresSaver(pool)
     after = ""
     while True:
-        ids = await store.live_threads_with_old_checkpoints(pool, cutoff=cutoff, after=after, limit=batch_size)
+        ids = await retention_store.live_threads_with_old_checkpoints(pool, cutoff=cutoff, after=after, limit=batch_size)
         if not ids:
             break
         after = ids[-1]
         try:
             await checkpointer.aprune(ids, strategy="keep_latest")
             report.checkpoint_threads += len(ids)
-        except Exception as exc:  # a run writing meanwhile, a DeltaChannel: try again next pass
+        except Exception as exc:  # noqa: BLE001 - a run writing meanwhile, a DeltaChannel: try again next pass
             log.warning("retention_checkpoint_prune_failed", error=f"{type(exc).__name__}: {exc}",
                         threads=len(ids))
         if len(ids) < batch_size:
@@ -138,6 +137,6 @@ async def retention_loop(services: Services) -> None:
                     log.info("retention_pass", **asdict(report))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the next pass tries again; the server keeps serving
+            except Exception as exc:  # noqa: BLE001 - the next pass tries again; the server keeps serving
                 log.error("retention_pass_failed", error=f"{type(exc).__name__}: {exc}")
         await asyncio.sleep(settings.retention_interval_s)

@@ -2,7 +2,7 @@
 
 Turns a range (`24h`, `7d`, `30d`, or `from`/`to`) into a half-open UTC interval
 and a bucket size, reads the hourly rollup of the conversation records (the whole
-hours) plus the partial hours at either end (`app/analytics/store.py`), and
+hours) plus the partial hours at either end (`app/analytics/summary_store.py`), and
 adds them up into totals, mixes, series, rates and costs; percentiles (time to
 first token, time to decide) are computed from the rows themselves. Every figure is defined in
 `docs/analytics.md`; in short, conversation figures cover conversations *started*
@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from psycopg_pool import AsyncConnectionPool
-
-from app.analytics import store
+from app.analytics import summary_store
 from app.analytics.records import estimate_cost
+from app.core.db import Pool
 from app.core.errors import BadRequest
 from graphs.events import iso_z
 
@@ -114,7 +113,7 @@ def _split_hours(start: datetime, end: datetime) -> tuple[datetime, datetime, li
 
 
 async def summary(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     prices: Mapping[str, Any],
     range_: str | None = None,
@@ -125,16 +124,16 @@ async def summary(
     """Every dashboard figure for one range; the keys are the API's."""
     label, start, end, unit = resolve_range(range_, start, end, now=now)
     full_from, full_to, edges = _split_hours(start, end)
-    rows = await store.fetch_summary_rows(pool, start=start, end=end, full_from=full_from, full_to=full_to,
+    rows = await summary_store.fetch_summary_rows(pool, start=start, end=end, full_from=full_from, full_to=full_to,
                                           edge_hours=edges, unit=unit)
 
     step = HOUR if unit == "hour" else DAY
     buckets: dict[datetime, dict[str, Any]] = {}
     b = _floor(start, unit)
     while b < end:
-        buckets[b] = {k: 0 for k in COUNTS} | {"cost_usd": 0.0}
+        buckets[b] = dict.fromkeys(COUNTS, 0) | {"cost_usd": 0.0}
         b += step
-    totals: dict[str, Any] = {k: 0 for k in COUNTS}
+    totals: dict[str, Any] = dict.fromkeys(COUNTS, 0)
     total_cost = 0.0
     for r in rows["buckets"]:
         point = buckets[_floor(r["bucket"].astimezone(UTC), unit)]

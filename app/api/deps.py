@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["AdminDep", "OperatorDep", "PoolDep", "PrincipalDep", "ServicesDep"]
 
 
-def get_services(request: Request) -> "Services":
+def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 

@@ -10,7 +10,7 @@ then `npm run generate:types`), so the wire has one definition.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -21,7 +21,7 @@ from graphs.events import RUN_END_TYPES, Event
 
 __all__ = ["install_openapi", "socket_schemas"]
 
-ServerFrame = Annotated[Union[Event, ServerReply], Field(description="Anything the server sends on the socket.")]
+ServerFrame = Annotated[Event | ServerReply, Field(description="Anything the server sends on the socket.")]
 REF = "#/components/schemas/{model}"
 
 

@@ -13,6 +13,7 @@ The sweeper also warns before expiry and recovers runs whose owner died.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -264,11 +265,9 @@ async def sweeper_loop(services: Services) -> None:
                     (services.settings.rate_limit_window_s * 2,))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the sweeper loop outlives any one failed pass
             log.warning("sweeper_failed", error=str(exc))
         services.sweeper_wakeup.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(services.sweeper_wakeup.wait(), timeout=interval)
-        except TimeoutError:
-            pass
 

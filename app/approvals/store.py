@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from app.core.db import Conn, Pool
 from graphs.events import InterruptEvent, encode_event
 
 INSERT_INTERRUPT = """
@@ -75,7 +75,7 @@ class InterruptIdTaken(Exception):
     """The interrupt id is another thread's: nothing was written."""
 
 
-async def insert_pending(conn: AsyncConnection[Any], event: InterruptEvent) -> None:
+async def insert_pending(conn: Conn, event: InterruptEvent) -> None:
     """Record a stamped `interrupt` event as the thread's pending approval (`event` keeps it as sent)."""
     cur = await conn.execute(
         INSERT_INTERRUPT,
@@ -98,19 +98,19 @@ async def insert_pending(conn: AsyncConnection[Any], event: InterruptEvent) -> N
                                f"{event.thread_id}; it was not reopened")
 
 
-async def lock_pending(conn: AsyncConnection[Any], thread_id: str) -> dict[str, Any] | None:
+async def lock_pending(conn: Conn, thread_id: str) -> dict[str, Any] | None:
     cur = await conn.execute(LOCK_PENDING, {"thread_id": thread_id})
     return await cur.fetchone()
 
 
-async def get_pending(pool: AsyncConnectionPool, thread_id: str) -> dict[str, Any] | None:
+async def get_pending(pool: Pool, thread_id: str) -> dict[str, Any] | None:
     """The thread's pending interrupt, without a lock (`lock_pending` inside a decision's transaction)."""
     async with pool.connection() as conn:
         cur = await conn.execute(GET_PENDING, {"thread_id": thread_id})
         return await cur.fetchone()
 
 
-async def get_interrupt(pool_or_conn: AsyncConnectionPool | AsyncConnection[Any], interrupt_id: str) -> dict[str, Any] | None:
+async def get_interrupt(pool_or_conn: Pool | Conn, interrupt_id: str) -> dict[str, Any] | None:
     if isinstance(pool_or_conn, AsyncConnectionPool):
         async with pool_or_conn.connection() as conn:
             cur = await conn.execute(GET_INTERRUPT, {"interrupt_id": interrupt_id})
@@ -120,7 +120,7 @@ async def get_interrupt(pool_or_conn: AsyncConnectionPool | AsyncConnection[Any]
 
 
 async def decide(
-    conn: AsyncConnection[Any], *, interrupt_id: str, status: str, decided_by: str,
+    conn: Conn, *, interrupt_id: str, status: str, decided_by: str,
     edited_args: dict[str, Any] | None, reason: str | None,
 ) -> None:
     await conn.execute(
@@ -136,7 +136,7 @@ async def decide(
 
 
 async def list_interrupts(
-    pool: AsyncConnectionPool, *, status: str | None, approver: str | None, limit: int, offset: int
+    pool: Pool, *, status: str | None, approver: str | None, limit: int, offset: int
 ) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -145,13 +145,13 @@ async def list_interrupts(
         return await cur.fetchall()
 
 
-async def due_to_expire(pool: AsyncConnectionPool, limit: int = 100) -> list[dict[str, Any]]:
+async def due_to_expire(pool: Pool, limit: int = 100) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         cur = await conn.execute(DUE_TO_EXPIRE, {"limit": limit})
         return await cur.fetchall()
 
 
-async def due_for_warning(pool: AsyncConnectionPool, warning_s: int, limit: int = 100) -> list[dict[str, Any]]:
+async def due_for_warning(pool: Pool, warning_s: int, limit: int = 100) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         cur = await conn.execute(DUE_FOR_WARNING, {"warning_s": warning_s, "limit": limit})
         return await cur.fetchall()

@@ -25,10 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
+from app.core.db import Conn, Pool
 from app.core.logging import get_logger
 from graphs.events import EVENT_ADAPTER, Event, encode_event, iso_z
 
@@ -148,7 +147,7 @@ def _rows(events: Sequence[Event]) -> list[dict[str, Any]]:
 
 
 async def append_locked(
-    conn: AsyncConnection[Any], *, thread_id: str, last_seq: int, run_id: str | None,
+    conn: Conn, *, thread_id: str, last_seq: int, run_id: str | None,
     events: Sequence[Event], origin: str,
 ) -> list[Event]:
     """Append events after `last_seq` (the caller holds the thread row lock); they come back stamped."""
@@ -172,7 +171,7 @@ def _decode(row: dict[str, Any], with_ts: bool) -> Event:
 
 
 async def read_events(
-    pool: AsyncConnectionPool, thread_id: str, after_seq: int = 0, *, upto: int = MAX_SEQ, limit: int = 500,
+    pool: Pool, thread_id: str, after_seq: int = 0, *, upto: int = MAX_SEQ, limit: int = 500,
     tokens: bool = True, with_ts: bool = False,
 ) -> list[Event]:
     """One page: at most `limit` events with `after_seq < seq <= upto`, in seq order.
@@ -186,7 +185,7 @@ async def read_events(
     return [_decode(r, with_ts) for r in rows]
 
 
-async def count_events(pool: AsyncConnectionPool, thread_id: str, after_seq: int, *, tokens: bool = True,
+async def count_events(pool: Pool, thread_id: str, after_seq: int, *, tokens: bool = True,
                        ) -> tuple[int, int]:
     """(how many events follow `after_seq`, the seq of the last of them, or `after_seq` if none)."""
     async with pool.connection() as conn:
@@ -197,7 +196,7 @@ async def count_events(pool: AsyncConnectionPool, thread_id: str, after_seq: int
 
 
 async def iter_events(
-    pool: AsyncConnectionPool, thread_id: str, after_seq: int = 0, *, upto: int = MAX_SEQ, page_size: int,
+    pool: Pool, thread_id: str, after_seq: int = 0, *, upto: int = MAX_SEQ, page_size: int,
     tokens: bool = True, with_ts: bool = False, slots: asyncio.Semaphore | None = None,
 ) -> AsyncIterator[list[Event]]:
     """The events after `after_seq` (up to `upto`) page by page: never more than `page_size` in memory.
@@ -222,7 +221,7 @@ async def iter_events(
         cursor = page[-1].seq or upto
 
 
-async def find_interrupt_event(pool: AsyncConnectionPool, thread_id: str, type_: str, interrupt_id: str,
+async def find_interrupt_event(pool: Pool, thread_id: str, type_: str, interrupt_id: str,
                                ) -> Event | None:
     """The last stored event of `type_` about one interrupt (e.g. its `interrupt_expired`)."""
     async with pool.connection() as conn:
@@ -232,7 +231,7 @@ async def find_interrupt_event(pool: AsyncConnectionPool, thread_id: str, type_:
     return EVENT_ADAPTER.validate_json(row["payload"]) if row else None
 
 
-async def message_exists(pool: AsyncConnectionPool, thread_id: str, message_id: str) -> bool:
+async def message_exists(pool: Pool, thread_id: str, message_id: str) -> bool:
     """Whether the thread has an answer (`message_complete`) with this message_id."""
     async with pool.connection() as conn:
         cur = await conn.execute(MESSAGE_EXISTS, {"thread_id": thread_id, "message_id": message_id})
@@ -259,7 +258,7 @@ class EventWriter:
     `durable_seq()` says which seq of a thread was last written by this writer.
     """
 
-    def __init__(self, pool: AsyncConnectionPool, *, origin: str, publish: Publish, max_batch: int = 2000) -> None:
+    def __init__(self, pool: Pool, *, origin: str, publish: Publish, max_batch: int = 2000) -> None:
         self._pool = pool
         self._origin = origin
         self._publish = publish
@@ -363,7 +362,7 @@ class EventWriter:
                         {"rows": Jsonb(_rows(events), dumps=orjson.dumps), "channel": NOTIFY_CHANNEL, "origin": self._origin},
                     )
                     written = {row["thread_id"] for row in await cur.fetchall()}
-            except Exception as exc:  # the runs waiting on these events fail with run_error
+            except Exception as exc:  # noqa: BLE001 - the runs waiting on these events fail with run_error
                 log.error("event_write_failed", error=str(exc), events=len(events))
                 self._fail(batch, exc)
                 continue
@@ -381,7 +380,7 @@ class EventWriter:
                 res = self._publish(events)
                 if asyncio.iscoroutine(res):
                     await res
-            except Exception as exc:  # a socket problem must never stop the writer
+            except Exception as exc:  # noqa: BLE001 - a socket problem must never stop the writer
                 log.error("event_publish_failed", error=str(exc))
             for f in futures:
                 if not f.done():

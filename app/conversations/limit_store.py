@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
+from app.core.db import Conn
 
 __all__ = ["count_live_runs", "take_rate"]
 
@@ -38,7 +38,7 @@ WHERE owner_id = %(user)s AND thread_id <> %(thread_id)s
 """
 
 
-async def _locked(conn: AsyncConnection[Any], user_id: str, query: str, params: dict[str, Any]) -> dict[str, Any]:
+async def _locked(conn: Conn, user_id: str, query: str, params: dict[str, Any]) -> dict[str, Any]:
     """Take the user's lock (held until commit), then run `query`: one round trip.
 
     Pipelined, the two statements still run one after the other on the server, so the
@@ -54,12 +54,12 @@ async def _locked(conn: AsyncConnection[Any], user_id: str, query: str, params: 
     return row
 
 
-async def take_rate(conn: AsyncConnection[Any], user_id: str, window_s: float, limit: int) -> dict[str, Any]:
+async def take_rate(conn: Conn, user_id: str, window_s: float, limit: int) -> dict[str, Any]:
     """Under the user's lock, record one message if fewer than `limit` fall in the window: {n, wait_s, taken}."""
     return await _locked(conn, user_id, TAKE_RATE, {"user": user_id, "window": window_s, "limit": limit})
 
 
-async def count_live_runs(conn: AsyncConnection[Any], user_id: str, *, except_thread: str) -> int:
+async def count_live_runs(conn: Conn, user_id: str, *, except_thread: str) -> int:
     """Under the user's lock, the runs of `user_id`'s threads holding a live lease, other than `except_thread`."""
     row = await _locked(conn, user_id, COUNT_LIVE_RUNS, {"user": user_id, "thread_id": except_thread})
     return int(row["n"])

@@ -29,7 +29,7 @@ class RateState:
 
     @property
     def usage_percent(self) -> int:
-        return int(round(100 * self.used / self.limit))
+        return round(100 * self.used / self.limit)
 
     @property
     def remaining(self) -> int:

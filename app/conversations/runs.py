@@ -325,8 +325,8 @@ class RunManager:
                                            "try again"), "error"
         except Exception as exc:
             cid = correlation_id()
-            log.error("run_failed", thread_id=run.thread_id, run_id=run.run_id, correlation_id=cid,
-                      error=f"{type(exc).__name__}: {exc}", exc_info=True)
+            log.exception("run_failed", thread_id=run.thread_id, run_id=run.run_id, correlation_id=cid,
+                          error=f"{type(exc).__name__}: {exc}")
             end, status = RunError(code=_error_code(exc),
                                    message=f"{_error_words(exc)} (correlation id {cid}); the thread is still usable"), "error"
         run.finishing = True
@@ -342,7 +342,7 @@ class RunManager:
                                            message=f"the approval request could not be recorded (correlation id "
                                                    f"{cid}); nothing was done, ask again"), "error"
                     await self._finish(run, end, status)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the end is retried later, never lost
                 log.error("run_finish_failed", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
                 await self._finish_later(run, end, status)
         finally:
@@ -376,7 +376,7 @@ class RunManager:
                 await self._finish(run, end, status)
                 run.pending_end = None
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - retried on the next attempt
                 log.warning("run_finish_retry", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
 
     async def _write_pending_end(self, run: ActiveRun) -> None:
@@ -393,7 +393,7 @@ class RunManager:
         end, status = run.pending_end
         try:
             await self._finish(run, end, status)
-        except Exception as exc:  # still down: the new run's own transaction fails and says so
+        except Exception as exc:  # noqa: BLE001 - still down: the new run's own transaction fails and says so
             log.warning("run_finish_retry", thread_id=run.thread_id, run_id=run.run_id, error=str(exc))
             return
         run.pending_end = None
@@ -437,7 +437,7 @@ class RunManager:
 
         try:
             await save_partial_answer(self.s.graph, config, run.usage)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the partial answer is a courtesy; the run still ends
             log.warning("partial_answer_not_kept", thread_id=run.thread_id, error=str(exc))
 
     async def _finish(self, run: ActiveRun, end: RunEnd, status: str) -> None:
@@ -507,7 +507,7 @@ class RunManager:
                     run = self.runs.get(run_id)
                     if run_id not in held and run and run.task and not run.task.done():
                         self._lease_lost(run)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the renewal loop retries on its next tick
                 log.warning("lease_renewal_failed", error=str(exc))
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+from app.core.db import Conn, Pool
 
 __all__ = [
     "get_thread",
@@ -82,12 +81,12 @@ ORDER BY run_lease_until LIMIT %(limit)s
 """
 
 
-async def lock_thread(conn: AsyncConnection[Any], thread_id: str, session_ttl_s: int) -> dict[str, Any] | None:
+async def lock_thread(conn: Conn, thread_id: str, session_ttl_s: int) -> dict[str, Any] | None:
     cur = await conn.execute(LOCK_THREAD, {"thread_id": thread_id, "session_ttl_s": session_ttl_s})
     return await cur.fetchone()
 
 
-async def get_thread(pool: AsyncConnectionPool, thread_id: str, session_ttl_s: int = 1800) -> dict[str, Any] | None:
+async def get_thread(pool: Pool, thread_id: str, session_ttl_s: int = 1800) -> dict[str, Any] | None:
     async with pool.connection() as conn:
         cur = await conn.execute(SELECT_THREAD, {"thread_id": thread_id, "session_ttl_s": session_ttl_s})
         return await cur.fetchone()

@@ -276,10 +276,9 @@ async def import_thread(services: Services, principal: Principal, title: str, me
 
 
 async def delete_thread(services: Services, principal: Principal, thread_id: str) -> None:
-    async with services.pool.connection() as conn:
-        async with conn.transaction():
-            await _lock_idle_thread(conn, services, principal, thread_id)
-            await conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))
+    async with services.pool.connection() as conn, conn.transaction():
+        await _lock_idle_thread(conn, services, principal, thread_id)
+        await conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))
     await services.checkpointer.adelete_thread(thread_id)
     try:
         from app.analytics.retention import delete_thread_data

@@ -17,16 +17,21 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 import psycopg
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from app.core.config import Settings
 from app.core.errors import DatabaseUnavailable
+
+# Every connection of the app's pools returns rows as dicts (CONNECTION_KWARGS' row_factory)
+Conn: TypeAlias = AsyncConnection[DictRow]
+Pool: TypeAlias = AsyncConnectionPool[Conn]
 
 __all__ = [
     "EmbeddedPostgres",
@@ -121,9 +126,10 @@ def _has_input(conn: Any) -> bool:
         return True
 
 
-def open_pool(url: str, settings: Settings, *, name: str = "support-agent") -> AsyncConnectionPool:
+def open_pool(url: str, settings: Settings, *, name: str = "support-agent") -> Pool:
     return AsyncConnectionPool(
         conninfo=url,
+        connection_class=Conn,
         min_size=settings.db_pool_min,
         max_size=max(settings.db_pool_max, settings.db_pool_min),
         kwargs={**CONNECTION_KWARGS, "connect_timeout": max(1, int(settings.db_connect_timeout_s))},
@@ -145,7 +151,7 @@ async def wait_for_pool(pool: AsyncConnectionPool, url: str, timeout_s: float) -
         async with asyncio.timeout(timeout_s):
             async with pool.connection() as conn:
                 await conn.execute("SELECT 1")
-    except (TimeoutError, psycopg.Error, Exception) as exc:
+    except Exception as exc:  # noqa: BLE001 - however the first connection fails, the database is unavailable
         await pool.close()
         raise DatabaseUnavailable(
             f"could not connect to Postgres at {redact(url)} within {timeout_s:g}s ({type(exc).__name__}: {exc}). "
@@ -191,22 +197,21 @@ async def apply_migrations(pool: AsyncConnectionPool) -> list[int]:
     from app.core.migrations import MIGRATIONS
 
     applied: list[int] = []
-    async with pool.connection() as conn:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            cur = await conn.execute("SELECT coalesce(max(version), -1) AS v FROM schema_migrations")
-            row = await cur.fetchone()
-            current = row["v"] if row else -1
-            for version, statement in enumerate(MIGRATIONS):
-                if version <= current:
-                    continue
-                await conn.execute(statement, prepare=False)
-                await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-                applied.append(version)
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cur = await conn.execute("SELECT coalesce(max(version), -1) AS v FROM schema_migrations")
+        row = await cur.fetchone()
+        current = row["v"] if row else -1
+        for version, statement in enumerate(MIGRATIONS):
+            if version <= current:
+                continue
+            await conn.execute(statement, prepare=False)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            applied.append(version)
     return applied
 
 
@@ -241,5 +246,5 @@ async def check_database(pool: AsyncConnectionPool, timeout_s: float = 2.0) -> s
             async with pool.connection(timeout=timeout_s) as conn:
                 await conn.execute("SELECT 1")
         return None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is the health answer, in words
         return f"{type(exc).__name__}: {str(exc).strip()[:200] or 'no answer'}"

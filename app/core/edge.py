@@ -77,7 +77,7 @@ def _listening_addresses() -> list[str]:
         import psutil
 
         conns = psutil.Process().net_connections(kind="inet")
-    except Exception:  # no psutil, or no permission: the uvicorn config check still runs
+    except Exception:  # noqa: BLE001 - no psutil, or no permission: the uvicorn config check still runs
         return []
     return [c.laddr.ip for c in conns if c.status == "LISTEN" and c.laddr]
 

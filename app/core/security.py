@@ -96,7 +96,7 @@ def authenticate(secret: str | None, token: str | None, *, leeway_s: float = 0, 
                      expires_at=float(exp) + leeway_s if isinstance(exp, (int, float)) else None)
 
 
-def authenticate_with(settings: "Settings", token: str | None) -> Principal:
+def authenticate_with(settings: Settings, token: str | None) -> Principal:
     """`authenticate` with the server's AUTH_* settings."""
     return authenticate(settings.auth_secret, token, leeway_s=settings.auth_leeway_s, issuer=settings.auth_issuer,
                         audience=settings.auth_audience)

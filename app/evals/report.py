@@ -129,8 +129,9 @@ def _pct(value: float | None) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    def line(cells):
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False))
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 

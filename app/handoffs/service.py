@@ -300,7 +300,7 @@ async def notice_loop(services: Services) -> None:
             await send_due_notices(services)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the notice loop outlives any one failed pass
             log.warning("handoff_notice_failed", error=str(exc))
         await asyncio.sleep(services.settings.sweeper_interval_s)
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+from app.core.db import Conn, Pool
 
 __all__ = [
     "claim", "close", "customer_turn", "due_notices", "human_turn", "insert_held", "is_open", "list_open", "lock_open",
@@ -24,21 +23,21 @@ _COLUMNS = """handoff_id, thread_id, status, reason, queue, waiting_since, opene
     last_customer_at, notice_sent_at"""
 
 
-async def is_open(pool: AsyncConnectionPool, thread_id: str) -> bool:
+async def is_open(pool: Pool, thread_id: str) -> bool:
     """Whether people have the thread (it waits for or is held by a person)."""
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT 1 FROM handoffs WHERE thread_id = %s AND status <> 'closed'", (thread_id,))
         return await cur.fetchone() is not None
 
 
-async def lock_open(conn: AsyncConnection[Any], thread_id: str) -> dict[str, Any] | None:
+async def lock_open(conn: Conn, thread_id: str) -> dict[str, Any] | None:
     """The thread's open handoff, locked (the caller holds the thread row)."""
     cur = await conn.execute(f"SELECT {_COLUMNS} FROM handoffs WHERE thread_id = %s AND status <> 'closed' FOR UPDATE",
                              (thread_id,))
     return await cur.fetchone()
 
 
-async def insert_held(conn: AsyncConnection[Any], *, thread_id: str, opened_seq: int, holder_id: str,
+async def insert_held(conn: Conn, *, thread_id: str, opened_seq: int, holder_id: str,
                       holder_name: str, reason: str) -> dict[str, Any]:
     """A person takes over a thread nobody handed off: open the handoff already held."""
     cur = await conn.execute(
@@ -50,7 +49,7 @@ async def insert_held(conn: AsyncConnection[Any], *, thread_id: str, opened_seq:
     return row
 
 
-async def claim(conn: AsyncConnection[Any], handoff_id: int, *, holder_id: str, holder_name: str) -> dict[str, Any] | None:
+async def claim(conn: Conn, handoff_id: int, *, holder_id: str, holder_name: str) -> dict[str, Any] | None:
     """Take the handoff unless someone else holds it; None when they do."""
     cur = await conn.execute(
         f"""UPDATE handoffs SET status = 'held', holder_id = %(holder)s, holder_name = %(name)s,
@@ -61,26 +60,26 @@ async def claim(conn: AsyncConnection[Any], handoff_id: int, *, holder_id: str, 
     return await cur.fetchone()
 
 
-async def human_turn(conn: AsyncConnection[Any], handoff_id: int) -> None:
+async def human_turn(conn: Conn, handoff_id: int) -> None:
     await conn.execute(
         "UPDATE handoffs SET human_messages = human_messages + 1, first_human_reply_at = coalesce(first_human_reply_at, "
         "now()) WHERE handoff_id = %s", (handoff_id,))
 
 
-async def customer_turn(conn: AsyncConnection[Any], handoff_id: int, content: str) -> None:
+async def customer_turn(conn: Conn, handoff_id: int, content: str) -> None:
     await conn.execute(
         "UPDATE handoffs SET customer_messages = customer_messages + 1, last_customer_message = %s, "
         "last_customer_at = now() WHERE handoff_id = %s", (content[:500], handoff_id))
 
 
-async def close(conn: AsyncConnection[Any], handoff_id: int, *, released_by: str, outcome: str, closed_seq: int,
+async def close(conn: Conn, handoff_id: int, *, released_by: str, outcome: str, closed_seq: int,
                 turns_applied: bool) -> None:
     await conn.execute(
         "UPDATE handoffs SET status = 'closed', released_at = now(), released_by = %s, outcome = %s, closed_seq = %s, "
         "turns_applied = %s WHERE handoff_id = %s", (released_by, outcome, closed_seq, turns_applied, handoff_id))
 
 
-async def unapplied(conn: AsyncConnection[Any], thread_id: str) -> list[dict[str, Any]]:
+async def unapplied(conn: Conn, thread_id: str) -> list[dict[str, Any]]:
     """Closed handoffs whose human turns are not yet in the graph's state (an approval was pending at release)."""
     cur = await conn.execute(
         "SELECT handoff_id, opened_seq, closed_seq FROM handoffs WHERE thread_id = %s AND NOT turns_applied "
@@ -88,11 +87,11 @@ async def unapplied(conn: AsyncConnection[Any], thread_id: str) -> list[dict[str
     return await cur.fetchall()
 
 
-async def mark_turns_applied(conn: AsyncConnection[Any], handoff_ids: list[int]) -> None:
+async def mark_turns_applied(conn: Conn, handoff_ids: list[int]) -> None:
     await conn.execute("UPDATE handoffs SET turns_applied = true WHERE handoff_id = ANY(%s)", (handoff_ids,))
 
 
-async def takeover_turns(conn: AsyncConnection[Any], thread_id: str, after_seq: int,
+async def takeover_turns(conn: Conn, thread_id: str, after_seq: int,
                          up_to_seq: int | None) -> list[dict[str, Any]]:
     """The customer's and the people's messages of a takeover, in order, as stored events."""
     cur = await conn.execute(
@@ -113,13 +112,13 @@ LIMIT %(limit)s
 """
 
 
-async def list_open(pool: AsyncConnectionPool, statuses: list[str], limit: int) -> list[dict[str, Any]]:
+async def list_open(pool: Pool, statuses: list[str], limit: int) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         cur = await conn.execute(LIST_OPEN, {"statuses": statuses, "limit": limit})
         return await cur.fetchall()
 
 
-async def due_notices(pool: AsyncConnectionPool, wait_s: int, limit: int = 50) -> list[dict[str, Any]]:
+async def due_notices(pool: Pool, wait_s: int, limit: int = 50) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT handoff_id, thread_id FROM handoffs WHERE status = 'waiting' AND notice_sent_at IS NULL "
@@ -127,7 +126,7 @@ async def due_notices(pool: AsyncConnectionPool, wait_s: int, limit: int = 50) -
         return await cur.fetchall()
 
 
-async def mark_notice(conn: AsyncConnection[Any], handoff_id: int) -> dict[str, Any] | None:
+async def mark_notice(conn: Conn, handoff_id: int) -> dict[str, Any] | None:
     """Take the notice of a still unclaimed handoff (once, whichever replica gets here first)."""
     cur = await conn.execute(
         "UPDATE handoffs SET notice_sent_at = now() WHERE handoff_id = %s AND status = 'waiting' "

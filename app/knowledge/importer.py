@@ -13,6 +13,7 @@ into heading-marked text (`# Heading` lines) for `chunking`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import re
@@ -70,7 +71,7 @@ def parse_document(content: bytes, kind: str, *, source: str, default_language: 
         else:
             decoded = content.decode("utf-8-sig", errors="replace")
             title, text, meta = {"markdown": _markdown, "html": _html, "text": _text}[kind](decoded)
-    except Exception as exc:  # a broken file is skipped with the parser's reason, never fatal
+    except Exception as exc:  # noqa: BLE001 - a broken file is skipped with the parser's reason, never fatal
         return Skipped(source, f"could not read it as {kind}: {type(exc).__name__}: {exc}")
     if not text.strip():
         return Skipped(source, "no readable text in it")
@@ -93,7 +94,7 @@ def _when(value: Any) -> datetime | None:
         return datetime.fromisoformat(value.isoformat()).replace(tzinfo=UTC)
     if isinstance(value, str) and value:
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -187,15 +188,18 @@ async def read_source(source: str, settings: Any) -> AsyncIterator[Article | Ski
         async for item in _read_url(source, settings, depth=0):
             yield item
         return
+    # the disk is read in a worker thread so a large folder does not stall the server's loop
+    for file in await asyncio.to_thread(_local_files, source):
+        yield await asyncio.to_thread(_read_file, file, settings)
+
+
+def _local_files(source: str) -> list[Path]:
+    """The files of a local source: the file itself, or a folder's files (no hidden ones), sorted."""
     path = Path(source).expanduser().resolve()
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(path).parts))
-        for file in files:
-            yield _read_file(file, settings)
-        return
+        return sorted(p for p in path.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(path).parts))
     if path.is_file():
-        yield _read_file(path, settings)
-        return
+        return [path]
     raise FileNotFoundError(f"{source}: no such file or folder; give a folder, a .md/.html/.txt/.pdf file or an http(s) URL")
 
 

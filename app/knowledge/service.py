@@ -15,6 +15,7 @@ server answers from new articles at once (there is no cache).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -86,7 +87,7 @@ class KnowledgeService:
         self.pool = pool
         self.settings = settings
         loaded = load_embeddings(settings)
-        self.embeddings, self.embedding_model = loaded if loaded else (None, None)
+        self.embeddings, self.embedding_model = loaded or (None, None)
         self._vector: bool | None = None
         self._indexed: set[int] = set()  # embedding dimensions whose HNSW index this process ensured
         self.tool_names: set[str] = set()
@@ -107,7 +108,8 @@ class KnowledgeService:
 
     async def import_source(self, source: str, *, progress: Progress | None = None) -> ImportSummary:
         """Import a file, folder, page or sitemap; raises BadRequest when the source itself cannot be read."""
-        collection = source if source.startswith(("http://", "https://")) else str(Path(source).expanduser().resolve())
+        collection = source if source.startswith(("http://", "https://")) else str(
+            await asyncio.to_thread(lambda: Path(source).expanduser().resolve()))
         try:
             return await self.import_items(collection, read_source(source, self.settings), progress=progress)
         except FileNotFoundError as exc:
@@ -220,7 +222,7 @@ class KnowledgeService:
             return ToolOutcome(False, problem)
         try:
             result = await self.search(args["query"])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed search becomes the tool's answer, not a failed run
             log.warning("kb_search_failed", error=f"{type(exc).__name__}: {exc}")
             return ToolOutcome(False, f"the help-center search failed ({type(exc).__name__}); say so and offer a person")
         thread_id = getattr(context, "thread_id", None) or None
@@ -253,7 +255,7 @@ class KnowledgeService:
         try:
             for question in await store.searches_of_previous_run(self.pool, thread_id, run_id, sorted(self.tool_names)):
                 await self.record_gap(question, reason="handoff", thread_id=thread_id)
-        except Exception as exc:  # never fails the run that hands off
+        except Exception as exc:  # noqa: BLE001 - never fails the run that hands off
             log.warning("kb_gap_not_recorded", thread_id=thread_id, error=f"{type(exc).__name__}: {exc}")
 
     async def content_gaps(self, *, days: int, limit: int) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from psycopg import AsyncConnection, sql
-from psycopg_pool import AsyncConnectionPool
+from psycopg import sql
+
+from app.core.db import Conn, Pool
 
 __all__ = [
     "ARTICLE_COLUMNS", "delete_article", "delete_missing", "fts_search", "get_article_hashes", "insert_chunks",
@@ -21,13 +22,13 @@ __all__ = [
 ARTICLE_COLUMNS = "article_id, source, collection, title, url, language, content_hash, chunk_count, updated_at, imported_at"
 
 
-async def get_article_hashes(conn: AsyncConnection[Any], sources: list[str]) -> dict[str, tuple[str, str]]:
+async def get_article_hashes(conn: Conn, sources: list[str]) -> dict[str, tuple[str, str]]:
     """source -> (article_id, content_hash) for the sources already imported."""
     cur = await conn.execute("SELECT source, article_id, content_hash FROM kb_articles WHERE source = ANY(%s)", (sources,))
     return {r["source"]: (r["article_id"], r["content_hash"]) for r in await cur.fetchall()}
 
 
-async def upsert_article(conn: AsyncConnection[Any], row: dict[str, Any]) -> None:
+async def upsert_article(conn: Conn, row: dict[str, Any]) -> None:
     """Insert or replace an article's row and drop its old chunks (their embeddings go with them)."""
     await conn.execute(
         """
@@ -45,7 +46,7 @@ async def upsert_article(conn: AsyncConnection[Any], row: dict[str, Any]) -> Non
     await conn.execute("DELETE FROM kb_chunks WHERE article_id = %s", (row["article_id"],))
 
 
-async def insert_chunks(conn: AsyncConnection[Any], article_id: str, title: str, config: str,
+async def insert_chunks(conn: Conn, article_id: str, title: str, config: str,
                         chunks: list[tuple[str, str]]) -> list[int]:
     """The (heading, body) chunks of an article, in order; returns their ids."""
     cur = await conn.execute(
@@ -65,7 +66,7 @@ async def insert_chunks(conn: AsyncConnection[Any], article_id: str, title: str,
     return sorted(r["chunk_id"] for r in await cur.fetchall())
 
 
-async def delete_missing(conn: AsyncConnection[Any], collection: str, seen: list[str]) -> list[dict[str, Any]]:
+async def delete_missing(conn: Conn, collection: str, seen: list[str]) -> list[dict[str, Any]]:
     """Remove the collection's articles whose source was not seen in this import; returns them."""
     cur = await conn.execute(
         "DELETE FROM kb_articles WHERE collection = %s AND NOT (source = ANY(%s)) RETURNING article_id, source, title",
@@ -74,13 +75,13 @@ async def delete_missing(conn: AsyncConnection[Any], collection: str, seen: list
     return list(await cur.fetchall())
 
 
-async def delete_article(conn: AsyncConnection[Any], article_id: str) -> dict[str, Any] | None:
+async def delete_article(conn: Conn, article_id: str) -> dict[str, Any] | None:
     cur = await conn.execute("DELETE FROM kb_articles WHERE article_id = %s RETURNING article_id, source, title",
                              (article_id,))
     return await cur.fetchone()
 
 
-async def list_articles(pool: AsyncConnectionPool, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+async def list_articles(pool: Pool, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     async with pool.connection() as conn:
         cur = await conn.execute(
             f"SELECT {ARTICLE_COLUMNS}, count(*) OVER () AS total FROM kb_articles "
@@ -88,7 +89,8 @@ async def list_articles(pool: AsyncConnectionPool, *, limit: int, offset: int) -
         rows = await cur.fetchall()
         if not rows:
             cur = await conn.execute("SELECT count(*) AS n FROM kb_articles")
-            return [], int((await cur.fetchone())["n"])
+            count = await cur.fetchone()
+            return [], int(count["n"]) if count else 0
     total = int(rows[0]["total"])
     return [{k: v for k, v in r.items() if k != "total"} for r in rows], total
 
@@ -129,25 +131,26 @@ RANK_CANDIDATES = 200
 """Chunks (best by ts_rank) whose word coverage is computed per search."""
 
 
-async def fts_search(pool: AsyncConnectionPool, question: str, limit: int) -> list[dict[str, Any]]:
+async def fts_search(pool: Pool, question: str, limit: int) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         cur = await conn.execute(FTS_SEARCH, {"question": question, "limit": limit,
                                               "candidates": max(RANK_CANDIDATES, limit)})
         return list(await cur.fetchall())
 
 
-async def vector_ready(pool: AsyncConnectionPool) -> bool:
+async def vector_ready(pool: Pool) -> bool:
     """Whether kb_embeddings exists (pgvector was available when the schema was applied)."""
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT to_regclass('kb_embeddings') IS NOT NULL AS ok")
-        return bool((await cur.fetchone())["ok"])
+        row = await cur.fetchone()
+        return bool(row and row["ok"])
 
 
 def _vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
-async def write_embeddings(conn: AsyncConnection[Any], model: str, chunk_ids: list[int], vectors: list[list[float]]) -> None:
+async def write_embeddings(conn: Conn, model: str, chunk_ids: list[int], vectors: list[list[float]]) -> None:
     await conn.execute(
         """
         INSERT INTO kb_embeddings (chunk_id, model, embedding)
@@ -162,7 +165,7 @@ def _hnsw_name(model: str, dims: int) -> str:
     return f"kb_embeddings_hnsw_{hashlib.sha256(f'{model}/{dims}'.encode()).hexdigest()[:12]}"
 
 
-async def ensure_vector_index(conn: AsyncConnection[Any], model: str, dims: int) -> None:
+async def ensure_vector_index(conn: Conn, model: str, dims: int) -> None:
     """An HNSW index for one embedding model's vectors (kb_embeddings.embedding has no fixed
     dimension, so each model gets a partial index on the column cast to its dimension)."""
     await conn.execute(sql.SQL(
@@ -171,7 +174,7 @@ async def ensure_vector_index(conn: AsyncConnection[Any], model: str, dims: int)
                                         model=sql.Literal(model)))
 
 
-async def vector_search(pool: AsyncConnectionPool, model: str, vector: list[float], limit: int) -> list[dict[str, Any]]:
+async def vector_search(pool: Pool, model: str, vector: list[float], limit: int) -> list[dict[str, Any]]:
     """The nearest chunks by cosine distance among the embeddings of `model` (through its HNSW index)."""
     dims = len(vector)
     query = sql.SQL(
@@ -192,7 +195,7 @@ async def vector_search(pool: AsyncConnectionPool, model: str, vector: list[floa
         return list(await cur.fetchall())
 
 
-async def chunks_without_embeddings(conn: AsyncConnection[Any], model: str, limit: int) -> list[dict[str, Any]]:
+async def chunks_without_embeddings(conn: Conn, model: str, limit: int) -> list[dict[str, Any]]:
     cur = await conn.execute(
         """
         SELECT c.chunk_id, a.title, c.heading, c.body FROM kb_chunks c JOIN kb_articles a USING (article_id)
@@ -207,7 +210,7 @@ async def chunks_without_embeddings(conn: AsyncConnection[Any], model: str, limi
 # -- content gaps ----------------------------------------------------------------------
 
 
-async def record_gap(pool: AsyncConnectionPool, *, question: str, normalized: str, reason: str,
+async def record_gap(pool: Pool, *, question: str, normalized: str, reason: str,
                      thread_id: str | None) -> None:
     async with pool.connection() as conn:
         await conn.execute(
@@ -216,7 +219,7 @@ async def record_gap(pool: AsyncConnectionPool, *, question: str, normalized: st
         )
 
 
-async def searches_of_previous_run(pool: AsyncConnectionPool, thread_id: str, run_id: str,
+async def searches_of_previous_run(pool: Pool, thread_id: str, run_id: str,
                                    tools: list[str]) -> list[str]:
     """The knowledge-search queries of the thread's run before `run_id` not already recorded as gaps."""
     async with pool.connection() as conn:
@@ -238,7 +241,7 @@ async def searches_of_previous_run(pool: AsyncConnectionPool, thread_id: str, ru
         return [r["question"] for r in await cur.fetchall() if r["question"]]
 
 
-async def list_gaps(pool: AsyncConnectionPool, *, since_days: int, limit: int) -> list[dict[str, Any]]:
+async def list_gaps(pool: Pool, *, since_days: int, limit: int) -> list[dict[str, Any]]:
     """The unanswered questions of the last `since_days` days, as rows; the service groups them."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -252,7 +255,7 @@ async def list_gaps(pool: AsyncConnectionPool, *, since_days: int, limit: int) -
         return list(await cur.fetchall())
 
 
-async def delete_old_gaps(pool: AsyncConnectionPool, *, cutoff: Any) -> int:
+async def delete_old_gaps(pool: Pool, *, cutoff: Any) -> int:
     """Content gaps recorded before `cutoff` (RETENTION_DAYS): they hold customers' questions."""
     async with pool.connection() as conn:
         cur = await conn.execute("DELETE FROM kb_content_gaps WHERE created_at < %s", (cutoff,))

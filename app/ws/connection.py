@@ -42,7 +42,7 @@ def encode(frame: BaseModel | dict[str, Any]) -> str:
 class Subscription:
     """One socket's interest in one thread: what it has been sent so far."""
 
-    conn: "Connection"
+    conn: Connection
     thread_id: str
     last_sent: int = 0
     replaying: bool = True
@@ -80,9 +80,10 @@ class Connection:
         self.subscriptions: dict[str, Subscription] = {}
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_max)
         self._sender: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None  # held so the loop does not drop it
         self.closed = False
         self.close_code: int | None = None
-        self.on_close: Callable[["Connection"], None] | None = None  # the hub: drop its subscriptions
+        self.on_close: Callable[[Connection], None] | None = None  # the hub: drop its subscriptions
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{self.id[:8]}")
@@ -122,7 +123,7 @@ class Connection:
             self._queue.get_nowait()
         if self.on_close is not None:
             self.on_close(self)
-        asyncio.create_task(self._close(code, reason))
+        self._closer = asyncio.create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         if self._sender:
@@ -162,5 +163,5 @@ class Connection:
                 await self.websocket.send_text(text)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever the send failed on, the peer is gone
             self.closed = True  # the peer is gone; the receive loop notices and cleans up

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -46,6 +46,11 @@ from app.ws.frames import (
     parse_frame,
 )
 from app.ws.subscription import subscribe
+
+if TYPE_CHECKING:
+    from app.container import Services
+    from app.conversations.runs import RunManager
+    from app.ws.hub import Hub
 
 __all__ = ["router"]
 
@@ -136,14 +141,15 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await conn.stop()
 
 
-async def _handle(services: Any, conn: Connection, principal: Principal, frame: ClientFrame) -> None:
+async def _handle(services: Services, conn: Connection, principal: Principal, frame: ClientFrame) -> None:
+    hub, runs = _opened(services)
     assert not isinstance(frame, PingFrame)
     thread_id = frame.thread_id
     try:
         if isinstance(frame, (MessageFrame, FormSubmitFrame)):
             # a socket that sends a message follows the thread from the run's first event on
             new_sub = thread_id not in conn.subscriptions
-            sub = services.hub.subscribe(conn, thread_id, 0) if new_sub else None
+            sub = hub.subscribe(conn, thread_id, 0) if new_sub else None
             try:
                 if isinstance(frame, MessageFrame):  # people may have the thread: then no run, just the message
                     run, state, routed = await handoffs.send_customer_message(
@@ -154,13 +160,13 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
                     routed = []
             except BaseException:
                 if new_sub:
-                    services.hub.unsubscribe(conn, thread_id)
+                    hub.unsubscribe(conn, thread_id)
                 raise
             if sub is not None:
-                sub.last_sent = (routed[0].seq if routed else run.first_seq) - 1
+                sub.last_sent = ((routed[0].seq or 0) if routed else run.first_seq) - 1
                 # staff writing in a customer's thread follow it masked, like any operator view of it
                 sub.mask = should_mask(principal.role, principal.user_id, run.owner_id)
-                services.hub.go_live(sub)
+                hub.go_live(sub)
             if state is not None and state.warn:
                 conn.send(RateLimitWarning(usage_percent=state.usage_percent, remaining=state.remaining))
         elif isinstance(frame, (ClaimFrame, OperatorMessageFrame, ReleaseFrame)):
@@ -169,11 +175,11 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
             await interrupts.decide(services, principal, thread_id=thread_id, interrupt_id=frame.interrupt_id,
                                     approved=frame.approved, args=frame.args, reason=frame.reason)
         elif isinstance(frame, CancelFrame):
-            await services.runs.cancel(principal, thread_id)
+            await runs.cancel(principal, thread_id)
         elif isinstance(frame, SubscribeFrame):
             await subscribe(services, principal, conn, thread_id, frame.after_seq)
         elif isinstance(frame, UnsubscribeFrame):
-            services.hub.unsubscribe(conn, thread_id)
+            hub.unsubscribe(conn, thread_id)
         elif isinstance(frame, FeedbackFrame):
             try:
                 await record_feedback(services.pool, user_id=principal.user_id, thread_id=thread_id,
@@ -191,20 +197,21 @@ async def _handle(services: Any, conn: Connection, principal: Principal, frame: 
         raise
     except Exception as exc:
         cid = correlation_id()
-        log.error("frame_failed", type=frame.type, thread_id=thread_id, correlation_id=cid,
-                  error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        log.exception("frame_failed", type=frame.type, thread_id=thread_id, correlation_id=cid,
+                      error=f"{type(exc).__name__}: {exc}")
         # the contract has one code for what the client cannot fix; the words say which it was
         message = (f"the database is unavailable, so nothing was done (correlation id {cid}); try again in a moment"
                    if _is_database_error(exc) else f"internal error (correlation id {cid}); try again")
         conn.send(error_frame("internal", message, thread_id=thread_id))
 
 
-async def _takeover(services: Any, conn: Connection, principal: Principal,
+async def _takeover(services: Services, conn: Connection, principal: Principal,
                     frame: ClaimFrame | OperatorMessageFrame | ReleaseFrame) -> None:
     """Staff frames of a human takeover; the staff socket follows the thread from its first event on."""
+    hub, _ = _opened(services)
     thread_id = frame.thread_id
     new_sub = principal.is_staff and thread_id not in conn.subscriptions
-    sub = services.hub.subscribe(conn, thread_id, 0) if new_sub else None
+    sub = hub.subscribe(conn, thread_id, 0) if new_sub else None
     try:
         if isinstance(frame, ClaimFrame):
             result = await handoffs.claim(services, principal, thread_id)
@@ -215,12 +222,18 @@ async def _takeover(services: Any, conn: Connection, principal: Principal,
             result = await handoffs.release(services, principal, thread_id, frame.outcome)
     except BaseException:
         if new_sub:
-            services.hub.unsubscribe(conn, thread_id)
+            hub.unsubscribe(conn, thread_id)
         raise
     if sub is not None:
         events = result["events"]
         sub.last_sent = (events[0].seq or 0) - 1 if events else await handoffs.last_seq(services, thread_id)
-        services.hub.go_live(sub)
+        hub.go_live(sub)
+
+
+def _opened(services: Services) -> tuple[Hub, RunManager]:
+    """The hub and the run manager: the lifespan opens both before the socket route serves."""
+    assert services.hub is not None and services.runs is not None
+    return services.hub, services.runs
 
 
 def _is_database_error(exc: BaseException) -> bool:
@@ -230,7 +243,7 @@ def _is_database_error(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg.errors.AdminShutdown))
 
 
-async def _send_expired(services: Any, conn: Connection, exc: InterruptExpired) -> None:
+async def _send_expired(services: Services, conn: Connection, exc: InterruptExpired) -> None:
     """A decision on an expired interrupt gets that interrupt's stored interrupt_expired event."""
     interrupt_id = exc.extra.get("interrupt_id")
     event = (await interrupts.expired_event_for(services, exc.thread_id, interrupt_id)

@@ -12,7 +12,7 @@ rejected frame changes nothing.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import orjson
 from pydantic import (
@@ -34,15 +34,15 @@ from graphs.events import THREAD_ID_PATTERN, THREAD_ID_RE, InterruptEvent
 
 __all__ = [
     "CLIENT_TYPES",
+    "RELEASE_OUTCOMES",
     "ClaimFrame",
     "ClientFrame",
     "Connected",
-    "OperatorMessageFrame",
-    "RELEASE_OUTCOMES",
-    "ReleaseFrame",
     "ErrorFrame",
+    "OperatorMessageFrame",
     "Pong",
     "RateLimitWarning",
+    "ReleaseFrame",
     "ReplayEnd",
     "ReplayStart",
     "ServerReply",
@@ -192,19 +192,7 @@ class ReleaseFrame(_ThreadFrame):
 
 
 ClientFrame = Annotated[
-    Union[
-        MessageFrame,
-        InterruptResponseFrame,
-        FormSubmitFrame,
-        CancelFrame,
-        SubscribeFrame,
-        UnsubscribeFrame,
-        PingFrame,
-        FeedbackFrame,
-        ClaimFrame,
-        OperatorMessageFrame,
-        ReleaseFrame,
-    ],
+    MessageFrame | InterruptResponseFrame | FormSubmitFrame | CancelFrame | SubscribeFrame | UnsubscribeFrame | PingFrame | FeedbackFrame | ClaimFrame | OperatorMessageFrame | ReleaseFrame,
     Field(discriminator="type"),
 ]
 CLIENT_FRAME_ADAPTER: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
@@ -318,7 +306,7 @@ class RateLimitWarning(_Reply):
 
 
 ServerReply = Annotated[
-    Union[Connected, Pong, ErrorFrame, ReplayStart, ReplayEnd, SessionSync, RateLimitWarning],
+    Connected | Pong | ErrorFrame | ReplayStart | ReplayEnd | SessionSync | RateLimitWarning,
     Field(discriminator="type"),
 ]
 

@@ -15,9 +15,9 @@ from collections import defaultdict
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from app.conversations.event_log import NOTIFY_CHANNEL, count_events, iter_events
+from app.core.db import Pool
 from app.core.logging import get_logger
 from app.core.metrics import METRICS
 from app.core.pii import mask_event
@@ -34,7 +34,7 @@ TOOLS_CHANNEL = "sa_tools"  # sent by a trigger when imported specs or their rev
 
 
 class Hub:
-    def __init__(self, pool: AsyncConnectionPool, *, origin: str, page_size: int = 500,
+    def __init__(self, pool: Pool, *, origin: str, page_size: int = 500,
                  slots: asyncio.Semaphore | None = None) -> None:
         self.pool = pool
         self.origin = origin
@@ -155,7 +155,7 @@ class Hub:
                         if (event.seq or 0) > sub.last_sent:
                             sub.last_sent = (event.seq or 0) - 1
                             sub.deliver(event, text)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed catch-up is logged; the next NOTIFY or gap retries it
             log.warning("hub_fill_failed", thread_id=thread_id, error=str(exc))
         finally:
             self._fills.pop(thread_id, None)
@@ -192,7 +192,7 @@ class Hub:
                         self._on_notify(note.channel, note.payload)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the listener reconnects after any failure
                 log.warning("hub_listen_lost", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)

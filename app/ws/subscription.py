@@ -8,7 +8,7 @@ sent masked whole events and no token deltas (app/core/pii.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app.conversations import chat
 from app.core.pii import should_mask
@@ -16,15 +16,19 @@ from app.core.security import Principal
 from app.ws.connection import Connection
 from app.ws.frames import SessionSync
 
+if TYPE_CHECKING:
+    from app.container import Services
+
 __all__ = ["subscribe"]
 
 
-async def subscribe(services: Any, principal: Principal, conn: Connection, thread_id: str,
+async def subscribe(services: Services, principal: Principal, conn: Connection, thread_id: str,
                     after_seq: int | None) -> None:
     """Replay what the socket missed, then session_sync, then live events."""
     row = await chat.open_thread(services, principal, thread_id)
     masked = should_mask(principal.role, principal.user_id, row["owner_id"])
     hub = services.hub
+    assert hub is not None  # opened by the lifespan before the socket route serves
     sub = hub.subscribe(conn, thread_id, after_seq if after_seq is not None else 0)
     sub.mask = masked
     try:

@@ -38,7 +38,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -374,7 +374,7 @@ class DemoChatModel(BaseChatModel):
         history = _before_last_human(messages)
         if _ESCALATION.search(said) and "escalation" in allowed:
             return {"intent": "escalation", "confidence": 0.95}
-        requests = []
+        requests: list[dict[str, Any]] = []
         for request in split_requests(said, history):
             intent, confidence = classify_intent(request["text"])
             if confidence < 0.8 or intent not in allowed:
@@ -574,7 +574,7 @@ def _latest_results(messages: list[BaseMessage]) -> list[tuple[dict[str, Any], T
     return []
 
 
-def _word_result(call: dict[str, Any], result: ToolMessage) -> str:
+def _word_result(call: Mapping[str, Any], result: ToolMessage) -> str:
     artifact = result.artifact if isinstance(result.artifact, dict) else {}
     args = artifact.get("args") or call["args"]
     order = args.get("order_id", "")

@@ -14,7 +14,7 @@ usage is known.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 
@@ -77,7 +77,9 @@ def load_chat_model(
         if provider == "openai":
             options.setdefault("stream_usage", True)
     try:
-        return init_chat_model(model, model_provider=init_provider, **options)
+        # with **options no overload of init_chat_model is picked, so mypy sees Any; no
+        # configurable_fields are passed, so it is the BaseChatModel overload
+        return cast(BaseChatModel, init_chat_model(model, model_provider=init_provider, **options))
     except ImportError as exc:
         raise ModelConfigError(
             f"LLM_PROVIDER={provider} needs the {_PACKAGES[provider]} package: pip install {_PACKAGES[provider]} ({exc})"

@@ -35,7 +35,7 @@ from typing_extensions import TypedDict
 
 from graphs.context import RunContext
 from graphs.events import InterruptEvent, iso_z
-from graphs.nodes.common import context_of, last_ai_with_calls, tools_of
+from graphs.nodes.common import Node, call_id, context_of, last_ai_with_calls, tools_of
 from graphs.state import SupportState
 from graphs.tools.openapi import schema_error
 from graphs.tools.policy import confirm_message, resolve_approver
@@ -143,7 +143,7 @@ def new_interrupt_id() -> str:
     return f"intr_{uuid.uuid4().hex}"
 
 
-def make_assess(default_tools: ToolRegistry):
+def make_assess(default_tools: ToolRegistry) -> Node[dict[str, Any]]:
     async def assess(state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ai = last_ai_with_calls(state["messages"])
         registry = tools_of(runtime, default_tools)
@@ -155,14 +155,14 @@ def make_assess(default_tools: ToolRegistry):
                 pending.append({"call_id": call["id"], "tool": call["name"], "args": call["args"], "approver": "none"})
                 continue
             spec = tool.spec
-            approver = await resolve_approver(spec, call["args"], registry=registry, context=ctx, call_id=call["id"])
+            approver = await resolve_approver(spec, call["args"], registry=registry, context=ctx, call_id=call_id(call))
             pending.append(
                 {
                     "call_id": call["id"],
                     "interrupt_id": new_interrupt_id(),
                     "tool": spec.name,
                     "args": dict(call["args"]),
-                    "agent": ai.name or spec.agent or state.get("agent", ""),
+                    "agent": (ai.name if ai else None) or spec.agent or state.get("agent", ""),
                     "risk": spec.risk,
                     "approver": approver,
                     "message": confirm_message(spec, call["args"]),
@@ -197,7 +197,7 @@ def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str
             expires_at=iso_z(datetime.now(UTC) + timedelta(seconds=ttl)),
             args_schema=action["args_schema"],
             call_id=action["call_id"],
-        ).model_dump(include=_REQUEST_FIELDS)
+        ).model_dump(include=set(_REQUEST_FIELDS))
         # the value carries LangChain's HITL request alongside our fields, so LangGraph clients render it
         answer = interrupt({**request, **hitl_request(request)}, response_schema=_response_model(request))
         decisions[action["call_id"]] = parse_decision(answer.model_dump(exclude_none=True), request)

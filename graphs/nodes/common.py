@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar, cast
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import ToolCall as LCToolCall
 from langgraph.runtime import Runtime
 
 from graphs.context import RunContext
 from graphs.events import Event
+from graphs.state import SupportState
 from graphs.tools.registry import ToolRegistry
+
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Node(Protocol[R_co]):
+    """What the node factories (`make_router`, `make_specialist`, ...) return: an async node
+    that reads the run's context (LangGraph passes `runtime` by keyword)."""
+
+    def __call__(self, state: SupportState, runtime: Runtime[RunContext]) -> Awaitable[R_co]: ...
 
 __all__ = [
     "INTERNAL_TAGS",
@@ -35,7 +47,7 @@ def context_of(runtime: Runtime[RunContext] | None) -> RunContext:
         return RunContext()
     if isinstance(ctx, dict):  # e.g. `langgraph dev` passing plain JSON
         return RunContext(**ctx)
-    return ctx
+    return cast(RunContext, ctx)  # langgraph types the context as Any
 
 
 def tools_of(runtime: Runtime[RunContext] | None, default: ToolRegistry) -> ToolRegistry:
@@ -112,3 +124,8 @@ def model_view(messages: list[AnyMessage]) -> list[AnyMessage]:
                         )
                     )
     return view
+
+
+def call_id(call: LCToolCall) -> str:
+    """A tool call's id. LangChain types it optional; every model this graph runs sets it."""
+    return call["id"] or ""

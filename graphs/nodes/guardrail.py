@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 
 from graphs.context import RunContext
 from graphs.events import IntentEvent
-from graphs.nodes.common import INTERNAL_TAGS, emit, last_human_text
+from graphs.nodes.common import INTERNAL_TAGS, Node, emit, last_human_text
 from graphs.prompts import GUARDRAIL_PROMPT, GUARDRAIL_VERDICT_SCHEMA, GUARDRAIL_VERDICT_TOOL
 from graphs.screening import REFUSALS, screen
 from graphs.state import SupportState
@@ -24,7 +24,7 @@ from graphs.state import SupportState
 __all__ = ["make_guardrail"]
 
 
-def make_guardrail(model: BaseChatModel | None):
+def make_guardrail(model: BaseChatModel | None) -> Node[dict[str, Any]]:
     checker = None
     if model is not None:
         checker = model.with_structured_output(

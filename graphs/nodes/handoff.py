@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 
 from graphs.context import RunContext
 from graphs.events import Handoff
-from graphs.nodes.common import emit
+from graphs.nodes.common import Node, emit
 from graphs.state import SupportState
 
 __all__ = ["HANDOFF_MESSAGE", "HUMAN_AGENT_KEY", "STILL_WAITING_MESSAGE", "make_escalation", "takeover_messages"]
@@ -36,7 +36,7 @@ HANDOFF_MESSAGE = (
 STILL_WAITING_MESSAGE = "Your conversation is with our support team; a support agent will reply here soon."
 
 
-def make_escalation(queue: str):
+def make_escalation(queue: str) -> Node[dict[str, Any]]:
     async def escalation(state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         if state.get("handoff"):
             return {"messages": [AIMessage(content=STILL_WAITING_MESSAGE, name="escalation")], "agent": "escalation"}

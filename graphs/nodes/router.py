@@ -28,6 +28,7 @@ from graphs.context import RunContext
 from graphs.events import IntentEvent
 from graphs.nodes.common import (
     INTERNAL_TAGS,
+    Node,
     current_requests,
     emit,
     last_human,
@@ -68,7 +69,7 @@ def _intent(runtime: Runtime[RunContext], intent: str, confidence: float, agent:
     emit(runtime, IntentEvent(intent=intent, confidence=confidence, agent=agent))
 
 
-def make_router(model: BaseChatModel, config: AgentsConfig):
+def make_router(model: BaseChatModel, config: AgentsConfig) -> Node[Command[Any]]:
     intents = list(config.intent_agents)
     classifier = model.with_structured_output(
         route_decision_schema(intents), include_raw=True, method="function_calling"

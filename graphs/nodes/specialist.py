@@ -25,14 +25,21 @@ import uuid
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 from langchain_core.messages.tool import tool_call as make_tool_call
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 
 from graphs.agents import AgentSpec
 from graphs.context import RunContext
-from graphs.nodes.common import current_requests, model_view, text_of, tools_of
+from graphs.nodes.common import Node, current_requests, model_view, text_of, tools_of
 from graphs.prompts import (
     CURRENT_REQUEST_NOTE,
     SPECIALIST_PROMPT,
@@ -45,7 +52,7 @@ from graphs.tools.registry import ToolRegistry
 __all__ = ["leave_agent", "make_specialist", "route_after_specialist", "summary_of"]
 
 
-def make_specialist(agent: AgentSpec, model: BaseChatModel, default_tools: ToolRegistry):
+def make_specialist(agent: AgentSpec, model: BaseChatModel, default_tools: ToolRegistry) -> Node[dict[str, Any]]:
     prompt = SPECIALIST_PROMPT.format(
         system_prompt=agent.system_prompt, name=agent.name, description=agent.description, transfer=TRANSFER_TOOL_NAME
     )
@@ -89,8 +96,8 @@ def _facts_first(
 ) -> AIMessage:
     """The response, or the reads its calls need first, or (a read failed) a plain answer without those calls."""
     reads = _reads_this_turn(messages)
-    keep: list[dict[str, Any]] = []
-    needed: list[dict[str, Any]] = []
+    keep: list[ToolCall] = []
+    needed: list[ToolCall] = []
     refused: list[str] = []
     for call in response.tool_calls:
         rule = verify.get(call["name"])
@@ -123,12 +130,12 @@ def _key(args: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 def _reads_this_turn(messages: list[AnyMessage]) -> dict[tuple[str, tuple[tuple[str, str], ...]], ToolMessage]:
     """(tool, args) -> its latest result, for the calls made since the customer's last message."""
-    calls: dict[str, dict[str, Any]] = {}
+    calls: dict[str, ToolCall] = {}
     results: dict[tuple[str, tuple[tuple[str, str], ...]], ToolMessage] = {}
     start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1) + 1
     for message in messages[start:]:
         if isinstance(message, AIMessage):
-            calls.update({c["id"]: c for c in message.tool_calls})
+            calls.update({c["id"]: c for c in message.tool_calls if c["id"]})
         elif isinstance(message, ToolMessage) and message.tool_call_id in calls:
             call = calls[message.tool_call_id]
             results[(call["name"], _key(call["args"]))] = message

@@ -14,6 +14,7 @@ of this node after a crash applies each change once. `tool_call` and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.messages import ToolMessage
@@ -21,7 +22,7 @@ from langgraph.runtime import Runtime
 
 from graphs.context import RunContext
 from graphs.events import Citation, ToolCall, ToolResult
-from graphs.nodes.common import context_of, emit, last_ai_with_calls, tools_of
+from graphs.nodes.common import Node, call_id, context_of, emit, last_ai_with_calls, tools_of
 from graphs.state import SupportState
 from graphs.tools.knowledge import KNOWLEDGE_KIND, citations_of
 from graphs.tools.policy import edit_refusal
@@ -36,7 +37,7 @@ _NOT_RUN = {
 }
 
 
-def make_tool_node(default_tools: ToolRegistry):
+def make_tool_node(default_tools: ToolRegistry) -> Node[dict[str, Any]]:
     async def tools(state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ai = last_ai_with_calls(state["messages"])
         registry = tools_of(runtime, default_tools)
@@ -45,7 +46,8 @@ def make_tool_node(default_tools: ToolRegistry):
         agent = (ai.name if ai else None) or state.get("agent") or ""
         results: list[ToolMessage] = []
         for call in ai.tool_calls if ai else []:
-            decision = decisions.get(call["id"])
+            cid = call_id(call)
+            decision = decisions.get(cid)
             outcome = decision["outcome"] if decision else "approved"
             if outcome in _NOT_RUN:
                 reason = decision.get("reason") if decision else None
@@ -53,7 +55,7 @@ def make_tool_node(default_tools: ToolRegistry):
                 results.append(
                     ToolMessage(
                         content=content,
-                        tool_call_id=call["id"],
+                        tool_call_id=cid,
                         name=call["name"],
                         status="error",
                         artifact={"ok": False, "outcome": outcome, "reason": reason, "args": call["args"]},
@@ -64,21 +66,21 @@ def make_tool_node(default_tools: ToolRegistry):
             refusal = await _edit_refusal(registry, call, decision, ctx)
             if refusal is not None:
                 results.append(ToolMessage(
-                    content=f"Not carried out, nothing changed: {refusal}", tool_call_id=call["id"], name=call["name"],
+                    content=f"Not carried out, nothing changed: {refusal}", tool_call_id=cid, name=call["name"],
                     status="error", artifact={"ok": False, "outcome": "rejected", "reason": refusal, "args": call["args"]},
                 ))
                 continue
-            emit(runtime, ToolCall(call_id=call["id"], agent=agent, tool=call["name"], args=args))
-            result = await registry.call(call["name"], args, call_id=call["id"], context=ctx)
-            emit(runtime, ToolResult(call_id=call["id"], tool=call["name"], ok=result.ok, content=result.content))
+            emit(runtime, ToolCall(call_id=cid, agent=agent, tool=call["name"], args=args))
+            result = await registry.call(call["name"], args, call_id=cid, context=ctx)
+            emit(runtime, ToolResult(call_id=cid, tool=call["name"], ok=result.ok, content=result.content))
             tool = registry.get(call["name"])
             if tool is not None and tool.spec.kind == KNOWLEDGE_KIND:
                 for source in citations_of(result.data):
-                    emit(runtime, Citation(call_id=call["id"], **source))
+                    emit(runtime, Citation(call_id=cid, **source))
             results.append(
                 ToolMessage(
                     content=result.content,
-                    tool_call_id=call["id"],
+                    tool_call_id=cid,
                     name=call["name"],
                     status="success" if result.ok else "error",
                     artifact={"ok": result.ok, "outcome": outcome, "http_status": result.status, "args": args},
@@ -89,7 +91,7 @@ def make_tool_node(default_tools: ToolRegistry):
     return tools
 
 
-async def _edit_refusal(registry: ToolRegistry, call: dict[str, Any], decision: dict[str, Any] | None,
+async def _edit_refusal(registry: ToolRegistry, call: Mapping[str, Any], decision: dict[str, Any] | None,
                         ctx: RunContext) -> str | None:
     """Why an edited call may not run on its approver's word (the server checked too: this is the backstop)."""
     if not decision or decision["outcome"] != "edited":

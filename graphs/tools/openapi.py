@@ -216,9 +216,9 @@ class HttpTool:
                 body = value
             else:
                 body = {**(body or {}), name: value}
-        if body is None and self.spec.method in ("POST", "PUT", "PATCH") and self.spec.body_arg is None:
-            if any(loc == "body" for loc in self.spec.arg_locations.values()):
-                body = {}
+        if (body is None and self.spec.method in ("POST", "PUT", "PATCH") and self.spec.body_arg is None
+                and any(loc == "body" for loc in self.spec.arg_locations.values())):
+            body = {}
         return base.rstrip("/") + path, params, headers, body
 
     async def _send_with_retries(

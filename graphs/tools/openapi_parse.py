@@ -261,7 +261,7 @@ class Resolver:
 
 def server_url(servers: Any, source_url: str | None) -> str:
     if not isinstance(servers, list) or not servers or not isinstance(servers[0], dict):
-        return source_url and urljoin(source_url, "/") or ""
+        return (source_url and urljoin(source_url, "/")) or ""
     server = servers[0]
     url = str(server.get("url") or "")
     for name, var in (server.get("variables") or {}).items():
@@ -325,7 +325,7 @@ def build_operation(
             continue
         schema_src = p.get("schema")
         if schema_src is None and isinstance(p.get("content"), dict) and p["content"]:
-            first = next(iter(p["content"].values()), {})
+            first: Any = next(iter(p["content"].values()), {})
             schema_src = first.get("schema") if isinstance(first, dict) else None
         schema = resolver.schema(
             schema_src if schema_src is not None else {"type": "string"}, where
@@ -376,7 +376,7 @@ def build_operation(
                 and not (set(props) & set(properties))
                 and schema.get("type", "object") == "object"
             )
-            if flat:
+            if flat and isinstance(props, dict):  # (the isinstance again: for the type checker)
                 # An object body becomes one argument per property, as a model expects.
                 for prop, prop_schema in props.items():
                     properties[prop] = prop_schema
@@ -464,7 +464,8 @@ def read_operations(
     """Every operation under `paths` (ids as written; see `assign_operation_ids`), and the callback count."""
     resolver = Resolver(doc)
     base_url = server_url(doc.get("servers"), source_url)
-    global_security = doc.get("security") if isinstance(doc.get("security"), list) else []
+    security = doc.get("security")
+    global_security: list[Any] = security if isinstance(security, list) else []
     operations: list[Operation] = []
     callbacks = 0
     for path, raw_item in (doc.get("paths") or {}).items():

@@ -110,6 +110,6 @@ class _Blank(dict):  # type: ignore[type-arg]
 def confirm_message(spec: ToolSpec, args: Mapping[str, Any]) -> str:
     """The plain-words question for the approver, e.g. "Cancel order 1042? This cannot be undone."."""
     if spec.confirm:
-        return string.Formatter().vformat(spec.confirm, (), _Blank({k: v for k, v in args.items()}))
+        return string.Formatter().vformat(spec.confirm, (), _Blank(dict(args.items())))
     shown = ", ".join(f"{k}={v}" for k, v in args.items())
     return f"Allow {spec.name.replace('_', ' ')} ({shown})?"

@@ -127,7 +127,7 @@ async def test_masking_and_access_by_role(pool) -> None:
     assert result["content"] == '{"card": "[card ••••4242]", "order_id": "1001"}'
     done = next(e for e in masked if e["type"] == "message_complete")
     assert done["content"] == "I emailed [email] and texted [phone] about order 1001."
-    for before, after in zip(raw, masked):  # ids, times and enums are untouched
+    for before, after in zip(raw, masked, strict=False):  # ids, times and enums are untouched
         for key in ("type", "seq", "thread_id", "run_id", "ts", "message_id", "call_id", "agent", "tool"):
             assert before.get(key) == after.get(key)
         EVENT_ADAPTER.validate_python(after)

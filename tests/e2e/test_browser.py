@@ -106,7 +106,7 @@ def test_cancel_order_and_approve_in_the_card(local_server: ServerProcess, new_p
     screenshot(page, "approval")
     card.get_by_role("button", name="Approve").click()
     expect(card).to_have_attribute("data-status", "approved")
-    expect(page.locator(ASSISTANT_DONE).last).to_contain_text(re.compile("cancel", re.I))
+    expect(page.locator(ASSISTANT_DONE).last).to_contain_text(re.compile("cancel", re.IGNORECASE))
     status = httpx.get(f"{local_server.base}/demo-shop/orders/1042", timeout=10)
     if status.status_code == 200:
         assert "cancel" in status.text.lower()
@@ -146,7 +146,7 @@ def refund_flow(server: ServerProcess, new_page: Any) -> tuple[str, str, Page, P
     # the customer's widget follows live
     expect(card).to_have_attribute("data-status", "approved")
     expect(card).to_contain_text("op-e2e")
-    expect(customer.locator(ASSISTANT_DONE).last).to_contain_text(re.compile("refund", re.I))
+    expect(customer.locator(ASSISTANT_DONE).last).to_contain_text(re.compile("refund", re.IGNORECASE))
     return thread, operator_token, customer, operator
 
 
@@ -172,7 +172,7 @@ def test_replay_page_shows_the_conversation(auth_server: ServerProcess, new_page
     expect(timeline.locator("[data-type=interrupt]")).to_contain_text("approver: operator")
     expect(timeline.locator("[data-type=interrupt_decided]")).to_contain_text("op-e2e")
     expect(operator.get_by_test_id("user-message").first).to_contain_text("refund for order 1017")
-    expect(operator.locator(ASSISTANT_DONE).last).to_contain_text(re.compile("refund", re.I))
+    expect(operator.locator(ASSISTANT_DONE).last).to_contain_text(re.compile("refund", re.IGNORECASE))
     screenshot(operator, "replay")
 
 
@@ -228,7 +228,7 @@ def host_site(local_server: ServerProcess) -> Iterator[str]:
     ).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(html)))

@@ -87,7 +87,7 @@ def rss(server: ServerProcess) -> int:
 
 def metric(server: ServerProcess, name: str) -> float:
     for line in httpx.get(server.base + "/metrics", timeout=5).text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
+        if line.startswith((name + " ", name + "{")):
             return float(line.rsplit(" ", 1)[1])
     raise KeyError(name)
 

@@ -250,7 +250,7 @@ async def test_a_storm_of_bad_frames_and_bad_tokens_changes_nothing(server: Serv
         for raw, _ in picks:
             await c.ws.send(raw)
         errors = [await c.next("error", timeout=60) for _ in picks]
-        for (raw, code), err in zip(picks, errors):
+        for (raw, code), err in zip(picks, errors, strict=False):
             if code is not None:
                 assert err["code"] == code, (raw[:80], err)
         await c.send({"type": "ping"})

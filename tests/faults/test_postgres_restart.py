@@ -63,14 +63,14 @@ async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_pa
         users = [new_id("pg") for _ in range(CUSTOMERS)]
         tids = [new_id() for _ in range(CUSTOMERS)]
         clients = await asyncio.gather(*(connect(server, u) for u in users))
-        for c, t in zip(clients, tids):
+        for c, t in zip(clients, tids, strict=False):
             await c.send({"type": "message", "thread_id": t, "content": "benchmark reply 400 tokens"})
         # every run is streaming when the database goes away
-        await asyncio.gather(*(c.next("token", thread_id=t, timeout=60) for c, t in zip(clients, tids)))
+        await asyncio.gather(*(c.next("token", thread_id=t, timeout=60) for c, t in zip(clients, tids, strict=False)))
         own_pg.stop("fast")
 
         # nothing hangs: each run in flight stops, and its socket is told so without a seq (its end is not stored yet)
-        ends = await asyncio.gather(*(_until_end_or_error(c, t, 60) for c, t in zip(clients, tids)))
+        ends = await asyncio.gather(*(_until_end_or_error(c, t, 60) for c, t in zip(clients, tids, strict=False)))
         assert all(e["type"] == "error" and "seq" not in e for e in ends), [(e["type"], e.get("code")) for e in ends]
         assert all("database is unavailable" in e["message"] for e in ends), [e["message"] for e in ends]
         wait_until(lambda: not healthy(server), 30, "health reports the database down")
@@ -85,15 +85,15 @@ async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_pa
         own_pg.start()
         wait_until(lambda: healthy(server), 60, "health ok once Postgres is back")
         # the failed runs' end events are written as soon as it is back, which frees each thread
-        for u, t in zip(users, tids):
+        for u, t in zip(users, tids, strict=False):
             wait_until(lambda u=u, t=t: not _running(server, u, t), 30, f"thread {t} released")
-        stored_ends = await asyncio.gather(*(c.next(*END_TYPES, thread_id=t, timeout=30) for c, t in zip(clients, tids)))
+        stored_ends = await asyncio.gather(*(c.next(*END_TYPES, thread_id=t, timeout=30) for c, t in zip(clients, tids, strict=False)))
         assert all(e["type"] == "run_error" and e["code"] == "database_unavailable" for e in stored_ends), stored_ends
         # everything works again, on the same threads, over the same sockets
-        for c, t in zip(clients, tids):
+        for c, t in zip(clients, tids, strict=False):
             await c.send({"type": "message", "thread_id": t, "content": "What is the status of order 1042?"})
         done = await asyncio.gather(*(c.next("message_complete", "run_error", "error", thread_id=t, timeout=90)
-                                      for c, t in zip(clients, tids)))
+                                      for c, t in zip(clients, tids, strict=False)))
         assert all(d["type"] == "message_complete" for d in done), [(d["type"], d.get("code"), d.get("message"))
                                                                       for d in done]
         _assert_logs_match_clients(server, users, tids, clients)
@@ -104,7 +104,7 @@ async def test_postgres_restart_under_load(own_pg: PgCluster, shop: Shop, tmp_pa
 
 def _assert_logs_match_clients(server: ServerProcess, users: list[str], tids: list[str],
                                clients: list[WsClient]) -> None:
-    for u, t, c in zip(users, tids, clients):
+    for u, t, c in zip(users, tids, clients, strict=False):
         log = thread_events(server, u, t)
         assert [e["seq"] for e in log] == list(range(1, len(log) + 1)), "no hole in the log"
         assert sum(1 for e in log if e["type"] in END_TYPES) == 2, "one end event per run"
@@ -136,20 +136,20 @@ async def test_message_right_after_recovery_on_a_thread_whose_run_failed(
         users = [new_id("pq") for _ in range(6)]
         tids = [new_id() for _ in users]
         clients = await asyncio.gather(*(connect(server, u) for u in users))
-        for c, t in zip(clients, tids):
+        for c, t in zip(clients, tids, strict=False):
             await c.send({"type": "message", "thread_id": t, "content": "benchmark reply 400 tokens"})
-        await asyncio.gather(*(c.next("token", thread_id=t, timeout=60) for c, t in zip(clients, tids)))
+        await asyncio.gather(*(c.next("token", thread_id=t, timeout=60) for c, t in zip(clients, tids, strict=False)))
         own_pg.stop("fast")
-        ends = await asyncio.gather(*(_until_end_or_error(c, t, 60) for c, t in zip(clients, tids)))
+        ends = await asyncio.gather(*(_until_end_or_error(c, t, 60) for c, t in zip(clients, tids, strict=False)))
         assert all(e["type"] == "run_error" for e in ends), ends
         wait_until(lambda: not healthy(server), 30, "health reports the database down")
         await asyncio.sleep(2 * float(FAULT_ENV["RUN_LEASE_S"]) + 1)  # the outage outlasts every lease
         own_pg.start()
         wait_until(lambda: healthy(server), 60, "health ok once Postgres is back")
-        for c, t in zip(clients, tids):
+        for c, t in zip(clients, tids, strict=False):
             await c.send({"type": "message", "thread_id": t, "content": "What is the status of order 1042?"})
         done = await asyncio.gather(*(c.next("message_complete", "run_error", "error", thread_id=t, timeout=90)
-                                      for c, t in zip(clients, tids)))
+                                      for c, t in zip(clients, tids, strict=False)))
         assert all(d["type"] == "message_complete" for d in done), [(d["type"], d.get("code"), d.get("message"))
                                                                       for d in done]
         _assert_logs_match_clients(server, users, tids, clients)

@@ -536,7 +536,7 @@ async def test_heartbeats_while_nothing_happens(pg_cluster: PgCluster, tmp_path:
         body = {"assistant_id": "support", "stream_mode": "messages-tuple",
                 "input": {"messages": [{"type": "human", "content": "benchmark reply 4 tokens"}]}}
         with httpx.stream("POST", f"{srv.base}/lg/runs/stream", json=body, headers=headers, timeout=30) as r:
-            lines = [line for line in r.iter_lines()]
+            lines = list(r.iter_lines())
     heartbeats = [i for i, line in enumerate(lines) if line == ": heartbeat"]
     tokens = [i for i, line in enumerate(lines) if line == "event: messages"]
     assert len(tokens) >= 3 and heartbeats

@@ -60,7 +60,7 @@ def sock(server: ServerProcess) -> Iterator[ClientConnection]:
 
 def server_tasks(server: ServerProcess) -> int:
     text = httpx.get(server.base + "/metrics").text
-    return int(float(re.search(r"^support_agent_asyncio_tasks (\S+)$", text, re.M).group(1)))  # type: ignore[union-attr]
+    return int(float(re.search(r"^support_agent_asyncio_tasks (\S+)$", text, re.MULTILINE).group(1)))  # type: ignore[union-attr]
 
 
 def exchange(ws: ClientConnection, raw: str) -> list[dict]:

@@ -69,7 +69,7 @@ async def test_retry_and_undo(server: ServerProcess) -> None:
     r = httpx.post(f"{server.base}/api/threads/{tid}/retry", headers=auth(user)).json()
     assert r["ok"] is True and r["last_user_text"] == "What is the status of order 1033?" and r["removed_count"] == 2
     msgs = httpx.get(f"{server.base}/api/threads/{tid}", headers=auth(user)).json()["messages"]
-    assert [m["content"][:10] for m in msgs][0] == "What is th" and len(msgs) == 2
+    assert next(m["content"][:10] for m in msgs) == "What is th" and len(msgs) == 2
     u = httpx.post(f"{server.base}/api/threads/{tid}/undo", headers=auth(user)).json()
     assert u["ok"] is True and u["removed_count"] == 2 and "1042" in u["removed_preview"]
     assert httpx.get(f"{server.base}/api/threads/{tid}", headers=auth(user)).json()["messages"] == []

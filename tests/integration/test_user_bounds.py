@@ -58,8 +58,8 @@ async def test_rate_limit_is_exact_for_parallel_messages_of_one_user(rated: Serv
     user = new_id("burst")
     clients = await asyncio.gather(*(WsClient.connect(rated.ws_url, token(user)) for _ in range(30)))
     tids = [new_id() for _ in clients]
-    await asyncio.gather(*(c.send({"type": "message", "thread_id": t, "content": "Hi"}) for c, t in zip(clients, tids)))
-    firsts = await asyncio.gather(*(_first_answer(c, t) for c, t in zip(clients, tids)))
+    await asyncio.gather(*(c.send({"type": "message", "thread_id": t, "content": "Hi"}) for c, t in zip(clients, tids, strict=False)))
+    firsts = await asyncio.gather(*(_first_answer(c, t) for c, t in zip(clients, tids, strict=False)))
     started = [f for f in firsts if f["type"] == "run_start"]
     refused = [f for f in firsts if f["type"] == "error"]
     assert len(started) == 5, f"{len(started)} of 30 admitted with RATE_LIMIT_MESSAGES=5"
@@ -77,8 +77,8 @@ async def test_active_runs_per_user_are_capped_across_processes(capped: list[Ser
     clients = await asyncio.gather(*(WsClient.connect(capped[i % 2].ws_url, token(user)) for i in range(6)))
     tids = [new_id() for _ in clients]
     await asyncio.gather(*(c.send({"type": "message", "thread_id": t, "content": "benchmark reply 300 tokens"})
-                           for c, t in zip(clients, tids)))
-    firsts = await asyncio.gather(*(_first_answer(c, t) for c, t in zip(clients, tids)))
+                           for c, t in zip(clients, tids, strict=False)))
+    firsts = await asyncio.gather(*(_first_answer(c, t) for c, t in zip(clients, tids, strict=False)))
     started = [i for i, f in enumerate(firsts) if f["type"] == "run_start"]
     refused = [f for f in firsts if f["type"] == "error"]
     assert len(started) == 2, [(f["type"], f.get("code")) for f in firsts]

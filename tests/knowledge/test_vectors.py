@@ -26,8 +26,9 @@ def test_hashing_embeddings_are_deterministic_and_normalised() -> None:
 
 
 def test_reciprocal_rank_fusion_rewards_agreement() -> None:
-    row = lambda i: {"chunk_id": i, "article_id": str(i), "title": f"t{i}", "url": None, "heading": "", "body": "",
-                     "language": "en"}
+    def row(i):
+        return {"chunk_id": i, "article_id": str(i), "title": f"t{i}", "url": None, "heading": "", "body": "",
+                "language": "en"}
     fused = fuse({"fulltext": [row(1), row(2), row(3)], "vector": [row(3), row(2), row(4)]}, 10)
     assert [h.chunk_id for h in fused] == [3, 2, 1, 4]  # 3 and 2 are in both lists; 1 tops one only
     assert fused[0].score == pytest.approx(1 / (RRF_K + 3) + 1 / (RRF_K + 1))

@@ -66,7 +66,7 @@ class LocalServer:
         routes = self.routes
 
         class _Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 handler = routes.get(self.path.split("?")[0])
                 if handler is None:
                     self.send_error(404)

@@ -148,7 +148,7 @@ async def test_size_cap_aborts_a_stream_without_length(local_server: LocalServer
 
     local_server.routes["/big"] = endless
     start = time.perf_counter()
-    with pytest.raises(FetchError, match="over the limit of 1,048,576 bytes.*stopped reading"):
+    with pytest.raises(FetchError, match=r"over the limit of 1,048,576 bytes.*stopped reading"):
         await fetch_spec(
             local_server.url("/big"),
             settings(openapi_fetch_allow_private=True, openapi_max_bytes=1024 * 1024),

@@ -274,7 +274,7 @@ def test_external_refs_are_refused_not_fetched() -> None:
         "info": {"title": "T", "version": "1"},
         "paths": {"/a": {"get": {"parameters": [{"$ref": "https://evil.example/params.yaml#/A"}]}}},
     }
-    with pytest.raises(SpecError, match="outside this document.*Bundle"):
+    with pytest.raises(SpecError, match=r"outside this document.*Bundle"):
         parse_spec(doc)
 
 

@@ -9,6 +9,7 @@ take the database away under a running server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -50,10 +51,8 @@ class PgCluster:
             os.chmod(self.root, 0o777)
             # let the unprivileged user reach the binaries and the data folder
             for p in [self.root, *self.root.parents]:
-                try:
+                with contextlib.suppress(PermissionError):
                     os.chmod(p, os.stat(p).st_mode | 0o011)
-                except PermissionError:
-                    pass
 
     @staticmethod
     def _ensure_user() -> None:
@@ -72,7 +71,7 @@ class PgCluster:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
-    def init(self) -> "PgCluster":
+    def init(self) -> PgCluster:
         self._run("initdb", "-A", "trust", "-U", "postgres", "-D", str(self.data), "--no-sync")
         return self
 
@@ -88,8 +87,6 @@ class PgCluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)

@@ -24,7 +24,7 @@ import websockets
 
 from tests.support.pg import free_port
 
-__all__ = ["ServerProcess", "WsClient", "END_TYPES"]
+__all__ = ["END_TYPES", "ServerProcess", "WsClient"]
 
 REPO = Path(__file__).resolve().parents[2]
 END_TYPES = {"message_complete", "interrupt", "run_cancelled", "run_error"}
@@ -51,7 +51,7 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, timeout: float = 60) -> "ServerProcess":
+    def start(self, timeout: float = 60) -> ServerProcess:
         exe = Path(sys.executable).parent / "support-agent"
         cmd = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", "app.cli"]),
                "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-frontend-build", *self.args]
@@ -88,7 +88,7 @@ class ServerProcess:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -105,7 +105,7 @@ class WsClient:
         self.connected: dict[str, Any] | None = None
 
     @classmethod
-    async def connect(cls, url: str, token: str | None = None, *, expect_connected: bool = True) -> "WsClient":
+    async def connect(cls, url: str, token: str | None = None, *, expect_connected: bool = True) -> WsClient:
         full = url + (f"?token={token}" if token else "")
         ws = await websockets.connect(full, max_size=4 * 1024 * 1024, open_timeout=10)
         client = cls(ws)

@@ -22,7 +22,7 @@ HOMES = {REPO / "graphs" / "events.py", REPO / "app" / "ws" / "frames.py"}
 
 def test_no_module_builds_an_event_or_reply_dict_by_hand() -> None:
     kinds = "|".join(re.escape(t) for t in (*EVENT_TYPES, *REPLY_TYPES))
-    literal = re.compile(r"""["']type["']\s*:\s*["'](%s)["']""" % kinds)
+    literal = re.compile(rf"""["']type["']\s*:\s*["']({kinds})["']""")
     offenders = []
     # graphs/models is the offline chat model: its `"type": "tool_call"` dicts are LangChain's, not events
     for path in sorted([*(REPO / "app").rglob("*.py"), *(REPO / "graphs" / "nodes").rglob("*.py"),

@@ -39,7 +39,7 @@ def configured_agents() -> list[str] | None:
         from graphs.agents import load_agents
 
         return load_agents().names
-    except Exception as exc:  # the check is a convenience; without it any agent slug is accepted
+    except Exception as exc:  # noqa: BLE001 - the check is a convenience; without it any agent slug is accepted
         log.warning("agents.yaml unavailable for the OpenAPI review (%s): agents not checked", exc)
         return None
 

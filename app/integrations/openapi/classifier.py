@@ -45,7 +45,7 @@ def make_llm_classifier(settings: Settings) -> Classifier | None:
 
     try:
         model = load_chat_model_from_settings(settings)
-    except Exception as exc:  # a misconfigured model must not block imports: the rules still apply
+    except Exception as exc:  # noqa: BLE001 - a misconfigured model must not block imports: the rules still apply
         log.warning(
             "OPENAPI_LLM_CLASSIFY is on but the model cannot be loaded (%s): rules only", exc
         )
@@ -64,7 +64,7 @@ def make_llm_classifier(settings: Settings) -> Classifier | None:
         )
         answer = await model.ainvoke(prompt)
         text = str(getattr(answer, "content", answer))
-        match = re.search(r"\{.*\}", text, re.S)
+        match = re.search(r"\{.*\}", text, re.DOTALL)
         if not match:
             return None
         data = json.loads(match.group(0))

@@ -39,8 +39,8 @@ def _table(detail: Mapping[str, Any]) -> str:
         min(48, max(len(h), *(len(r[i]) for r in rows))) if rows else len(h)
         for i, h in enumerate(headers)
     ]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
-    lines += ["  ".join(v[:w].ljust(w) for v, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))]
+    lines += ["  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=False)) for r in rows]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -70,9 +70,7 @@ async def _import_from_cli(
     if not is_url:
         path = Path(source)
         try:
-            content = (
-                path.read_bytes() if path.stat().st_size <= settings.openapi_max_bytes else None
-            )
+            content = await asyncio.to_thread(_read_capped, path, settings.openapi_max_bytes)
         except OSError as exc:
             out.write(f"error: cannot read {source}: {exc.strerror or exc}\n")
             return 2
@@ -100,7 +98,7 @@ async def _import_from_cli(
             url=source if is_url else None,
             name=name,
             base_url=base_url,
-            source=source if is_url else str(Path(source).resolve()),
+            source=source if is_url else str(await asyncio.to_thread(Path(source).resolve)),
         )
     except AppError as exc:
         out.write(f"error: {exc.message}\n")
@@ -121,8 +119,7 @@ async def _import_from_cli(
             f"{len(summary['added'])} new, {len(summary['changed'])} changed, {summary['unchanged_count']} unchanged, "
             f"{len(summary['removed'])} removed.\n"
         )
-    for note in summary["notes"]:
-        out.write(f"note: {note}\n")
+    out.writelines(f"note: {note}\n" for note in summary["notes"])
     out.write(_table(detail) + "\n")
     waiting = detail["needs_review_count"]
     if waiting:
@@ -147,3 +144,8 @@ def import_spec_command(
     2: the file cannot be read.
     """
     return asyncio.run(_import_from_cli(source, settings, out or sys.stdout, name, base_url))
+
+
+def _read_capped(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None when it is over `limit` (read in a worker thread)."""
+    return path.read_bytes() if path.stat().st_size <= limit else None

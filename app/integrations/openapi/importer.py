@@ -89,7 +89,7 @@ async def _classify_all(
             try:
                 async with semaphore, asyncio.timeout(LLM_TIMEOUT_S):
                     verdict = await classifier(op)
-            except Exception as exc:  # the LLM pass is advisory: without it the rules still stand
+            except Exception as exc:  # noqa: BLE001 - the LLM pass is advisory: without it the rules still stand
                 result = replace(
                     result,
                     reasons=(

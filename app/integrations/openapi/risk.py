@@ -27,8 +27,8 @@ from typing import Any, Protocol
 __all__ = [
     "AGENT_RE",
     "APPROVERS",
-    "SAFE_METHODS",
     "RISKS",
+    "SAFE_METHODS",
     "Classification",
     "LLMVerdict",
     "assign_agent",
@@ -199,12 +199,12 @@ SHORT_SUFFIXES = ("", "s", "ed", "ing", "ned", "ning", "ment", "ments")
 # On a read, only words about secrets matter: "Find purchase order" is still a read.
 SENSITIVE_READ_WORDS = ("password", "credential", "secret", "token", "ssn", "apikey")
 IRREVERSIBLE = re.compile(
-    r"cannot be undone|can't be undone|irreversibl|permanent(ly)?\b|not reversible", re.I
+    r"cannot be undone|can't be undone|irreversibl|permanent(ly)?\b|not reversible", re.IGNORECASE
 )
 SECRET_PARAM = re.compile(
     r"(^|[_\-.])(pass(word|wd|phrase)?|pwd|secret|token|api[_\-.]?key|apikey|credentials?|ssn|cvv|cvc|pin|"
     r"card[_\-.]?(number|no)?|iban|account[_\-.]?number)($|[_\-.])",
-    re.I,
+    re.IGNORECASE,
 )
 
 

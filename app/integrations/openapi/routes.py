@@ -211,7 +211,7 @@ async def import_spec(
             unknown = set(small) - {"url", "name", "base_url"}
             if unknown:
                 raise BadRequest(
-                    f"unknown field {sorted(unknown)[0]!r}: a URL import takes url, name and base_url"
+                    f"unknown field {min(unknown)!r}: a URL import takes url, name and base_url"
                 )
             for key in ("url", "name", "base_url"):
                 if key in small and not isinstance(small[key], str):
