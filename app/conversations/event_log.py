@@ -28,11 +28,27 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.core.logging import get_logger
 
-__all__ = ["EventWriter", "LeaseLost", "append_locked", "now_iso", "read_events", "stamp"]
+__all__ = ["EventWriter", "LeaseLost", "append_locked", "notify_on_append", "now_iso", "read_events", "stamp"]
 
 log = get_logger(__name__)
 
 NOTIFY_CHANNEL = "sa_events"
+
+# Origins (server processes) whose appends send no NOTIFY: with REDIS_URL set the hub
+# announces events on Redis instead, so Postgres is spared the commit-time NOTIFY lock.
+_QUIET_ORIGINS: set[str] = set()
+
+
+def notify_on_append(origin: str, enabled: bool) -> None:
+    """Whether appends made for `origin` NOTIFY other replicas (the default) or leave it to another bus."""
+    if enabled:
+        _QUIET_ORIGINS.discard(origin)
+    else:
+        _QUIET_ORIGINS.add(origin)
+
+
+def _channel(origin: str) -> str | None:
+    return None if origin in _QUIET_ORIGINS else NOTIFY_CHANNEL
 
 _ROWS = """jsonb_to_recordset(%(rows)s) AS e(thread_id text, seq bigint, run_id text, type text,
                                        ts timestamptz, payload jsonb)"""
@@ -47,7 +63,8 @@ _ADVANCE_AND_NOTIFY = """, m AS (
     FROM m WHERE t.thread_id = m.thread_id
     RETURNING t.thread_id
 )
-SELECT m.thread_id, pg_notify(%(channel)s, m.thread_id || ' ' || m.max_seq || ' ' || %(origin)s) FROM m
+SELECT m.thread_id, CASE WHEN %(channel)s::text IS NOT NULL
+    THEN pg_notify(%(channel)s, m.thread_id || ' ' || m.max_seq || ' ' || %(origin)s) END FROM m
 """
 
 INSERT_BATCH = f"""
@@ -127,7 +144,7 @@ async def append_locked(
     if stamped:
         await conn.execute(
             INSERT_BATCH,
-            {"rows": Jsonb(_rows(stamped)), "channel": NOTIFY_CHANNEL, "origin": origin},
+            {"rows": Jsonb(_rows(stamped)), "channel": _channel(origin), "origin": origin},
         )
     return stamped
 
@@ -261,7 +278,7 @@ class EventWriter:
                 async with self._pool.connection() as conn:
                     cur = await conn.execute(
                         INSERT_RUN_EVENTS,
-                        {"rows": Jsonb(_rows(events)), "channel": NOTIFY_CHANNEL, "origin": self._origin},
+                        {"rows": Jsonb(_rows(events)), "channel": _channel(self._origin), "origin": self._origin},
                     )
                     written = {row["thread_id"] for row in await cur.fetchall()}
             except Exception as exc:  # the runs waiting on these events fail with run_error

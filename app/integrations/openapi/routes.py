@@ -189,5 +189,5 @@ async def review_endpoint(
         actor=admin.user_id,
         known_agents=service.configured_agents(),
     )
-    services.tools_changed()  # this process's next run sees it at once; others hear the trigger's NOTIFY
+    services.tools_changed()  # this process's next run sees it at once; others hear the trigger's NOTIFY or Redis
     return endpoint
