@@ -1,4 +1,8 @@
-"""GET /api/health: is the server up and can it reach Postgres.
+"""GET /api/health: is the server up and can it reach Postgres; GET /api/health/live: is it up.
+
+Readiness probes and load balancers use /api/health (a replica that cannot reach
+Postgres takes no traffic); liveness probes use /api/health/live, which never looks at
+Postgres: a database outage must not make Kubernetes restart every replica at once.
 
 Anyone may call it (load balancers do), so a database problem is answered with a
 correlation id; the raw driver error, which can name hosts and users, goes only
@@ -18,6 +22,11 @@ from app.core.logging import correlation_id, get_logger
 log = get_logger(__name__)
 
 router = APIRouter(tags=["health"])
+
+
+@router.get("/health/live")
+async def live() -> JSONResponse:
+    return JSONResponse({"status": "ok", "version": __version__})
 
 
 @router.get("/health")
