@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from app.core.logging import get_logger
+from app.core.metrics import METRICS
 
 __all__ = ["EventWriter", "LeaseLost", "append_locked", "notify_on_append", "now_iso", "read_events", "stamp"]
 
@@ -275,12 +277,14 @@ class EventWriter:
             events = [ev for ev, _ in batch]
             futures = [f for _, f in batch if f is not None]
             try:
+                started = time.perf_counter()
                 async with self._pool.connection() as conn:
                     cur = await conn.execute(
                         INSERT_RUN_EVENTS,
                         {"rows": Jsonb(_rows(events)), "channel": _channel(self._origin), "origin": self._origin},
                     )
                     written = {row["thread_id"] for row in await cur.fetchall()}
+                METRICS.event_commit.observe(time.perf_counter() - started)
             except Exception as exc:  # the runs waiting on these events fail with run_error
                 log.error("event_write_failed", error=str(exc), events=len(events))
                 self._fail(batch, exc)
