@@ -187,7 +187,7 @@ class Watcher:
                 self.last[tid] = seq
                 self.events += 1
                 if f.get("type") == "message_complete" and f.get("ts"):
-                    ts = datetime.fromisoformat(f["ts"].replace("Z", "+00:00")).timestamp()
+                    ts = datetime.fromisoformat(f["ts"]).timestamp()
                     self.lag_ms.append((now - ts) * 1000)
 
     async def follow(self, thread_id: str) -> None:
