@@ -379,6 +379,67 @@ async def load(cluster: PgCluster, bus: str, replicas: int, customers: int, seco
         stop_all(procs)
 
 
+# ---------------------------------------------------------------- phase 3: ceilings
+PGBENCH_PLAIN = "INSERT INTO ev (t, payload) VALUES (:client_id, repeat('x', 200));\n"
+PGBENCH_NOTIFY = ("BEGIN;\nINSERT INTO ev (t, payload) VALUES (:client_id, repeat('x', 200));\n"
+                  "SELECT pg_notify('sa_events', :client_id || ' 1 bench');\nCOMMIT;\n")
+
+
+def _pgbench(cluster: PgCluster, url: str, script: str, clients: int, seconds: int, tmp: Path) -> float:
+    import subprocess
+
+    f = tmp / f"pgbench-{uuid.uuid4().hex[:6]}.sql"
+    f.write_text(script)
+    os.chmod(f, 0o644)
+    out = subprocess.run([str(cluster.bin / "pgbench"), "-n", "-f", str(f), "-c", str(clients), "-j", "2",
+                          "-T", str(seconds), url], capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("tps"))
+    return float(line.split("=")[1].split()[0])
+
+
+async def ceilings(cluster: PgCluster, clients: int, seconds: int, tmp: Path,
+                   redis: RedisServer | None) -> dict[str, Any]:
+    """Commits/s of a 200-byte INSERT with and without a NOTIFY in the same transaction (a
+    LISTEN connection open, as a replica has), fsync off and on; and Redis PUBLISH/s."""
+    import subprocess
+
+    url = cluster.create_database(f"ceil_{uuid.uuid4().hex[:6]}")
+    out: dict[str, Any] = {"clients": clients, "seconds": seconds}
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("CREATE TABLE ev (id bigserial PRIMARY KEY, t int, payload text)")
+    for fsync in ("off", "on"):
+        if fsync == "on":  # PgCluster starts with -c fsync=off, which only a restart without it undoes
+            cluster.stop()
+            opts = f"-p {cluster.port} -k {cluster.root} -c listen_addresses=127.0.0.1 -c max_connections=400"
+            cluster._run("pg_ctl", "-D", str(cluster.data), "-o", opts, "-l", str(cluster.root / "log"), "-w", "start")
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            row = await (await conn.execute("SHOW fsync")).fetchone()
+            assert row is not None and row[0] == fsync, row
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as listener:
+            await listener.execute("LISTEN sa_events")
+            drained = 0
+
+            async def drain() -> None:
+                nonlocal drained
+                async for _ in listener.notifies():
+                    drained += 1
+
+            task = asyncio.create_task(drain())
+            plain = await asyncio.to_thread(_pgbench, cluster, url, PGBENCH_PLAIN, clients, seconds, tmp)
+            notify = await asyncio.to_thread(_pgbench, cluster, url, PGBENCH_NOTIFY, clients, seconds, tmp)
+            task.cancel()
+        out[f"fsync_{fsync}"] = {"commits_per_s_plain": plain, "commits_per_s_with_notify": notify,
+                                 "notifications_heard": drained}
+        log(f"ceilings fsync={fsync}: plain {plain:.0f}/s, with NOTIFY {notify:.0f}/s")
+    if redis is not None:
+        res = subprocess.run(["redis-benchmark", "-p", str(redis.port), "-c", str(clients), "-n", "200000", "-P", "16",
+                              "-q", "PUBLISH", "sa:ev:bench", "x" * 200], capture_output=True, text=True).stdout
+        out["redis_publish_per_s"] = float(res.split("rps=")[-1].split()[0]) if "rps=" in res else float(
+            res.split(":")[1].split("requests")[0].strip()) if ":" in res else None
+        out["redis_benchmark_output"] = res.strip()[-200:]
+    return out
+
+
 # ---------------------------------------------------------------- main
 def table(results: dict[str, Any]) -> str:
     out = ["per run (one order-status question: a tool call and the demo model's reply)", ""]
@@ -400,6 +461,9 @@ def table(results: dict[str, Any]) -> str:
     for r in results["load"]:
         out.append(f"| {r['bus']} | {r['replicas']} | {r['customers']} | " + " | ".join(
             f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+    if "ceilings" in results:
+        out += ["", "ceilings (16 clients): " + json.dumps({k: v for k, v in results["ceilings"].items()
+                                                           if k != "redis_benchmark_output"})]
     return "\n".join(out)
 
 
@@ -411,6 +475,9 @@ async def main() -> None:
     ap.add_argument("--buses", default="notify,redis")
     ap.add_argument("--replicas", default="1,2")
     ap.add_argument("--skip-per-run", action="store_true")
+    ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--ceilings", type=int, default=10, metavar="SECONDS",
+                    help="pgbench and redis-benchmark windows (0: skip)")
     args = ap.parse_args()
     import tempfile
 
@@ -427,9 +494,12 @@ async def main() -> None:
             if not args.skip_per_run:
                 log(f"per run: {bus}")
                 results["per_run"].append(await per_run(cluster, has_pgss, bus, args.runs, tmp, r))
-            for n in (int(x) for x in args.replicas.split(",")):
+            for n in (int(x) for x in args.replicas.split(",") if not args.skip_load):
                 log(f"load: {bus}, {n} replica(s), {args.customers} customers, {args.seconds:g} s")
                 results["load"].append(await load(cluster, bus, n, args.customers, args.seconds, tmp, r))
+        if args.ceilings:
+            log("ceilings: pgbench (NOTIFY or not) and redis-benchmark")
+            results["ceilings"] = await ceilings(cluster, 16, args.ceilings, tmp, redis)
     finally:
         if redis is not None:
             redis.stop()
