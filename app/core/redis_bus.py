@@ -7,10 +7,12 @@ by seq or by re-subscribing and reads what it lacks from the event log; nothing 
 stored twice and Redis needs no persistence, trimming or consumer groups.
 
 Channels (prefix `sa:`):
-- `sa:ev:<thread_id>`: `{"o": origin, "events": [...]}`, the stored events of one
-  commit, or `{"o": origin, "max_seq": n}` when a publish failed and was owed
-  (the receiver then reads the log). A replica subscribes only to the threads its
-  sockets watch, so traffic per replica follows its own sockets, not the cluster's.
+- `sa:ev:<thread_id>`: `e <origin> <max_seq>` and then, one per line, the stored
+  events of one commit as the JSON sockets get; or `n <origin> <max_seq>` alone when
+  a publish failed and was owed (the receiver then reads the log). The header lets a
+  replica drop its own messages unparsed, and the lines are sent to sockets as they
+  are. A replica subscribes only to the threads its sockets watch, so traffic per
+  replica follows its own sockets, not the cluster's.
 - `sa:cancel`: a run id whose owner should stop it.
 - `sa:tools`: imported specs or their reviews changed: rebuild the tools.
 
@@ -61,11 +63,13 @@ class RedisBus:
     and re-announced once Redis answers again.
     """
 
-    def __init__(self, url: str, *, origin: str, on_events: Callable[[str, list[dict[str, Any]]], None],
+    def __init__(self, url: str, *, origin: str,
+                 on_events: Callable[[str, list[dict[str, Any]], list[str]], None],
                  on_behind: Callable[[str, int], None], on_subscribed: Callable[[str | None], None],
                  on_cancel: Callable[[str], None], on_tools: Callable[[], None]) -> None:
         self.url = url
         self.origin = origin
+        self._origin_b = origin.encode()
         self.on_events, self.on_behind, self.on_subscribed = on_events, on_behind, on_subscribed
         self.on_cancel, self.on_tools = on_cancel, on_tools
         self.client = aioredis.from_url(url, health_check_interval=15)
@@ -158,17 +162,19 @@ class RedisBus:
         elif channel == TOOLS:
             self.on_tools()
         elif channel.startswith(PREFIX):
+            header, _, body = msg["data"].partition(b"\n")
             try:
-                body = orjson.loads(msg["data"])
-            except orjson.JSONDecodeError:
-                return
-            if body.get("o") == self.origin:
-                return
-            thread_id = channel[len(PREFIX):]
-            if "events" in body:
-                self.on_events(thread_id, body["events"])
-            elif "max_seq" in body:
-                self.on_behind(thread_id, int(body["max_seq"]))
+                kind, origin, max_seq = header.split(b" ", 2)
+                if origin == self._origin_b:
+                    return  # our own: this process delivered it before publishing
+                thread_id = channel[len(PREFIX):]
+                if kind == b"e":
+                    lines = body.split(b"\n")
+                    self.on_events(thread_id, [orjson.loads(line) for line in lines], [line.decode() for line in lines])
+                else:
+                    self.on_behind(thread_id, int(max_seq))
+            except (ValueError, orjson.JSONDecodeError) as exc:
+                log.warning("redis_bus_bad_message", channel=channel, error=str(exc))
 
     # publishing
     def publish_events(self, events: list[dict[str, Any]]) -> None:
@@ -176,8 +182,9 @@ class RedisBus:
         for event in events:
             by_thread.setdefault(event["thread_id"], []).append(event)
         for thread_id, evs in by_thread.items():
-            body = orjson.dumps({"o": self.origin, "events": evs})
-            self._outbox.append((thread_channel(thread_id), body, thread_id, evs[-1]["seq"]))
+            max_seq = evs[-1]["seq"]
+            body = b"e %s %d\n" % (self._origin_b, max_seq) + b"\n".join(orjson.dumps(ev) for ev in evs)
+            self._outbox.append((thread_channel(thread_id), body, thread_id, max_seq))
         self._wake.set()
 
     async def publish_control(self, channel: str, data: str) -> None:
@@ -189,8 +196,7 @@ class RedisBus:
             self._wake.clear()
             batch, self._outbox = self._outbox, []
             for thread_id, max_seq in self._owed.items():
-                batch.append((thread_channel(thread_id), orjson.dumps({"o": self.origin, "max_seq": max_seq}),
-                              thread_id, max_seq))
+                batch.append((thread_channel(thread_id), b"n %s %d" % (self._origin_b, max_seq), thread_id, max_seq))
             self._owed = {}
             if not batch:
                 continue

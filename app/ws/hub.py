@@ -117,12 +117,13 @@ class Hub:
         if self.bus is not None:
             self.bus.publish_events(events)
 
-    def _deliver(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
+    def _deliver(self, events: list[dict[str, Any]], texts: list[str] | None = None) -> None:
+        """To this process's sockets; `texts`: the events' JSON when already encoded (from Redis)."""
+        for i, event in enumerate(events):
             subs = self.subs.get(event["thread_id"])
             if not subs:
                 continue
-            text = encode(event)
+            text = texts[i] if texts is not None else encode(event)
             for sub in list(subs):
                 if sub.conn.closed:
                     continue
@@ -190,9 +191,9 @@ class Hub:
             await self.bus.publish_control(TOOLS, "")
 
     # the Redis bus's callbacks
-    def _on_remote_events(self, thread_id: str, events: list[dict[str, Any]]) -> None:
+    def _on_remote_events(self, thread_id: str, events: list[dict[str, Any]], texts: list[str]) -> None:
         if self.subs.get(thread_id):
-            self._deliver(events)
+            self._deliver(events, texts)
 
     def _on_behind(self, thread_id: str, max_seq: int) -> None:
         subs = self.subs.get(thread_id)
