@@ -103,6 +103,26 @@ def stop_all(procs: list[ServerProcess]) -> None:
         p.stop()
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and their children so far."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def postgres_pids(cluster: PgCluster) -> list[int]:
+    return [int((cluster.data / "postmaster.pid").read_text().split()[0])]
+
+
 def commit_histogram(procs: list[ServerProcess]) -> dict[str, float | None]:
     """Merge the servers' support_agent_event_commit_seconds histograms: mean, p50, p99 (from buckets)."""
     buckets: dict[float, float] = {}
@@ -344,12 +364,17 @@ async def load(cluster: PgCluster, bus: str, replicas: int, customers: int, seco
                 await s.until(lambda f: f.get("type") == "message_complete")
             await s.ws.close()
         base_commits = commit_histogram(procs)
+        server_pids = [p.proc.pid for p in procs if p.proc is not None]
+        cpu0 = (cpu_seconds(server_pids), cpu_seconds(postgres_pids(cluster)),
+                cpu_seconds([redis.proc.pid]) if redis is not None and redis.proc else 0.0)
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             ev0 = (await (await conn.execute("SELECT count(*) FROM events")).fetchone())[0]  # type: ignore[index]
             started = time.perf_counter()
             stop_at = started + seconds
             await asyncio.gather(*(customer(i) for i in range(customers)))
             elapsed = time.perf_counter() - started
+            cpu1 = (cpu_seconds(server_pids), cpu_seconds(postgres_pids(cluster)),
+                    cpu_seconds([redis.proc.pid]) if redis is not None and redis.proc else 0.0)
             ev1 = (await (await conn.execute("SELECT count(*) FROM events")).fetchone())[0]  # type: ignore[index]
         delivered_in_window = sum(w.events for w in watchers)
         # every watcher reaches the end of every thread it follows (no event lost)
@@ -374,6 +399,9 @@ async def load(cluster: PgCluster, bus: str, replicas: int, customers: int, seco
             "commit_mean_ms": commits["mean_ms"], "commit_p50_ms": commits["p50_ms"], "commit_p99_ms": commits["p99_ms"],
             "watcher_lag_p50_ms": pct(lags, 50), "watcher_lag_p99_ms": pct(lags, 99),
             "gaps_filled": sum(w.gaps for w in watchers), "events_lost": lost,
+            "server_cpu_ms_per_run": (cpu1[0] - cpu0[0]) / max(runs, 1) * 1000,
+            "postgres_cpu_ms_per_run": (cpu1[1] - cpu0[1]) / max(runs, 1) * 1000,
+            "redis_cpu_ms_per_run": (cpu1[2] - cpu0[2]) / max(runs, 1) * 1000,
         }
     finally:
         stop_all(procs)
@@ -456,7 +484,7 @@ def table(results: dict[str, Any]) -> str:
     out += ["", "load (benchmark reply 200 tokens, every token its own event, each thread watched)", ""]
     cols = ["runs_per_s", "events_committed_per_s", "events_delivered_to_watchers_per_s", "group_commits_per_s",
             "commit_p50_ms", "commit_p99_ms", "commit_mean_ms", "watcher_lag_p50_ms", "watcher_lag_p99_ms",
-            "events_lost"]
+            "events_lost", "server_cpu_ms_per_run", "postgres_cpu_ms_per_run", "redis_cpu_ms_per_run"]
     out.append("| bus | replicas | customers | " + " | ".join(cols) + " |")
     for r in results["load"]:
         out.append(f"| {r['bus']} | {r['replicas']} | {r['customers']} | " + " | ".join(
