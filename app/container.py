@@ -60,6 +60,7 @@ class Services:
     _run_tools: ToolRegistry | None = None  # the registry runs use, built from the reviewed imports; None = rebuild
     _run_tools_generation: int = 0
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    _announcing: set[asyncio.Task[Any]] = field(default_factory=set)
     shutting_down: bool = False
 
     async def begin_shutdown(self) -> None:
@@ -111,9 +112,17 @@ class Services:
             self._run_tools = tools
         return tools
 
-    def tools_changed(self) -> None:
+    def tools_changed(self, *, announce: bool = True) -> None:
+        """Rebuild the tools before the next run; `announce`: tell the other replicas too (the Redis bus).
+
+        Without Redis the `sa_tools` trigger NOTIFYs them at commit, so there is nothing to send.
+        """
         self._run_tools = None
         self._run_tools_generation += 1
+        if announce and self.hub is not None and self.hub.bus is not None:
+            task = asyncio.create_task(self.hub.announce_tools_changed())
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
 
     def validate_tool_args(self, tool: str, args: dict[str, Any]) -> str | None:
         from graphs.tools import validate_tool_args

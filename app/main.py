@@ -33,7 +33,7 @@ from app.api.main import api_router
 from app.api.schema import install_openapi
 from app.container import Services
 from app.core.config import Settings, SettingsError, load_settings
-from app.core.db import apply_migrations, open_pool, setup_checkpointer, wait_for_pool
+from app.core.db import apply_migrations, open_pool, session_url, setup_checkpointer, wait_for_pool
 from app.core.edge import EdgeGuard
 from app.core.errors import AppError
 from app.core.logging import correlation_id, get_logger, install_log_redaction
@@ -51,7 +51,7 @@ SHARED_SHOP_ENV = "SUPPORT_AGENT_SHARED_SHOP_URL"
 
 async def open_services(settings: Settings, database_url: str, *, shop_base_url: str | None) -> Services:
     from app.approvals.service import sweeper_loop
-    from app.conversations.event_log import EventWriter
+    from app.conversations.event_log import EventWriter, notify_on_append
     from app.conversations.graph_runtime import build_runtime
     from app.conversations.runs import RunManager
     from app.ws.hub import Hub
@@ -60,7 +60,7 @@ async def open_services(settings: Settings, database_url: str, *, shop_base_url:
     await wait_for_pool(pool, database_url, settings.db_connect_timeout_s)
     services = Services(settings=settings, pool=pool, database_url=database_url)
     await apply_migrations(pool)
-    services.checkpointer = await setup_checkpointer(pool)
+    services.checkpointer = await setup_checkpointer(pool, session_url(settings, database_url))
     services.http = httpx.AsyncClient(timeout=settings.tool_timeout_s)
     services.shop_base_url = settings.shop_api_url or shop_base_url
     await build_runtime(services)
@@ -68,11 +68,13 @@ async def open_services(settings: Settings, database_url: str, *, shop_base_url:
         await services.knowledge.ensure_demo_articles()
     services.replay_slots = asyncio.Semaphore(settings.replay_concurrency)
     services.hub = Hub(pool, origin=services.origin, page_size=settings.replay_page_size,
-                       slots=services.replay_slots)
-    services.hub.on_tools_changed = services.tools_changed
+                       slots=services.replay_slots, redis_url=settings.redis_url)
+    services.hub.on_tools_changed = lambda: services.tools_changed(announce=False)
+    if settings.redis_url:  # the hub announces events on Redis: spare Postgres the per-commit NOTIFY
+        notify_on_append(services.origin, False)
     services.writer = EventWriter(pool, origin=services.origin, publish=services.hub.publish)
     services.writer.start()
-    services.hub.start(database_url)
+    services.hub.start(session_url(settings, database_url))
     services.runs = RunManager(services)
     services.runs.start_background()
     services.background.append(asyncio.create_task(sweeper_loop(services), name="sweeper"))

@@ -1,4 +1,8 @@
-"""GET /api/health: is the server up and can it reach Postgres.
+"""GET /api/health: is the server up and can it reach Postgres; GET /api/health/live: is it up.
+
+Readiness probes and load balancers use /api/health (a replica that cannot reach
+Postgres takes no traffic); liveness probes use /api/health/live, which never looks at
+Postgres: a database outage must not make Kubernetes restart every replica at once.
 
 Anyone may call it (load balancers do), so a database problem is answered with a
 correlation id; the raw driver error, which can name hosts and users, goes only
@@ -29,6 +33,12 @@ class Health(BaseModel):
     database: str = Field(description='"ok", or "unavailable: ..." naming the problem (with status 503).')
     auth_required: bool | None = Field(default=None, description="Whether clients must present a token.")
     error: str | None = None
+
+
+@router.get("/health/live", response_model=Health, response_model_exclude_none=True)
+async def live() -> Health:
+    """Liveness: the process answers (no database round trip; a readiness probe uses /api/health)."""
+    return Health(status="ok", version=__version__, database="not checked")
 
 
 @router.get("/health", response_model=Health, response_model_exclude_none=True,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,14 +30,31 @@ from psycopg.types.json import Jsonb
 
 from app.core.db import Conn, Pool
 from app.core.logging import get_logger
+from app.core.metrics import METRICS
 from graphs.events import EVENT_ADAPTER, Event, encode_event, iso_z
 
 __all__ = ["EventWriter", "LeaseLost", "append_locked", "count_events", "find_interrupt_event", "iter_events",
-           "message_exists", "now_iso", "read_events", "stamp"]
+           "message_exists", "notify_on_append", "now_iso", "read_events", "stamp"]
 
 log = get_logger(__name__)
 
 NOTIFY_CHANNEL = "sa_events"
+
+# Origins (server processes) whose appends send no NOTIFY: with REDIS_URL set the hub
+# announces events on Redis instead, so Postgres is spared the commit-time NOTIFY lock.
+_QUIET_ORIGINS: set[str] = set()
+
+
+def notify_on_append(origin: str, enabled: bool) -> None:
+    """Whether appends made for `origin` NOTIFY other replicas (the default) or leave it to another bus."""
+    if enabled:
+        _QUIET_ORIGINS.discard(origin)
+    else:
+        _QUIET_ORIGINS.add(origin)
+
+
+def _channel(origin: str) -> str | None:
+    return None if origin in _QUIET_ORIGINS else NOTIFY_CHANNEL
 
 _ROWS = """jsonb_to_recordset(%(rows)s) AS e(thread_id text, seq bigint, run_id text, type text,
                                        ts timestamptz, payload jsonb)"""
@@ -51,7 +69,8 @@ _ADVANCE_AND_NOTIFY = """, m AS (
     FROM m WHERE t.thread_id = m.thread_id
     RETURNING t.thread_id
 )
-SELECT m.thread_id, pg_notify(%(channel)s, m.thread_id || ' ' || m.max_seq || ' ' || %(origin)s) FROM m
+SELECT m.thread_id, CASE WHEN %(channel)s::text IS NOT NULL
+    THEN pg_notify(%(channel)s, m.thread_id || ' ' || m.max_seq || ' ' || %(origin)s) END FROM m
 """
 
 INSERT_BATCH = f"""
@@ -158,7 +177,7 @@ async def append_locked(
     if stamped:
         await conn.execute(
             INSERT_BATCH,
-            {"rows": Jsonb(_rows(stamped), dumps=orjson.dumps), "channel": NOTIFY_CHANNEL, "origin": origin},
+            {"rows": Jsonb(_rows(stamped), dumps=orjson.dumps), "channel": _channel(origin), "origin": origin},
         )
     return stamped
 
@@ -356,12 +375,15 @@ class EventWriter:
             events = [ev for ev, _ in batch]
             futures = [f for _, f in batch if f is not None]
             try:
+                started = time.perf_counter()
                 async with self._pool.connection() as conn:
                     cur = await conn.execute(
                         INSERT_RUN_EVENTS,
-                        {"rows": Jsonb(_rows(events), dumps=orjson.dumps), "channel": NOTIFY_CHANNEL, "origin": self._origin},
+                        {"rows": Jsonb(_rows(events), dumps=orjson.dumps), "channel": _channel(self._origin),
+                         "origin": self._origin},
                     )
                     written = {row["thread_id"] for row in await cur.fetchall()}
+                METRICS.event_commit.observe(time.perf_counter() - started)
             except Exception as exc:  # noqa: BLE001 - the runs waiting on these events fail with run_error
                 log.error("event_write_failed", error=str(exc), events=len(events))
                 self._fail(batch, exc)

@@ -39,6 +39,18 @@ class Settings(BaseSettings):
         default=None,
         description="Postgres URL. Unset: an embedded Postgres (pgserver) in DATA_DIR/pg.",
     )
+    database_direct_url: str | None = Field(
+        default=None,
+        description="Postgres URL that bypasses a connection pooler, for what is bound to a session (LISTEN, the "
+                    "checkpointer's set-up lock). Set it when DATABASE_URL points at PgBouncer, RDS Proxy or "
+                    "Supavisor in transaction mode; the pool then sends no prepared statements.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:6379/0). Set: live events, cross-replica cancels and tool-cache "
+                    "invalidations travel over Redis pub/sub instead of Postgres NOTIFY; Postgres stays the only "
+                    "durable store.",
+    )
     data_dir: Path = Field(default=Path(".support-agent"), description="Where local state lives.")
     db_pool_min: int = Field(default=2, ge=1, le=100, description="Connections the pool keeps open.")
     db_pool_max: int = Field(default=20, ge=1, le=500, description="Most connections the pool opens.")
@@ -239,13 +251,22 @@ class Settings(BaseSettings):
     def _lower(cls, v: object) -> object:
         return v.lower() if isinstance(v, str) else v
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_direct_url")
     @classmethod
     def _postgres_url(cls, v: str | None) -> str | None:
         if v is None or v == "":
             return None
         if not v.startswith(("postgresql://", "postgres://")):
             raise ValueError("must start with postgresql:// (for example postgresql://user:pass@host:5432/db)")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis:// or rediss:// (for example redis://redis:6379/0)")
         return v
 
     @field_validator("auth_secret")

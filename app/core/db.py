@@ -6,6 +6,12 @@
 the pool survives Postgres restarts and dropped idle connections.
 `apply_migrations()` runs `storage.migrations.MIGRATIONS` under an advisory lock so
 two processes starting at once apply each version exactly once.
+
+Behind a transaction-mode pooler (PgBouncer, RDS Proxy, Supavisor; `DATABASE_DIRECT_URL`
+set) each statement or transaction may land on a different server connection: the pool
+then sends no prepared statements, every lock is transaction-scoped, and what needs one
+session throughout (`LISTEN`, the checkpointer's set-up lock) connects to
+`session_url()` instead.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ __all__ = [
     "check_database",
     "open_pool",
     "resolve_database_url",
+    "session_url",
 ]
 
 # Every event, checkpoint metadata and batch of event rows goes through JSON: orjson
@@ -126,13 +133,28 @@ def _has_input(conn: Any) -> bool:
         return True
 
 
+def behind_pooler(settings: Settings) -> bool:
+    """True when DATABASE_URL goes through a transaction-mode pooler (DATABASE_DIRECT_URL names the server)."""
+    return bool(settings.database_direct_url) and settings.database_direct_url != settings.database_url
+
+
+def session_url(settings: Settings, url: str) -> str:
+    """Where to open a connection that must stay one session (LISTEN, session advisory locks)."""
+    return settings.database_direct_url or url
+
+
 def open_pool(url: str, settings: Settings, *, name: str = "support-agent") -> Pool:
+    kwargs: dict[str, Any] = {**CONNECTION_KWARGS, "connect_timeout": max(1, int(settings.db_connect_timeout_s))}
+    if behind_pooler(settings):
+        # a statement prepared on one server connection does not exist on the next one
+        # the pooler hands out ("prepared statement _pg3_0 does not exist")
+        kwargs["prepare_threshold"] = None
     return AsyncConnectionPool(
         conninfo=url,
         connection_class=Conn,
         min_size=settings.db_pool_min,
         max_size=max(settings.db_pool_max, settings.db_pool_min),
-        kwargs={**CONNECTION_KWARGS, "connect_timeout": max(1, int(settings.db_connect_timeout_s))},
+        kwargs=kwargs,
         check=CheckAfterIdle(settings.db_check_idle_s),
         open=False,
         name=name,
@@ -215,12 +237,19 @@ async def apply_migrations(pool: AsyncConnectionPool) -> list[int]:
     return applied
 
 
-async def setup_checkpointer(pool: AsyncConnectionPool) -> Any:
-    """LangGraph's Postgres checkpointer on our pool, its own tables created once."""
+async def setup_checkpointer(pool: AsyncConnectionPool, direct_url: str | None = None) -> Any:
+    """LangGraph's Postgres checkpointer on our pool, its own tables created once.
+
+    The set-up holds a session advisory lock across many statements, so it runs on its
+    own connection to `direct_url` (`session_url()`; default: the pool's own URL): through
+    a transaction-mode pooler the lock and its unlock could land on different server sessions.
+    """
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
     saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-    async with pool.connection() as conn:
+    url = direct_url or pool.conninfo
+    assert isinstance(url, str), "the pool's conninfo is a URL here (open_pool)"
+    async with await psycopg.AsyncConnection.connect(url, **CONNECTION_KWARGS) as conn:
         # LangGraph's setup() is not safe when two processes run it at once, and it
         # creates indexes CONCURRENTLY, so a session lock rather than a transaction.
         # Taken by short attempts: waiting inside pg_advisory_lock() keeps a transaction

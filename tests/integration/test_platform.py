@@ -39,7 +39,7 @@ def test_embedded_postgres_by_default(tmp_path: Path) -> None:
 
 
 def test_external_postgres_and_health_follows_outage(tmp_path: Path) -> None:
-    """With DATABASE_URL: health is 503 naming the database while Postgres is down, 200 once back."""
+    """With DATABASE_URL: health is 503 naming the database while Postgres is down, 200 once back (live: always 200)."""
     cluster = PgCluster(tmp_path / "pg").init()
     cluster.start()
     try:
@@ -49,6 +49,8 @@ def test_external_postgres_and_health_follows_outage(tmp_path: Path) -> None:
             r = httpx.get(server.base + "/api/health", timeout=10)
             assert r.status_code == 503
             assert "database" in r.json() and r.json()["database"] != "ok"
+            live = httpx.get(server.base + "/api/health/live", timeout=10)
+            assert live.status_code == 200, "liveness ignores Postgres: an outage must not restart every replica"
             cluster.start()
             deadline = time.monotonic() + 30
             while True:

@@ -107,6 +107,15 @@ async def _import_from_cli(
         await pool.close()
         if embedded is not None:
             embedded.stop()
+    if settings.redis_url and not detail["import"]["unchanged"]:
+        # servers on the Redis bus do not LISTEN for the trigger's NOTIFY: tell them there
+        from app.core.redis_bus import announce_tools_changed
+
+        try:
+            await announce_tools_changed(settings.redis_url)
+        except Exception as exc:  # noqa: BLE001 - the import is committed; the servers catch up on reconnect
+            out.write(f"warning: imported, but could not tell the servers over Redis ({exc}); they pick the "
+                      "change up when their Redis connection next comes back, or on restart\n")
     summary = detail["import"]
     if summary["unchanged"]:
         out.write(

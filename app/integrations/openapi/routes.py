@@ -293,5 +293,5 @@ async def review_endpoint(
         actor=admin.user_id,
         known_agents=catalog.configured_agents(),
     )
-    services.tools_changed()  # this process's next run sees it at once; others hear the trigger's NOTIFY
+    services.tools_changed()  # this process's next run sees it at once; others hear the trigger's NOTIFY or Redis
     return endpoint
