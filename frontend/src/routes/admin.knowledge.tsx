@@ -176,7 +176,7 @@ function KnowledgePage() {
       <section className="card" aria-labelledby="kb-search">
         <h2 id="kb-search">Try a search</h2>
         <p className="muted small">What the FAQ agent would retrieve for a question, best first.</p>
-        <form onSubmit={runSearch} role="search" aria-label="Knowledge base" className="btn-row">
+        <form onSubmit={runSearch} role="search" aria-label="Knowledge base" className="btn-row kb-search">
           <label className="visually-hidden" htmlFor="kb-q">
             Question
           </label>

@@ -12,7 +12,7 @@ const GROUPS = [
 
 function itemLabel(item: SummaryItem): string {
   const where = item.source ? sourceLabel(item.source) : "";
-  return item.title && item.title !== where ? `${item.title} (${where})` : where || item.title || "";
+  return item.title && item.title !== where ? `${item.title} — ${where}` : where || item.title || "";
 }
 
 export function ImportSummary({ summary }: { summary: KbImportSummary }) {
