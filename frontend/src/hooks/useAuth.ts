@@ -14,6 +14,7 @@ export function useAuth() {
     role,
     userId,
     isStaff: isStaff(role),
+    isAdmin: role === "admin",
     /** Role not known yet: connecting, and no token to read it from. */
     roleLoading: !role && (state === "connecting" || state === "reconnecting" || state === "idle"),
     unauthorized: state === "unauthorized",

@@ -18,6 +18,8 @@ export interface ApiClient {
   post<T>(path: string, body?: unknown): Promise<T>;
   patch<T>(path: string, body?: unknown): Promise<T>;
   del<T>(path: string): Promise<T>;
+  /** POST a file or other raw body as it is, with its own Content-Type (no JSON encoding). */
+  upload<T>(path: string, body: Blob, contentType: string): Promise<T>;
 }
 
 export interface ApiOptions {
@@ -41,14 +43,15 @@ export function createApi(opts: ApiOptions): ApiClient {
   const base = (opts.baseUrl ?? "").replace(/\/$/, "");
   const doFetch = opts.fetchImpl ?? ((...a: Parameters<typeof fetch>) => fetch(...a));
 
-  async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function request<T>(method: string, path: string, body?: unknown, raw?: { body: Blob; contentType: string }): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json" };
     const token = opts.getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (raw) headers["Content-Type"] = raw.contentType;
+    else if (body !== undefined) headers["Content-Type"] = "application/json";
     let res: Response;
     try {
-      res = await doFetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await doFetch(`${base}${path}`, { method, headers, body: raw ? raw.body : body === undefined ? undefined : JSON.stringify(body) });
     } catch {
       throw new ApiError(0, "The server cannot be reached. Check your connection.", null);
     }
@@ -77,6 +80,7 @@ export function createApi(opts: ApiOptions): ApiClient {
     post: (path, body) => request("POST", path, body ?? {}),
     patch: (path, body) => request("PATCH", path, body ?? {}),
     del: (path) => request("DELETE", path),
+    upload: (path, body, contentType) => request("POST", path, undefined, { body, contentType }),
   };
 }
 

@@ -146,3 +146,9 @@ export type AnalyticsSummary = Schemas["Summary"];
 export type Spec = Schemas["Spec"];
 export type SpecDetail = Schemas["SpecDetail"];
 export type Endpoint = Schemas["Endpoint"];
+/** The knowledge base (`/api/knowledge/...`). */
+export type KbArticle = Schemas["ArticleOut"];
+export type KbArticleList = Schemas["ArticleList"];
+export type KbImportSummary = Schemas["ImportResponse"];
+export type KbSearchHit = Schemas["SearchHit"];
+export type KbSearchResponse = Schemas["SearchResponse"];

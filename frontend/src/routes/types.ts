@@ -9,6 +9,8 @@ export interface PageDef {
   nav?: string;
   /** Only operators and admins. */
   staff?: boolean;
+  /** Only admins (implies staff). */
+  admin?: boolean;
   /** Reachable without a sign-in even when the server needs one. */
   public?: boolean;
 }

@@ -5,7 +5,7 @@ import { pages } from "../../routes";
 
 export function Layout() {
   const auth = useAuth();
-  const nav = pages.filter((p) => p.nav && (!p.staff || auth.isStaff));
+  const nav = pages.filter((p) => p.nav && (!p.staff || auth.isStaff) && (!p.admin || auth.isAdmin));
   return (
     <div className="shell">
       <a href="#main" className="skip-link">
