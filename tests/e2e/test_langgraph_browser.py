@@ -9,6 +9,7 @@ every wait is for a selector or a text.
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import subprocess
 import threading
@@ -59,8 +60,10 @@ def page_origin() -> Iterator[str]:
 
 
 @pytest.fixture
-def lg_server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = _server(database_url, tmp_path, AUTH_SECRET=SECRET, DEMO_TOKEN_DELAY_MS="8")
+def lg_server(database_url: str, tmp_path: Path, page_origin: str) -> Iterator[ServerProcess]:
+    # the page's origin is allowed by name, as a team lists its chat UI's (no "*" by default)
+    proc = _server(database_url, tmp_path, AUTH_SECRET=SECRET, DEMO_TOKEN_DELAY_MS="8",
+                   CORS_ALLOW_ORIGINS=json.dumps([page_origin]))
     proc.start()
     yield proc
     proc.stop()
