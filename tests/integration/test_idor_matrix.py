@@ -52,6 +52,7 @@ def _admin(ok: int | str) -> dict[str, int | str]:
 # REST: "METHOD path" -> caller -> status. `{thread_id}` is the owner's thread.
 REST: dict[str, dict[str, int | str]] = {
     "GET /api/health": _all(200),
+    "GET /api/health/live": _all(200),  # liveness: no token, no data
     "POST /api/threads": {**_all(200), "anon": 401},
     "GET /api/threads": {**_all(200), "anon": 401},  # each customer sees only their own (checked below)
     "POST /api/threads/import": {**_all(200), "anon": 401},
