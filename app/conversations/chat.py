@@ -1,4 +1,5 @@
-"""What a client frame does: start a run from a message or form, decide, subscribe.
+"""What a customer's frame does: start a run from a message or a form; and, for a socket that
+follows a thread, its access check and where it stands (`session_sync`'s fields).
 
 Called by the WebSocket handler (and the terminal client's server side is the
 same handler). Each function validates against the thread's state and raises an
@@ -71,11 +72,16 @@ async def submit_form(services: Services, principal: Principal, thread_id: str, 
     return await _start_user_run(services, principal, thread_id, msg, "form_submit", "")
 
 
-async def open_thread(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
-    """The thread's row for a caller who may follow it (`forbidden` otherwise, `not_found` if none)."""
+async def _thread_row(services: Services, thread_id: str) -> dict[str, Any]:
     row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s)
     if row is None:
         raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
+    return row
+
+
+async def open_thread(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
+    """The thread's row for a caller who may follow it (`forbidden` otherwise, `not_found` if none)."""
+    row = await _thread_row(services, thread_id)
     check_access(principal, row)
     return row
 
@@ -89,9 +95,7 @@ async def sync_state(services: Services, thread_id: str, *, masked: bool) -> dic
     """
     from app.handoffs.store import is_open
 
-    row = await thread_store.get_thread(services.pool, thread_id, services.settings.session_ttl_s)
-    if row is None:
-        raise NotFound(f"thread {thread_id} not found", thread_id=thread_id)
+    row = await _thread_row(services, thread_id)
     status = row["status"]
     if status == "running" and not row["run_live"]:
         status = "idle"
