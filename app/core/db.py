@@ -21,6 +21,7 @@ import contextlib
 import select
 import time
 import weakref
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -94,6 +95,31 @@ def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | No
             "Set DATABASE_URL to use an existing server instead."
         ) from exc
     return server.get_uri(), EmbeddedPostgres(url=server.get_uri(), server=server)
+
+
+@contextlib.contextmanager
+def server_database(settings: Settings) -> Iterator[str]:
+    """The server's database for a command (`import-spec`, `kb import`, `eval`): DATABASE_URL, or
+    the embedded Postgres in DATA_DIR, shared with a server running on it and stopped after the
+    command (raises DatabaseUnavailable when it cannot be started)."""
+    url, embedded = resolve_database_url(settings)
+    try:
+        yield url
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@contextlib.asynccontextmanager
+async def migrated_pool(url: str, settings: Settings, *, name: str) -> AsyncIterator[Pool]:
+    """A command's pool on `url`: reachable (DatabaseUnavailable otherwise), the schema up to date."""
+    pool = open_pool(url, settings, name=name)
+    try:
+        await wait_for_pool(pool, url, settings.db_connect_timeout_s)
+        await apply_migrations(pool)
+        yield pool
+    finally:
+        await pool.close()
 
 
 class CheckAfterIdle:

@@ -54,15 +54,16 @@ def eval_command(args: Any, settings: Any) -> int:
     overrides = {} if "DEMO_TOKEN_DELAY_MS" in os.environ else {"demo_token_delay_ms": 0}
     model = load_chat_model_from_settings(settings, **overrides)
     model_name = f"{settings.llm_provider}/{settings.llm_model or getattr(model, 'model_name', '') or 'default'}"
-    from app.core.db import resolve_database_url
+    from app.core.db import server_database
     from app.core.errors import AppError
 
     try:  # the knowledge base lives in the server's database (the embedded one by default, as for serve)
-        database_url, _embedded = resolve_database_url(settings)
-    except AppError as exc:
+        with server_database(settings) as database_url:
+            url = database_url if args.checkpointer == "postgres" else None
+            runs = asyncio.run(run_cases(cases, agents=agents, model=model, checkpointer_url=url,
+                                         knowledge_url=database_url))
+    except AppError as exc:  # the server's database could not be started or reached
         return _err(exc.message)
-    url = database_url if args.checkpointer == "postgres" else None
-    runs = asyncio.run(run_cases(cases, agents=agents, model=model, checkpointer_url=url, knowledge_url=database_url))
     dataset = str(args.dataset or DEFAULT_DATASET.name)
     report = build_report(runs, model=model_name, dataset=dataset, prices=settings.model_prices, cost_of=estimate_cost)
     print(render_table(report))

@@ -294,32 +294,24 @@ def import_command(source: str, settings: Any, *, out: TextIO | None = None) -> 
 
 
 async def _import_command(source: str, settings: Any, out: TextIO) -> int:
-    from app.core.db import apply_migrations, open_pool, resolve_database_url, wait_for_pool
+    from app.core.db import migrated_pool, server_database
     from app.core.errors import AppError
 
+    def progress(counts: dict[str, int]) -> None:
+        out.write(f"\r{counts['articles']} articles, {counts['chunks']} chunks, {counts['embeddings']} embeddings")
+        out.flush()
+
     try:
-        url, embedded = resolve_database_url(settings)
-    except AppError as exc:
+        with server_database(settings) as url:
+            try:
+                async with migrated_pool(url, settings, name="kb-import") as pool:
+                    summary = await KnowledgeService(pool, settings).import_source(source, progress=progress)
+            except (AppError, ValueError) as exc:
+                out.write(f"\nerror: {getattr(exc, 'message', str(exc))}\n")
+                return 1
+    except AppError as exc:  # the embedded Postgres could not be started
         out.write(f"error: {exc.message}\n")
         return 2
-    pool = open_pool(url, settings, name="kb-import")
-    try:
-        await wait_for_pool(pool, url, settings.db_connect_timeout_s)
-        await apply_migrations(pool)
-        service = KnowledgeService(pool, settings)
-
-        def progress(counts: dict[str, int]) -> None:
-            out.write(f"\r{counts['articles']} articles, {counts['chunks']} chunks, {counts['embeddings']} embeddings")
-            out.flush()
-
-        summary = await service.import_source(source, progress=progress)
-    except (AppError, ValueError) as exc:
-        out.write(f"\nerror: {getattr(exc, 'message', str(exc))}\n")
-        return 1
-    finally:
-        await pool.close()
-        if embedded is not None:
-            embedded.stop()
     out.write(f"\nImported {source}: {summary.line()}.\n")
     for verb, rows in (("added", summary.added), ("updated", summary.updated), ("removed", summary.removed),
                        ("skipped", summary.skipped)):

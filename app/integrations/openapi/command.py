@@ -9,8 +9,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from psycopg_pool import AsyncConnectionPool
-
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.integrations.openapi.importer import import_spec
@@ -44,25 +42,10 @@ def _table(detail: Mapping[str, Any]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-async def _migrate(url: str, settings: Settings) -> None:
-    from app.core.db import CONNECTION_KWARGS, apply_migrations
-
-    # Migration scripts hold several statements, which cannot run prepared.
-    async with AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=1,
-        open=False,
-        name="import-spec-migrate",
-        kwargs={**CONNECTION_KWARGS, "prepare_threshold": None},
-    ) as migrator:
-        await apply_migrations(migrator)
-
-
 async def _import_from_cli(
     source: str, settings: Settings, out: TextIO, name: str | None, base_url: str | None
 ) -> int:
-    from app.core.db import open_pool, resolve_database_url, wait_for_pool
+    from app.core.db import migrated_pool, server_database
 
     is_url = source.startswith(("http://", "https://"))
     content: bytes | None = None
@@ -81,32 +64,26 @@ async def _import_from_cli(
             return 1
         content_type = "application/json" if path.suffix.lower() == ".json" else "application/yaml"
     try:
-        url, embedded = resolve_database_url(settings)
-    except AppError as exc:
+        with server_database(settings) as url:
+            try:
+                async with migrated_pool(url, settings, name="import-spec") as pool:
+                    detail = await import_spec(
+                        pool,
+                        settings,
+                        actor=f"cli:{getpass.getuser()}",
+                        content=content,
+                        content_type=content_type,
+                        url=source if is_url else None,
+                        name=name,
+                        base_url=base_url,
+                        source=source if is_url else str(await asyncio.to_thread(Path(source).resolve)),
+                    )
+            except AppError as exc:
+                out.write(f"error: {exc.message}\n")
+                return 1
+    except AppError as exc:  # the embedded Postgres could not be started
         out.write(f"error: {exc.message}\n")
         return 2
-    pool = open_pool(url, settings, name="import-spec")
-    try:
-        await wait_for_pool(pool, url, settings.db_connect_timeout_s)
-        await _migrate(url, settings)
-        detail = await import_spec(
-            pool,
-            settings,
-            actor=f"cli:{getpass.getuser()}",
-            content=content,
-            content_type=content_type,
-            url=source if is_url else None,
-            name=name,
-            base_url=base_url,
-            source=source if is_url else str(await asyncio.to_thread(Path(source).resolve)),
-        )
-    except AppError as exc:
-        out.write(f"error: {exc.message}\n")
-        return 1
-    finally:
-        await pool.close()
-        if embedded is not None:
-            embedded.stop()
     if settings.redis_url and not detail["import"]["unchanged"]:
         # servers on the Redis bus do not LISTEN for the trigger's NOTIFY: tell them there
         from app.core.redis_bus import announce_tools_changed
