@@ -274,7 +274,6 @@ class EventWriter:
     event at the log's real last seq. Events of a run that no longer holds its thread's
     lease are not written (its run fails with `LeaseLost`), so a run taken over by
     another process can never number an event the new owner numbers too.
-    `durable_seq()` says which seq of a thread was last written by this writer.
     """
 
     def __init__(self, pool: Pool, *, origin: str, publish: Publish, max_batch: int = 2000) -> None:
@@ -288,20 +287,15 @@ class EventWriter:
         self._closed = False
         self._last: asyncio.Future[None] | None = None
         self._failed: dict[str, BaseException] = {}  # run_id -> the error that broke its events
-        self._durable: dict[str, int] = {}
         self._tail: dict[str, Event] = {}  # thread_id -> its last queued event, until a batch takes it
 
     def failed(self, run_id: str) -> BaseException | None:
         """The write error that broke this run's events, if one did."""
         return self._failed.get(run_id)
 
-    def durable_seq(self, thread_id: str) -> int | None:
-        return self._durable.get(thread_id)
-
     def done(self, thread_id: str, run_id: str) -> None:
         """The thread's run has ended: forget its write state."""
         self._failed.pop(run_id, None)
-        self._durable.pop(thread_id, None)
         if (tail := self._tail.get(thread_id)) is not None and tail.run_id == run_id:
             del self._tail[thread_id]
 
@@ -395,9 +389,6 @@ class EventWriter:
                 batch = [(ev, f) for ev, f in batch if ev.thread_id in written]
                 events = [ev for ev, _ in batch]
                 futures = [f for _, f in batch if f is not None]
-            durable = self._durable
-            for ev in events:
-                durable[ev.thread_id] = ev.seq  # type: ignore[index,assignment]
             try:
                 res = self._publish(events)
                 if asyncio.iscoroutine(res):
