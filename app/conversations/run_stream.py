@@ -34,10 +34,13 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import LLMResult
 
 from graphs.events import EVENT_ADAPTER, InterruptEvent, MessageComplete, Token, Usage
+from graphs.prompts import TRANSFER_TOOL_NAME
 
 __all__ = ["RunProgress", "save_partial_answer", "stream_events"]
 
 _NODE_EVENTS = frozenset({"intent", "handoff", "tool_call", "tool_result"})
+_TOOL_NODE = "tools"
+_READS = frozenset({"GET", "HEAD"})
 _SEGMENT_SEPARATOR = "\n\n"
 
 
@@ -131,6 +134,17 @@ def _text(message: BaseMessage) -> str:
     return "".join(parts)
 
 
+def _repeatable(tools: Any, names: list[str]) -> bool:
+    """Whether running these tool calls twice is harmless: every one a read (GET/HEAD) or the transfer."""
+    for name in names:
+        if name == TRANSFER_TOOL_NAME:
+            continue
+        tool = tools.get(name) if tools is not None else None
+        if tool is None or str(getattr(tool.spec, "method", "")).upper() not in _READS:
+            return False
+    return True
+
+
 async def stream_events(
     graph: Any,
     graph_input: Any,
@@ -138,12 +152,24 @@ async def stream_events(
     config: dict[str, Any],
     context: Any,
     progress: RunProgress | None = None,
+    tools: Any = None,
 ) -> AsyncIterator[Any]:
     """Run the graph once and yield Events (see the module docstring for order and rules).
 
     graph_input: `{"messages": [HumanMessage(...)]}` or `Command(resume={...})`.
     config: at least `{"configurable": {"thread_id": ...}}`.
     progress: updated in place as the run goes; pass one to read usage/text after a cancel.
+    tools: the run's `ToolRegistry` (default: `context.tools`), to tell reads from writes (below).
+
+    Checkpoints: a new message is stored first (a checkpoint of the input, as LangGraph
+    stores it), then the graph runs with `durability="exit"`, paused before the tool
+    node: its supersteps leave no checkpoint of their own, only the pause, an interrupt
+    or the end does. A run that dies meanwhile is taken over from the last of those
+    and does again what it had done since, which is only model calls and reads. When
+    the calls about to run include one that is not a read, the rest of the run goes
+    on with LangGraph's default durability (a checkpoint per superstep), as do resumed
+    and recovered runs: a write runs at most once per checkpointed tool call id, the
+    `Idempotency-Key`.
     """
     progress = progress if progress is not None else RunProgress()
     run_config = _with_callback(config, _UsageCallback(progress))
@@ -151,6 +177,14 @@ async def stream_events(
     segment_id: str | None = None
     last_agent: str | None = None
     pending_interrupt: InterruptEvent | None = None
+    tools = tools if tools is not None else getattr(context, "tools", None)
+    durability: str | None = None
+    before: list[str] | None = None
+    if isinstance(graph_input, dict) and getattr(graph, "checkpointer", None) is not None:
+        # LangGraph applies the input (and drops what an older checkpoint still had pending),
+        # runs nothing, and checkpoints it as it exits at the pause before the first node
+        durability, before = "exit", "*"
+    calls: list[str] = []
 
     def token(delta: str, agent: str) -> Token:
         if progress.message_id is None:
@@ -159,41 +193,56 @@ async def stream_events(
         progress.text += delta
         return Token(message_id=progress.message_id, agent=agent, content=delta)
 
-    async for mode, chunk in graph.astream(
-        graph_input, config=run_config, context=context, stream_mode=["messages", "updates", "custom"]
-    ):
-        if mode == "custom":
-            if isinstance(chunk, dict) and chunk.get("type") in _NODE_EVENTS:
-                yield EVENT_ADAPTER.validate_python(chunk)
-        elif mode == "updates":
-            if not isinstance(chunk, dict):
-                continue
-            if "__interrupt__" in chunk:
-                interrupts = chunk["__interrupt__"]
-                if interrupts and pending_interrupt is None:
-                    pending_interrupt = InterruptEvent.model_validate(interrupts[0].value)
-                continue
-            for update in chunk.values():
-                if isinstance(update, dict) and isinstance(update.get("agent"), str):
-                    last_agent = update["agent"]
-        elif mode == "messages":
-            message, metadata = chunk
-            if not isinstance(message, (AIMessage, AIMessageChunk)) or "internal" in (metadata.get("tags") or []):
-                continue
-            is_chunk = isinstance(message, AIMessageChunk)
-            if not is_chunk and message.id in streamed_ids:
-                continue  # a finished message LangGraph re-emits: its text already went out
-            text = _text(message)
-            if message.id:
-                streamed_ids.add(message.id)
-            if not text:
-                continue
-            agent = message.name or metadata.get("langgraph_node") or last_agent or "assistant"
-            if message.id != segment_id:
-                if progress.text:
-                    yield token(_SEGMENT_SEPARATOR, agent)
-                segment_id = message.id
-            yield token(text, agent)
+    paused = True
+    while paused:
+        paused = False
+        async for mode, chunk in graph.astream(
+            graph_input, config=run_config, context=context, stream_mode=["messages", "updates", "custom"],
+            **({"durability": durability, "interrupt_before": before} if durability else {}),
+        ):
+            if mode == "custom":
+                if isinstance(chunk, dict) and chunk.get("type") in _NODE_EVENTS:
+                    yield EVENT_ADAPTER.validate_python(chunk)
+            elif mode == "updates":
+                if not isinstance(chunk, dict):
+                    continue
+                if "__interrupt__" in chunk:
+                    interrupts = chunk["__interrupt__"]
+                    if interrupts and pending_interrupt is None:
+                        pending_interrupt = InterruptEvent.model_validate(interrupts[0].value)
+                    elif not interrupts and before:
+                        paused = True  # at the tool node: go on from the checkpoint of the pause
+                    continue
+                for update in chunk.values():
+                    if not isinstance(update, dict):
+                        continue
+                    if isinstance(update.get("agent"), str):
+                        last_agent = update["agent"]
+                    for m in update.get("messages") or ():
+                        if isinstance(m, AIMessage) and m.tool_calls:
+                            calls = [c["name"] for c in m.tool_calls]
+            elif mode == "messages":
+                message, metadata = chunk
+                if not isinstance(message, (AIMessage, AIMessageChunk)) or "internal" in (metadata.get("tags") or []):
+                    continue
+                is_chunk = isinstance(message, AIMessageChunk)
+                if not is_chunk and message.id in streamed_ids:
+                    continue  # a finished message LangGraph re-emits: its text already went out
+                text = _text(message)
+                if message.id:
+                    streamed_ids.add(message.id)
+                if not text:
+                    continue
+                agent = message.name or metadata.get("langgraph_node") or last_agent or "assistant"
+                if message.id != segment_id:
+                    if progress.text:
+                        yield token(_SEGMENT_SEPARATOR, agent)
+                    segment_id = message.id
+                yield token(text, agent)
+        if paused:
+            graph_input, before = None, [_TOOL_NODE]
+            if not _repeatable(tools, calls):
+                durability, before = "async", None  # LangGraph's default: a checkpoint per superstep
 
     if pending_interrupt is not None:
         yield pending_interrupt

@@ -231,7 +231,8 @@ class RunManager:
         try:
             async with asyncio.timeout(s.settings.run_timeout_s):
                 graph_input = await s.graph_input(graph_input, config, context)
-                async for ev in stream_events(s.graph, graph_input, config=config, context=context, progress=run.usage):
+                async for ev in stream_events(s.graph, graph_input, config=config, context=context, progress=run.usage,
+                                              tools=getattr(context, "tools", None) or s.tools):
                     data = dump_event(ev)
                     kind = data["type"]
                     first_token = False

@@ -19,3 +19,8 @@ def make_graph() -> Any:
     tools = ToolRegistry.from_agents(agents, runtime=ToolRuntimeConfig(base_url=os.environ.get("SHOP_API_URL")))
     model = DemoChatModel(token_delay_ms=int(os.environ.get("DEMO_TOKEN_DELAY_MS", "0")))
     return build_graph(agents, model, tools=tools)
+
+
+async def amake_graph() -> Any:
+    """The same graph for aegra, which awaits a callable export (see aegra.json)."""
+    return make_graph()
