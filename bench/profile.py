@@ -4,7 +4,8 @@ Starts one server process (`support-agent serve`, demo model at 0 ms a token) on
 throwaway Postgres and the demo shop, warms it up, then samples it with
 `py-spy record --format raw` while `--clients` customers ask "Where is order 1042?"
 back to back for `--seconds`. Prints the top frames by self time (the innermost frame
-of each sample; idle threads are not sampled) and by package, and keeps the raw
+of each sample; only the thread holding the GIL is sampled, so idle
+threads and the event loop waiting in epoll do not count) and by package, and keeps the raw
 collapsed stacks (`--raw`) for a flame graph.
 """
 
@@ -40,16 +41,12 @@ def self_time(raw: str) -> tuple[collections.Counter[str], int]:
 
 
 def package_of(frame: str) -> str:
-    """`func (path/to/site-packages/pkg/mod.py:12)` -> `pkg`; our own code by its top folder."""
+    """`func (psycopg/_cursor_base.py:602)` -> `psycopg`; py-spy names files relative to sys.path."""
     path = frame[frame.rfind("(") + 1:].split(":")[0]
     if "site-packages/" in path:
-        return path.split("site-packages/")[1].split("/")[0].removesuffix(".py")
-    for own in ("app/", "graphs/"):
-        if f"/{own}" in path:
-            return own.rstrip("/") + " (ours)"
-    if "/lib/python3" in path:
-        return "stdlib: " + path.split("/lib/python3")[1].split("/", 2)[1].removesuffix(".py")
-    return path or frame
+        path = path.split("site-packages/")[1]
+    top = path.lstrip("/").split("/")[0].removesuffix(".py")
+    return {"app": "app (ours)", "graphs": "graphs (ours)"}.get(top, top or frame)
 
 
 def report(raw: str, top: int = 15) -> str:
@@ -101,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             t = threading.Thread(target=load)
             t.start()
             subprocess.run([pyspy, "record", "--format", "raw", "--rate", "200", "--duration", str(int(args.seconds)),
-                            "--pid", str(run.pid), "--output", args.raw, "--nonblocking"],
+                            "--pid", str(run.pid), "--output", args.raw, "--gil"],
                            check=True, capture_output=True)
             t.join()
             cpu = cpu_times(run.pid) - cpu0
