@@ -133,8 +133,9 @@ async def drive_customers(cfg: dict[str, Any], n: int, one_turn: Callable[[int],
     errors: list[str] = []
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
-    if max_turns is not None:  # a fixed number of turns: no deadline
-        stop_at = float("inf")
+    if max_turns is not None:  # a fixed number of turns: no deadline but the time limit, if any
+        stop_at = start + cfg["time_limit"] if cfg.get("time_limit") else float("inf")
+    turn_timeout = cfg.get("turn_timeout", 300.0)
     think = cfg.get("think_s")
     think_range = cfg.get("think_range")  # [lo, hi] seconds, uniform: the realistic pace
     rng = random.Random(cfg.get("seed", 1))
@@ -148,7 +149,8 @@ async def drive_customers(cfg: dict[str, Any], n: int, one_turn: Callable[[int],
             await asyncio.sleep(rng.uniform(0, think or think_range[1]))
         while time.perf_counter() < stop_at and (max_turns is None or turns < max_turns):
             try:
-                r = await one_turn(i)
+                async with asyncio.timeout(turn_timeout):
+                    r = await one_turn(i)
             except Exception as exc:  # a stuck or broken run is a result, not a crash
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
@@ -160,7 +162,7 @@ async def drive_customers(cfg: dict[str, Any], n: int, one_turn: Callable[[int],
 
     await asyncio.gather(*(customer(i) for i in range(n)))
     finished = time.perf_counter()
-    window_end = stop_at if max_turns is None else finished
+    window_end = stop_at if max_turns is None else min(finished, stop_at)
     window_start = measure_from if max_turns is None else start
     measured = [r for r in results if r["t0"] >= window_start] if max_turns is None else results
     done = [r for r in results if window_start <= r["done"] <= window_end and completed(r)]

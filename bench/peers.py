@@ -85,7 +85,7 @@ def versions(name: str) -> dict[str, str]:
     pkgs = [*VERSION_OF[name], "langgraph", "langchain-core", "uvicorn"]
     code = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
             f"{pkgs!r}}}))")
-    out = subprocess.run([str(py), "-c", code], capture_output=True, text=True)
+    out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, check=False)
     import json
 
     return json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr[-300:]}
@@ -105,7 +105,7 @@ def _stop_group(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
 
 @contextlib.contextmanager
 def _popen(cmd: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    out = open(log, "ab")
+    out = open(log, "ab")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield proc
