@@ -129,3 +129,31 @@ async def test_a_cancelled_run_keeps_its_partial_text_and_usage(checkpointer: An
     # the thread is usable afterwards
     events = await conv.say("What is the status of order 1042?")
     assert "shipped" in events[-1]["content"]
+
+
+async def test_a_status_question_is_checkpointed_at_its_pauses_not_at_every_superstep(conv: Conversation) -> None:
+    """A new message runs with durability="exit", paused before the tool node: 4 checkpoints, not 8.
+
+    (guardrail, router, the order agent, assess, tools and the answer are 6 supersteps; with
+    LangGraph's default durability each left a checkpoint, plus the input's.)
+    """
+    events = await conv.say("What is the status of order 1042?")
+    check_run(events)
+    assert "1042 is shipped" in events[-1]["content"]
+    checkpoints = [c async for c in conv.graph.checkpointer.alist(conv.config)]
+    assert len(checkpoints) <= 4, [(c.metadata["source"], c.metadata["step"]) for c in checkpoints]
+    again = await conv.say("And order 1033?")  # the next turn starts from the last one
+    check_run(again)
+    assert "1033" in again[-1]["content"]
+    assert len([c async for c in conv.graph.checkpointer.alist(conv.config)]) <= 8
+
+
+async def test_an_approved_write_goes_on_with_a_checkpoint_per_superstep(conv: Conversation) -> None:
+    """Once an action is approved, every superstep is durable again (the tool must run once after a crash)."""
+    intr = (await conv.say("Cancel order 1042"))[-1]
+    assert intr["type"] == "interrupt"
+    before = len([c async for c in conv.graph.checkpointer.alist(conv.config)])
+    done = await conv.decide(True)
+    check_run(done)
+    after = len([c async for c in conv.graph.checkpointer.alist(conv.config)])
+    assert after - before >= 3, "approval, tools and the answer each leave a checkpoint"
