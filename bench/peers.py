@@ -138,6 +138,10 @@ def start(name: str, *, pg: Any, shop: str, workdir: Path, procs: int, delay_ms:
         return
 
     binp = ensure_venv(name)
+    if procs > 1 and name in ("aegra", "agent-server"):
+        # both migrate their schema on start-up: once, alone, before N workers race to do it
+        with start(name, pg=_SameDb(db), shop=shop, workdir=workdir, procs=1, delay_ms=delay_ms):
+            pass
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     workers = ["--workers", str(procs)] if procs > 1 else []
@@ -152,7 +156,7 @@ def start(name: str, *, pg: Any, shop: str, workdir: Path, procs: int, delay_ms:
             wait_tcp(rport, redis)
             env = _peer_env(shop, delay_ms, {
                 "LANGGRAPH_RUNTIME_EDITION": "pg", "DATABASE_URI": db, "REDIS_URI": f"redis://127.0.0.1:{rport}",
-                "LANGSERVE_GRAPHS": '{"support": "%s:make_graph"}' % (PEER_DIR / "graph.py"),
+                "LANGSERVE_GRAPHS": '{"support": "%s:graph"}' % (PEER_DIR / "graph.py"),
                 "N_JOBS_PER_WORKER": os.environ.get("BENCH_PEER_JOBS", "10"),
                 "MIGRATIONS_PATH": str(workdir / "lg-migrations")})
             proc = stack.enter_context(_popen([*uvicorn, "langgraph_api.server:app"], env=env, cwd=PEER_DIR, log=log))
@@ -178,9 +182,21 @@ def start(name: str, *, pg: Any, shop: str, workdir: Path, procs: int, delay_ms:
             raise ValueError(f"unknown contender {name!r}")
         try:
             wait_http(health, timeout=180, proc=proc)
+            if procs > 1 and name in ("aegra", "agent-server") and proc.poll() is not None:
+                raise RuntimeError(f"exited with {proc.returncode}")
         except RuntimeError as exc:
             raise RuntimeError(f"{tag} did not start: {exc}\n{log.read_text()[-2000:]}") from exc
         yield Running(name, "sse", base, proc.pid, procs)
+
+
+class _SameDb:
+    """A stand-in cluster whose `create_database` hands back one existing database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def create_database(self, name: str) -> str:
+        return self.url
 
 
 def wait_tcp(port: int, proc: subprocess.Popen[Any], timeout: float = 20) -> None:

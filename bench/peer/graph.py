@@ -21,6 +21,6 @@ def make_graph() -> Any:
     return build_graph(agents, model, tools=tools)
 
 
-async def amake_graph() -> Any:
-    """The same graph for aegra, which awaits a callable export (see aegra.json)."""
-    return make_graph()
+# Every server gets the compiled graph itself: given a function, the Agent Server calls it
+# as a factory for every run (building agents, tools and graph each time), aegra awaits it.
+graph = make_graph()
