@@ -1,11 +1,14 @@
-"""Benchmarks: our server vs LangGraph's Agent Server vs the bare graph, in one run.
+"""Benchmarks: our server against the production peers, and the detailed scenarios.
 
-    .venv/bin/python -m bench run            # everything (about 12 minutes on 2 cores)
-    .venv/bin/python -m bench run --quick    # shorter windows, for a smoke check
-    .venv/bin/python -m bench run --no-peer  # skip LangGraph's server
+    .venv/bin/python -m bench run             # ours vs the Agent Server, aegra, langgraph dev (bench/compare.py)
+    .venv/bin/python -m bench run --quick     # shorter windows, for a smoke check
+    .venv/bin/python -m bench profile         # py-spy: where ours spends its CPU (bench/profile.py)
+    .venv/bin/python -m bench detail          # the detailed scenarios below, against `langgraph dev`
+    .venv/bin/python -m bench detail --no-peer
 
-What it starts (loopback only, nothing fetched at run time except the one-time
-`pip install` of the peer venv):
+What `detail` starts:
+(loopback only, nothing fetched at run time except the one-time `pip install` of the
+peer venvs):
 - a standalone demo shop (`app.demo.shop:create_shop_app` under uvicorn): every
   contender's tools call it, so an approved action costs the same everywhere;
 - ours: `support-agent serve` on a throwaway Postgres (`tests.support.pg.PgCluster`,

@@ -69,12 +69,14 @@ def throughput(run: peers.Running, quick: bool) -> dict[str, Any]:
     return res
 
 
-def step_passes(r: dict[str, Any]) -> bool:
+def step_passes(r: dict[str, Any], gap_pct: float = 100) -> bool:
+    """The step's verdict; `gap_pct=95` forgives the worst 5% of streams their largest gap."""
     from bench.__main__ import pct
 
     p95 = pct(r.get("ttft_ms") or [], 95)
+    gap = pct(r.get("gap_ms") or [0], gap_pct) or 0
     seq = r.get("seq") or {}
-    return (p95 is not None and p95 < TTFT_P95_MAX_MS and max(r.get("gap_ms") or [0]) <= GAP_MAX_MS
+    return (p95 is not None and p95 < TTFT_P95_MAX_MS and gap <= GAP_MAX_MS
             and not r.get("error_count") and not r.get("bad_turns")
             and not (seq.get("lost") or seq.get("doubled") or seq.get("out_of_order")))
 
@@ -83,21 +85,25 @@ def pace_ramp(run: peers.Running, quick: bool) -> dict[str, Any]:
     from bench.__main__ import pct, run_json
 
     steps: list[dict[str, Any]] = []
-    best = 0
+    best = best95 = 0
+    strict = True
     for n in PACE_STEPS:
         _log(f"{run.name} x{run.procs}: realistic pace, {n} customers")
         r = run_json("bench.client", {"mode": f"{run.kind}_turns", "url": run.url, "clients": n,
                                       "tokens": PACE_TOKENS, "think_range": PACE_THINK,
-                                      "duration": 8.0 if quick else 14.0, "warmup": 4.0, "seed": n})
-        ok = step_passes(r)
-        steps.append({"clients": n, "ok": ok, "ttft_p50": pct(r["ttft_ms"], 50), "ttft_p95": pct(r["ttft_ms"], 95),
-                      "gap_max": max(r.get("gap_ms") or [0]), "gap_p99": pct(r.get("gap_ms") or [], 99),
+                                      "duration": 8.0 if quick else 12.0, "warmup": 4.0, "seed": n})
+        ok, ok95 = step_passes(r), step_passes(r, 95)
+        steps.append({"clients": n, "ok": ok, "ok95": ok95, "ttft_p50": pct(r["ttft_ms"], 50), "ttft_p95": pct(r["ttft_ms"], 95),
+                      "gap_max": max(r.get("gap_ms") or [0]), "gap_p95": pct(r.get("gap_ms") or [], 95),
                       "turns": r["turns"], "runs_per_s": r["runs_per_s"], "errors": r.get("error_count", 0),
                       "bad": r.get("bad_turns", 0), "seq": r.get("seq")})
-        if not ok:
+        strict = strict and ok  # the strict count: every step up to here passed
+        if strict:
+            best = n
+        if not ok95:  # a shared machine stalls a process now and then: go on while 95% of streams are smooth
             break
-        best = n
-    return {"max_clients": best, "steps": steps}
+        best95 = n
+    return {"max_clients": best, "max_clients_p95": best95, "steps": steps}
 
 
 def bench_contender(name: str, procs: int, *, pg: Any, shop: str, workdir: Path, quick: bool) -> dict[str, Any]:
@@ -118,8 +124,8 @@ def _cell(r: dict[str, Any] | None, metric: str) -> float | None:
 
     if not r:
         return None
-    if metric == "pace":
-        return (r.get("pace") or {}).get("max_clients")
+    if metric in ("pace", "pace95"):
+        return (r.get("pace") or {}).get("max_clients" if metric == "pace" else "max_clients_p95")
     scen, _, what = metric.partition(":")
     s = r.get(scen) or {}
     if what == "runs":
@@ -145,7 +151,8 @@ METRICS = [  # (label, key, higher is better)
     ("status question: reply complete p50, 1 client (ms)", "status:total_p50", False),
     ("server CPU per turn, status question (ms)", "status:cpu", False),
     ("server CPU per run, 200 customers (ms)", "c200:cpu", False),
-    ("concurrent customers at the realistic pace", "pace", True),
+    ("concurrent customers at the realistic pace (no gap > 250 ms)", "pace", True),
+    ("  same, the worst 5% of streams' gaps forgiven", "pace95", True),
 ]
 
 
@@ -168,11 +175,11 @@ def table(results: dict[str, Any]) -> str:
         row = [label]
         for _, c in cols:
             v = _cell(c, key)
-            row.append("n/a" if v is None else (f"{v:.0f}" if key == "pace" else f"{v:.1f}"))
+            row.append("n/a" if v is None else (f"{v:.0f}" if key.startswith("pace") else f"{v:.1f}"))
         for _, a, b in ratio_cols:
             x, y = _cell(a, key), _cell(b, key)
             if x is None or y is None or not x or not y:
-                row.append("n/a" if key != "pace" or x is None or y is None else ("inf" if not y else "0"))
+                row.append("n/a" if not key.startswith("pace") or x is None or y is None else ("inf" if not y else "0"))
             else:
                 row.append(f"{(x / y) if higher else (y / x):.2f}x")
         body.append(row)
@@ -209,12 +216,13 @@ def table(results: dict[str, Any]) -> str:
 
 
 def pace_table(results: dict[str, Any]) -> str:
-    lines = ["| contender | customers | first token p50 / p95 (ms) | largest gap (ms) | runs/s | passes |",
+    lines = ["| contender | customers | first token p50 / p95 (ms) | largest gap / p95 (ms) | runs/s | passes (p95) |",
              "|---|---|---|---|---|---|"]
     for label, c in columns(results):
         for st in (c.get("pace") or {}).get("steps", []):
             lines.append(f"| {label} | {st['clients']} | {st['ttft_p50'] or 0:.0f} / {st['ttft_p95'] or 0:.0f} | "
-                         f"{st['gap_max']:.0f} | {st['runs_per_s']:.1f} | {'yes' if st['ok'] else 'no'} |")
+                         f"{st['gap_max']:.0f} / {st['gap_p95'] or 0:.0f} | {st['runs_per_s']:.1f} | "
+                         f"{'yes' if st['ok'] else 'no'} ({'yes' if st.get('ok95') else 'no'}) |")
     return "\n".join(lines)
 
 
