@@ -161,10 +161,10 @@ async def stream_events(
     progress: updated in place as the run goes; pass one to read usage/text after a cancel.
     tools: the run's `ToolRegistry` (default: `context.tools`), to tell reads from writes (below).
 
-    Checkpoints: a new message is stored first (a checkpoint of the input, as LangGraph
-    stores it), then the graph runs with `durability="exit"`, paused before the tool
-    node: its supersteps leave no checkpoint of their own, only the pause, an interrupt
-    or the end does. A run that dies meanwhile is taken over from the last of those
+    Checkpoints: a new message runs with `durability="exit"`, paused before the first
+    node (so the input is checkpointed before anything runs) and before the tool node:
+    its supersteps leave no checkpoint of their own, only a pause, an interrupt or the
+    end does (4 checkpoints for a status question instead of 8). A run that dies meanwhile is taken over from the last of those
     and does again what it had done since, which is only model calls and reads. When
     the calls about to run include one that is not a read, the rest of the run goes
     on with LangGraph's default durability (a checkpoint per superstep), as do resumed
@@ -179,7 +179,7 @@ async def stream_events(
     pending_interrupt: InterruptEvent | None = None
     tools = tools if tools is not None else getattr(context, "tools", None)
     durability: str | None = None
-    before: list[str] | None = None
+    before: str | list[str] | None = None
     if isinstance(graph_input, dict) and getattr(graph, "checkpointer", None) is not None:
         # LangGraph applies the input (and drops what an older checkpoint still had pending),
         # runs nothing, and checkpoints it as it exits at the pause before the first node
@@ -211,7 +211,7 @@ async def stream_events(
                     if interrupts and pending_interrupt is None:
                         pending_interrupt = InterruptEvent.model_validate(interrupts[0].value)
                     elif not interrupts and before:
-                        paused = True  # at the tool node: go on from the checkpoint of the pause
+                        paused = True  # a pause (breakpoint): go on from its checkpoint
                     continue
                 for update in chunk.values():
                     if not isinstance(update, dict):
