@@ -64,7 +64,8 @@ async def open_services(settings: Settings, database_url: str, *, shop_base_url:
     await build_runtime(services)
     services.hub = Hub(pool, origin=services.origin)
     services.hub.on_tools_changed = services.tools_changed
-    services.writer = EventWriter(pool, origin=services.origin, publish=services.hub.publish)
+    services.writer = EventWriter(pool, origin=services.origin, publish=services.hub.publish,
+                                  min_interval_s=settings.event_batch_interval_ms / 1000)
     services.writer.start()
     services.hub.start(database_url)
     services.runs = RunManager(services)

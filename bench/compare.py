@@ -221,7 +221,7 @@ def pace_table(results: dict[str, Any]) -> str:
     for label, c in columns(results):
         for st in (c.get("pace") or {}).get("steps", []):
             lines.append(f"| {label} | {st['clients']} | {st['ttft_p50'] or 0:.0f} / {st['ttft_p95'] or 0:.0f} | "
-                         f"{st['gap_max']:.0f} / {st['gap_p95'] or 0:.0f} | {st['runs_per_s']:.1f} | "
+                         f"{st['gap_max']:.0f} / {st.get('gap_p95') or 0:.0f} | {st['runs_per_s']:.1f} | "
                          f"{'yes' if st['ok'] else 'no'} ({'yes' if st.get('ok95') else 'no'}) |")
     return "\n".join(lines)
 
