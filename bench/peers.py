@@ -129,7 +129,9 @@ def start(name: str, *, pg: Any, shop: str, workdir: Path, procs: int, delay_ms:
     tag = f"{name}-{procs}p-{delay_ms}ms"
     log = workdir / f"{tag}.log"
     if name == "ours":
-        env = {"DATABASE_URL": db, "DEMO_TOKEN_DELAY_MS": str(delay_ms), "RATE_LIMIT_MESSAGES": "1000000000",
+        # PYTHONPATH: the `support-agent` script of a shared venv would import the app it was installed from
+        env = {"PYTHONPATH": str(REPO), "DATABASE_URL": db, "DEMO_TOKEN_DELAY_MS": str(delay_ms),
+               "RATE_LIMIT_MESSAGES": "1000000000",
                "INTERRUPT_TTL_S": "3600", "SHOP_API_URL": shop, "LOG_LEVEL": "warning", "SWEEPER_INTERVAL_S": "1"}
         args = ("--workers", str(procs)) if procs > 1 else ()
         with ServerProcess(env, data_dir=workdir / tag, args=args) as server:
