@@ -159,7 +159,8 @@ METRICS = [  # (label, key, higher is better)
 def columns(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     cols = []
     for c in results.get("contenders", []):
-        label = {"ours": "ours", "agent-server": "Agent Server", "aegra": "aegra", "dev": "langgraph dev"}[c["name"]]
+        label = c.get("label") or {"ours": "ours", "agent-server": "Agent Server", "aegra": "aegra",
+                                   "dev": "langgraph dev"}.get(c["name"], c["name"])
         cols.append((f"{label} x{c['procs']}", c))
     return cols
 
@@ -193,7 +194,7 @@ def table(results: dict[str, Any]) -> str:
     body.append(bad)
     seq = ["events lost / doubled (by seq)"]
     for _, c in cols:
-        if c["name"] != "ours":
+        if not c["name"].startswith("ours"):
             seq.append("n/a (no seq)")
             continue
         lost = doubled = events = 0
