@@ -166,11 +166,6 @@ def _observe(observed: Observed, events: list[dict[str, Any]]) -> None:
         elif kind == "tool_call":
             run_ids.add(event["call_id"])
             known = next((c for c in observed.calls if c.get("call_id") == event["call_id"]), None)
-            if known is None:  # the call an interrupt announced (interrupt ids are not made from call ids)
-                known = next((c for c in observed.calls if not c["ran"] and c.get("from_interrupt")
-                              and c["tool"] == event["tool"]), None)
-                if known is not None:
-                    known["call_id"] = event["call_id"]
             if known is not None:
                 known["ran"] = True
                 known["args"] = event["args"]
@@ -183,7 +178,7 @@ def _observe(observed: Observed, events: list[dict[str, Any]]) -> None:
                                        "agent": event["agent"], "decided": None})
             if not any(c.get("call_id") == call_id for c in observed.calls):
                 observed.calls.append({"call_id": call_id, "tool": event["action"], "args": event["args"],
-                                       "agent": event["agent"], "ran": False, "from_interrupt": True})
+                                       "agent": event["agent"], "ran": False})
         elif kind == "handoff":
             observed.handoff = True
         elif kind == "run_error":
