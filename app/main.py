@@ -72,7 +72,8 @@ async def open_services(settings: Settings, database_url: str, *, shop_base_url:
     services.hub.on_tools_changed = lambda: services.tools_changed(announce=False)
     if settings.redis_url:  # the hub announces events on Redis: spare Postgres the per-commit NOTIFY
         notify_on_append(services.origin, False)
-    services.writer = EventWriter(pool, origin=services.origin, publish=services.hub.publish)
+    services.writer = EventWriter(pool, origin=services.origin, publish=services.hub.publish,
+                                  min_interval_s=settings.event_batch_interval_ms / 1000)
     services.writer.start()
     services.hub.start(session_url(settings, database_url))
     services.runs = RunManager(services)

@@ -1,11 +1,14 @@
-"""Benchmarks: our server vs LangGraph's Agent Server vs the bare graph, in one run.
+"""Benchmarks: our server against the production peers, and the detailed scenarios.
 
-    .venv/bin/python -m bench run            # everything (about 12 minutes on 2 cores)
-    .venv/bin/python -m bench run --quick    # shorter windows, for a smoke check
-    .venv/bin/python -m bench run --no-peer  # skip LangGraph's server
+    .venv/bin/python -m bench run             # ours vs the Agent Server, aegra, langgraph dev (bench/compare.py)
+    .venv/bin/python -m bench run --quick     # shorter windows, for a smoke check
+    .venv/bin/python -m bench profile         # py-spy: where ours spends its CPU (bench/profile.py)
+    .venv/bin/python -m bench detail          # the detailed scenarios below, against `langgraph dev`
+    .venv/bin/python -m bench detail --no-peer
 
-What it starts (loopback only, nothing fetched at run time except the one-time
-`pip install` of the peer venv):
+What `detail` starts:
+(loopback only, nothing fetched at run time except the one-time `pip install` of the
+peer venvs):
 - a standalone demo shop (`app.demo.shop:create_shop_app` under uvicorn): every
   contender's tools call it, so an approved action costs the same everywhere;
 - ours: `support-agent serve` on a throwaway Postgres (`tests.support.pg.PgCluster`,
@@ -521,14 +524,42 @@ def cmd_ladder(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    print(table(json.loads(Path(args.json).read_text())))
+    from bench import compare
+
+    results = json.loads(Path(args.json).read_text())
+    if "contenders" in results:  # `run`
+        print(compare.table(results) + "\n\n" + compare.pace_table(results))
+    else:  # `detail`
+        print(table(results))
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from bench import compare
+
+    debian_pg = Path("/usr/lib/postgresql/15/bin")  # the peers' migrations need contrib (aegra: uuid-ossp)
+    if "SUPPORT_AGENT_TEST_PG_BIN" not in os.environ and debian_pg.exists():
+        os.environ["SUPPORT_AGENT_TEST_PG_BIN"] = str(debian_pg)
+    return compare.cmd_run(args)
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["profile"]:  # its own options (bench/profile.py)
+        from bench.profile import main as profile
+
+        return profile(sys.argv[2:])
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("run", help="benchmark ours, LangGraph's server and the bare graph")
+    cmp_ = sub.add_parser("run", help="ours against the Agent Server, aegra and langgraph dev (see bench/compare.py)")
+    cmp_.add_argument("--quick", action="store_true", help="short windows (smoke check, noisy numbers)")
+    cmp_.add_argument("--contenders", default="ours,agent-server,aegra,dev",
+                      help="comma-separated: ours, agent-server, aegra, dev")
+    cmp_.add_argument("--procs", default=f"1,{os.cpu_count() or 1}",
+                      help="process counts to run every server with (default: 1 and one per core)")
+    cmp_.add_argument("--out", default=str(BENCH / "results" / "latest.json"))
+    cmp_.set_defaults(fn=_compare)
+    run = sub.add_parser("detail", help="the detailed scenarios (interrupts, bytes, idle sockets) against "
+                                        "langgraph dev and the bare graph")
     run.add_argument("--quick", action="store_true", help="short windows (smoke check, noisy numbers)")
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                      help="also measure ours' throughput with this many processes (`serve --workers`; "
@@ -536,7 +567,7 @@ def main() -> int:
     run.add_argument("--no-peer", action="store_true")
     run.add_argument("--no-floor", action="store_true")
     run.add_argument("--no-ours", action="store_true")
-    run.add_argument("--out", default=str(BENCH / "results" / "latest.json"))
+    run.add_argument("--out", default=str(BENCH / "results" / "detail.json"))
     run.set_defaults(fn=cmd_run)
     lad = sub.add_parser("ladder", help="the graph alone, + the translator, + the Postgres checkpointer")
     lad.set_defaults(fn=cmd_ladder)
@@ -544,6 +575,7 @@ def main() -> int:
     tab.add_argument("json", nargs="?", default=str(BENCH / "results" / "latest.json"))
     tab.set_defaults(fn=cmd_table)
     args = parser.parse_args()
+    args.raw = sys.argv[2:]
     return args.fn(args)
 
 

@@ -95,6 +95,8 @@ async def ws_run_turn(ws: Any, book: SeqBook, thread_id: str, content: str, time
     t0 = time.perf_counter()
     await ws.send(json.dumps({"type": "message", "thread_id": thread_id, "content": content}))
     first = None
+    last = 0.0
+    gap = 0.0
     text: list[str] = []
     end = None
     async with asyncio.timeout(timeout):
@@ -105,8 +107,12 @@ async def ws_run_turn(ws: Any, book: SeqBook, thread_id: str, content: str, time
             book.add(frame)
             kind = frame["type"]
             if kind == "token":
+                now = time.perf_counter()
                 if first is None:
-                    first = time.perf_counter()
+                    first = now
+                else:
+                    gap = max(gap, now - last)
+                last = now
                 text.append(frame["content"])
             elif kind in END or kind == "error":
                 end = frame
@@ -114,7 +120,7 @@ async def ws_run_turn(ws: Any, book: SeqBook, thread_id: str, content: str, time
     ok = end["type"] == "message_complete" and end["content"] == "".join(text)
     # the server may merge deltas that queue up behind a commit: count the demo model's
     # tokens (whitespace-delimited words) in the text, and the frames that carried them
-    return {"t0": t0, "ttft": (first - t0) if first else None, "total": t1 - t0, "ok": ok,
+    return {"t0": t0, "ttft": (first - t0) if first else None, "total": t1 - t0, "ok": ok, "gap": gap,
             "tokens": len("".join(text).split()), "token_frames": len(text), "end": end["type"],
             "code": end.get("code")}
 
@@ -129,30 +135,36 @@ async def drive_customers(cfg: dict[str, Any], n: int, one_turn: Callable[[int],
     errors: list[str] = []
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
-    if max_turns is not None:  # a fixed number of turns: no deadline
-        stop_at = float("inf")
+    if max_turns is not None:  # a fixed number of turns: no deadline but the time limit, if any
+        stop_at = start + cfg["time_limit"] if cfg.get("time_limit") else float("inf")
+    turn_timeout = cfg.get("turn_timeout", 300.0)
     think = cfg.get("think_s")
+    think_range = cfg.get("think_range")  # [lo, hi] seconds, uniform: the realistic pace
     rng = random.Random(cfg.get("seed", 1))
+
+    def pause() -> float:
+        return rng.uniform(*think_range) if think_range else rng.expovariate(1 / think)
 
     async def customer(i: int) -> None:
         turns = 0
-        if think:  # paced customers: start spread out, then pause ~think_s between turns
-            await asyncio.sleep(rng.uniform(0, think))
+        if think or think_range:  # paced customers: start spread out, then pause between turns
+            await asyncio.sleep(rng.uniform(0, think or think_range[1]))
         while time.perf_counter() < stop_at and (max_turns is None or turns < max_turns):
             try:
-                r = await one_turn(i)
+                async with asyncio.timeout(turn_timeout):
+                    r = await one_turn(i)
             except Exception as exc:  # noqa: BLE001 - a stuck or broken run is a result, not a crash
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
             turns += 1
             r["done"] = time.perf_counter()
             results.append(r)
-            if think:
-                await asyncio.sleep(rng.expovariate(1 / think))
+            if think or think_range:
+                await asyncio.sleep(pause())
 
     await asyncio.gather(*(customer(i) for i in range(n)))
     finished = time.perf_counter()
-    window_end = stop_at if max_turns is None else finished
+    window_end = stop_at if max_turns is None else min(finished, stop_at)
     window_start = measure_from if max_turns is None else start
     measured = [r for r in results if r["t0"] >= window_start] if max_turns is None else results
     done = [r for r in results if window_start <= r["done"] <= window_end and completed(r)]
@@ -161,13 +173,14 @@ async def drive_customers(cfg: dict[str, Any], n: int, one_turn: Callable[[int],
         "runs_per_s": len(done) / max(1e-9, window_end - window_start),
         "ttft_ms": [r["ttft"] * 1000 for r in measured if r["ttft"] is not None],
         "total_ms": [r["total"] * 1000 for r in measured],
+        "gap_ms": [r["gap"] * 1000 for r in measured if r.get("gap") is not None],
         "turns": len(results), "errors": errors[:5], "error_count": len(errors),
     }, results
 
 
 async def ws_turns(cfg: dict[str, Any]) -> dict[str, Any]:
     url, n, tokens = cfg["url"], cfg["clients"], cfg.get("tokens", 200)
-    content = f"benchmark reply {tokens} tokens"
+    content = cfg.get("content") or f"benchmark reply {tokens} tokens"
     book = SeqBook()
     prefix = cfg.get("prefix", "b") + uuid.uuid4().hex[:6]
     sem = asyncio.Semaphore(50)
@@ -185,7 +198,7 @@ async def ws_turns(cfg: dict[str, Any]) -> dict[str, Any]:
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     return {
         **out, "tokens": tokens,
-        "bad_turns": sum(1 for r in results if not r["ok"] or r["tokens"] != tokens),
+        "bad_turns": sum(1 for r in results if not r["ok"] or (not cfg.get("content") and r["tokens"] != tokens)),
         "token_frames_per_run": sum(r["token_frames"] for r in results) / max(1, len(results)),
         "ends": _count(r["end"] for r in results), "seq": book.check(),
     }
@@ -313,9 +326,9 @@ async def ws_idle(cfg: dict[str, Any]) -> dict[str, Any]:
 # LangGraph Agent Server (SSE)
 
 
-def _sse_payload(tokens: int) -> dict[str, Any]:
-    return {"assistant_id": "support",
-            "input": {"messages": [{"role": "human", "content": f"benchmark reply {tokens} tokens"}]},
+def _sse_payload(tokens: int, content: str | None = None, assistant: str = "support") -> dict[str, Any]:
+    return {"assistant_id": assistant,
+            "input": {"messages": [{"role": "human", "content": content or f"benchmark reply {tokens} tokens"}]},
             "stream_mode": ["messages-tuple"]}
 
 
@@ -336,27 +349,36 @@ async def _sse_stream(client: Any, path: str, body: dict[str, Any], on_event: An
                 size = 0
 
 
-async def sse_turn(client: Any, thread_id: str, tokens: int) -> dict[str, Any]:
+async def sse_turn(client: Any, thread_id: str, tokens: int, content: str | None = None,
+                   assistant: str = "support") -> dict[str, Any]:
     t0 = time.perf_counter()
     first: list[float] = []
+    last = [0.0, 0.0]  # time of the last token, largest gap
     text: list[str] = []
     errors: list[str] = []
 
     def on_event(event: str | None, data: str, size: int) -> None:
-        if event == "messages":
-            chunk, _meta = loads(data)
-            content = chunk.get("content")
-            if content:
+        if event == "messages" or (event or "").startswith("messages|"):
+            chunk, meta = loads(data)
+            if "internal" in ((meta or {}).get("tags") or []):
+                return  # the guardrail's and router's own calls (aegra does not hide nostream)
+            delta = chunk.get("content")
+            if delta and isinstance(delta, str):
+                now = time.perf_counter()
                 if not first:
-                    first.append(time.perf_counter())
-                text.append(content)
+                    first.append(now)
+                else:
+                    last[1] = max(last[1], now - last[0])
+                last[0] = now
+                text.append(delta)
         elif event == "error":
             errors.append(data[:200])
 
-    await _sse_stream(client, f"/threads/{thread_id}/runs/stream", _sse_payload(tokens), on_event)
+    await _sse_stream(client, f"/threads/{thread_id}/runs/stream", _sse_payload(tokens, content, assistant), on_event)
     t1 = time.perf_counter()
-    return {"t0": t0, "ttft": (first[0] - t0) if first else None, "total": t1 - t0,
-            "ok": not errors and len(text) == tokens, "tokens": len(text), "end": "message_complete" if not errors else
+    whole = bool(text) if content else len(text) == tokens
+    return {"t0": t0, "ttft": (first[0] - t0) if first else None, "total": t1 - t0, "gap": last[1],
+            "ok": not errors and whole, "tokens": len(text), "end": "message_complete" if not errors else
             "run_error", "code": errors[0] if errors else None}
 
 
@@ -375,7 +397,8 @@ async def sse_turns(cfg: dict[str, Any]) -> dict[str, Any]:
         for _ in range(n):
             r = await client.post("/threads", json={})
             threads.append(r.json()["thread_id"])
-        out, results = await drive_customers(cfg, n, lambda i: sse_turn(client, threads[i], tokens),
+        out, results = await drive_customers(cfg, n, lambda i: sse_turn(client, threads[i], tokens, cfg.get("content"),
+                                                                         cfg.get("assistant", "support")),
                                              completed=lambda r: r["ok"])
     return {**out, "tokens": tokens, "bad_turns": sum(1 for r in results if not r["ok"])}
 

@@ -225,8 +225,11 @@ class RunManager:
             run.task.cancel()
 
     # executing
-    def _emit(self, run: ActiveRun, event: Event) -> None:
-        """Queue an event for the writer (a token may instead grow the queued token before it)."""
+    def _emit(self, run: ActiveRun, event: Event, *, urgent: bool = False) -> None:
+        """Queue an event for the writer (a token may instead grow the queued token before it).
+
+        urgent: the run waits for this one (its first words): the writer takes it at once.
+        """
         lost = self.s.writer.failed(run.run_id)
         if lost is not None:  # an event of this run could not be written: end it rather than leave a hole
             raise lost
@@ -234,7 +237,7 @@ class RunManager:
             return
         stamped = stamp(event, thread_id=run.thread_id, seq=run.next_seq, run_id=run.run_id)
         run.next_seq += 1
-        run.last_write = self.s.writer.submit([stamped])
+        run.last_write = self.s.writer.submit([stamped], urgent=urgent)
 
     def _merge_into_queued_token(self, run: ActiveRun, event: Token) -> bool:
         """Add a text delta to the run's last token event if that one is still waiting to be written.
@@ -288,7 +291,7 @@ class RunManager:
                     if kind in RUN_END_TYPES:
                         end = ev  # type: ignore[assignment]
                         break
-                    self._emit(run, ev)
+                    self._emit(run, ev, urgent=first_token)
                     # A model that streams faster than a commit never waits on I/O between its
                     # chunks: without a pause here the writer, other runs and every socket would
                     # wait for the whole reply. The first words are sent at once (one commit);
@@ -443,6 +446,8 @@ class RunManager:
     async def _finish(self, run: ActiveRun, end: RunEnd, status: str) -> None:
         s = self.s
         if run.last_write is not None:  # waits for it, whatever its outcome
+            if not run.last_write.done():
+                s.writer.hurry()  # the end waits for the last words: no reason to linger
             await asyncio.wait([run.last_write])
         usage = run.usage
         in_tok = getattr(usage, "input_tokens", 0) if usage else 0

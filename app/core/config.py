@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         default=2000, ge=0, le=100_000,
         description="Token deltas produced while the previous batch is being written go out as one event of at most "
                     "this many characters; 0 sends every delta as its own event.")
+    event_batch_interval_ms: int = Field(
+        default=40, ge=0, le=1000,
+        description="A batch of run events is written at most this often, unless a run waits for it (its first "
+                    "words, its end); the deltas streamed meanwhile go out as one token event. 0 writes each "
+                    "batch as soon as the previous one is done.")
 
     # Tools
     tool_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one tool HTTP call.")

@@ -19,3 +19,8 @@ def make_graph() -> Any:
     tools = ToolRegistry.from_agents(agents, runtime=ToolRuntimeConfig(base_url=os.environ.get("SHOP_API_URL")))
     model = DemoChatModel(token_delay_ms=int(os.environ.get("DEMO_TOKEN_DELAY_MS", "0")))
     return build_graph(agents, model, tools=tools)
+
+
+# Every server gets the compiled graph itself: given a function, the Agent Server calls it
+# as a factory for every run (building agents, tools and graph each time), aegra awaits it.
+graph = make_graph()

@@ -48,7 +48,10 @@ def server(pg_cluster: PgCluster, shop: Shop, tmp_path_factory: pytest.TempPathF
     env = {**FAULT_ENV, "DATABASE_URL": url, "SHOP_API_URL": shop.url, "DEMO_TOKEN_DELAY_MS": "1",
            "SOCKET_QUEUE_MAX": "200", "DB_POOL_MAX": "30",
            # the slow-reader test reads its close code late; no heartbeat may cut it first
-           "HEARTBEAT_INTERVAL_S": "600"}
+           "HEARTBEAT_INTERVAL_S": "600",
+           # and it needs its ~40,000 frames: a 1 ms model's deltas would otherwise merge into
+           # one event per batch interval (EVENT_BATCH_INTERVAL_MS)
+           "EVENT_BATCH_INTERVAL_MS": "0"}
     proc = ServerProcess(env, data_dir=tmp_path_factory.mktemp("fc")).start()
     yield proc
     proc.stop()

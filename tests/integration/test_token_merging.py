@@ -22,10 +22,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 REPLY_TOKENS = 400
 
 
-def _serve(pg_cluster: PgCluster, tmp_path: Path, merge_max_chars: int) -> ServerProcess:
+def _serve(pg_cluster: PgCluster, tmp_path: Path, merge_max_chars: int, **extra: str) -> ServerProcess:
     url = pg_cluster.create_database(f"tm_{uuid.uuid4().hex[:8]}")
     return ServerProcess({"DATABASE_URL": url, "AUTH_SECRET": SECRET, "DEMO_TOKEN_DELAY_MS": "0",
-                          "TOKEN_MERGE_MAX_CHARS": str(merge_max_chars)}, data_dir=tmp_path)
+                          "TOKEN_MERGE_MAX_CHARS": str(merge_max_chars), **extra}, data_dir=tmp_path)
 
 
 def _tokens(frames: list[dict]) -> list[dict]:
@@ -66,4 +66,23 @@ async def test_merging_off_sends_one_frame_per_token(pg_cluster: PgCluster, tmp_
         live = _tokens(frames)
         assert [len(f["content"].split()) for f in live] == [1] * REPLY_TOKENS
         assert "".join(f["content"] for f in live) == frames[-1]["content"]
+        await c.close()
+
+
+async def test_a_model_at_a_real_pace_streams_one_event_per_batch_interval(pg_cluster: PgCluster,
+                                                                           tmp_path: Path) -> None:
+    """20 ms a token, EVENT_BATCH_INTERVAL_MS=100: about one token event per 100 ms, not one per token."""
+    tokens = 60
+    with _serve(pg_cluster, tmp_path, merge_max_chars=2000, DEMO_TOKEN_DELAY_MS="20",
+                EVENT_BATCH_INTERVAL_MS="100") as server:
+        c = await WsClient.connect(server.ws_url, token(new_id("tm")))
+        frames = await c.ask(new_id(), f"benchmark reply {tokens} tokens", timeout=60)
+        live = _tokens(frames)
+        assert frames[-1]["type"] == "message_complete"
+        assert "".join(f["content"] for f in live) == frames[-1]["content"]
+        assert len(frames[-1]["content"].split()) == tokens
+        assert len(live[0]["content"].split()) == 1, "the first words go out at once, not after an interval"
+        assert len(live) <= tokens // 2, f"{len(live)} token events for {tokens} tokens at 20 ms each"
+        seqs = [f["seq"] for f in frames if "seq" in f]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
         await c.close()
