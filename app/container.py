@@ -139,6 +139,7 @@ class Services:
         async with self.pool.connection() as conn:
             cur = await conn.execute(thread_store.ORPHANED_RUNS, {"limit": 20})
             rows = await cur.fetchall()
+        from app.conversations.graph_runtime import Recovery
         from app.core.errors import AppError
 
         for row in rows:
@@ -146,7 +147,7 @@ class Services:
                 continue
             try:
                 await self.runs.start(principal=None, thread_id=row["thread_id"], trigger="resume",
-                                      graph_input=None, check_session=False)
+                                      graph_input=Recovery(row["active_run_id"]), check_session=False)
                 log.info("run_recovered", thread_id=row["thread_id"], orphaned_run_id=row["active_run_id"])
             except AppError:
                 continue

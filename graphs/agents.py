@@ -49,7 +49,7 @@ TOOL_KINDS = ("openapi", "knowledge")
 BUILTIN_INTENTS = ("escalation", "blocked", "unclear")
 """Intents the graph handles itself: a human handoff, a guardrail refusal, a clarifying question."""
 RESERVED_NODE_NAMES = frozenset(
-    {"guardrail", "router", "assess", "approval", "tools", "leave_agent", "escalation", "__start__", "__end__"}
+    {"triage", "guardrail", "router", "assess", "approval", "tools", "leave_agent", "escalation", "__start__", "__end__"}
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 

@@ -1,11 +1,16 @@
 """build_graph: wires the support graph; no node logic lives here.
 
-    START -> guardrail -> (refusal: END) | escalation (thread already with a human)
-                       | the specialist on top of the dialog stack | router
-    router -> a specialist | END (one clarifying question) | escalation
-    specialist -> END (answer) | the next request's specialist | leave_agent -> router | assess
-    assess -> approval (interrupts) -> tools | tools ;  tools -> the calling specialist
+    START -> triage (the guardrail and the router in one step)
+          -> (refusal: END) | escalation (thread already with a human)
+           | the specialist on top of the dialog stack | a specialist chosen by the router
+           | END (one clarifying question, small talk) | escalation
+    specialist -> END (answer) | the next request's specialist | leave_agent -> router
+                | approval (interrupts) -> tools | tools ;  tools -> the calling specialist
+    router -> as triage routes (after a specialist handed a request back)
     escalation -> END
+
+Every routing function is a coroutine: LangGraph runs a plain function in a worker
+thread, a hop per edge that costs more than the routing itself.
 
 `make_graph()` builds the default demo graph for `langgraph dev` (see langgraph.json).
 """
@@ -15,17 +20,17 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, StateGraph
 
 from graphs.agents import AgentsConfig, load_agents
 from graphs.context import RunContext
-from graphs.nodes.approval import approval_gate, make_assess, route_after_assess
-from graphs.nodes.guardrail import make_guardrail
+from graphs.nodes.approval import approval_gate
+from graphs.nodes.guardrail import make_screen
 from graphs.nodes.handoff import make_escalation
 from graphs.nodes.router import make_router
 from graphs.nodes.specialist import leave_agent, make_specialist, route_after_specialist
 from graphs.nodes.tools import make_tool_node, route_after_tools
+from graphs.nodes.triage import make_triage
 from graphs.state import InputState, SupportState
 from graphs.tools.registry import ToolRegistry
 
@@ -62,34 +67,21 @@ def build_graph(
     names = agents.names
 
     builder = StateGraph(SupportState, input_schema=InputState, context_schema=RunContext)
-    builder.add_node("guardrail", make_guardrail(checker))
-    builder.add_node("router", make_router(router_model or model, agents), destinations=(*names, "escalation", END))
+    router = make_router(router_model or model, agents)
+    builder.add_node("triage", make_triage(make_screen(checker), router, names),
+                     destinations=(*names, "escalation", END))
+    builder.add_node("router", router, destinations=(*names, "escalation", END))
     for agent in agents.agents:
         builder.add_node(agent.name, make_specialist(agent, model, tools))
     builder.add_node("leave_agent", leave_agent)
-    builder.add_node("assess", make_assess(tools))
     builder.add_node("approval", approval_gate)
     builder.add_node("tools", make_tool_node(tools))
     builder.add_node("escalation", make_escalation(agents.escalation_queue))
 
-    builder.add_edge(START, "guardrail")
-
-    def route_after_guardrail(state: SupportState) -> str:
-        last = state["messages"][-1]
-        if isinstance(last, AIMessage) and last.name == "guardrail":
-            return END
-        if state.get("handoff"):
-            return "escalation"
-        stack = state.get("dialog_stack") or []
-        if stack and stack[-1] in names:
-            return stack[-1]
-        return "router"
-
-    builder.add_conditional_edges("guardrail", route_after_guardrail, [END, "escalation", "router", *names])
+    builder.add_edge(START, "triage")
     for name in names:
-        builder.add_conditional_edges(name, route_after_specialist, ["leave_agent", "assess", END, *names])
+        builder.add_conditional_edges(name, route_after_specialist, ["leave_agent", "approval", "tools", END, *names])
     builder.add_edge("leave_agent", "router")
-    builder.add_conditional_edges("assess", route_after_assess, ["approval", "tools"])
     builder.add_edge("approval", "tools")
     builder.add_conditional_edges("tools", route_after_tools, names)
     builder.add_edge("escalation", END)

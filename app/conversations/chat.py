@@ -49,7 +49,7 @@ async def _start_user_run(services: Services, principal: Principal, thread_id: s
 
     run = await services.runs.start(
         principal=principal, thread_id=thread_id, trigger=trigger, graph_input=resume, create=True, title=title,
-        new_messages=0 if hidden else 1, prepare=prepare, start_fields=start_fields)
+        new_messages=0 if hidden else 1, prepare=prepare, start_fields=start_fields, input_messages=[message])
     if "interrupt_id" not in box:  # nothing was pending: just the message
         resume.decision = {}
     else:

@@ -9,17 +9,20 @@ a transcript.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, messages_from_dict
 from langgraph.types import Command
 
 from app.approvals.service import Resume
+from app.conversations import thread_store
 
 if TYPE_CHECKING:
     from app.container import Services
 
-__all__ = ["build_runtime", "close_pending_calls", "graph_input_for", "graph_on_connection", "import_messages"]
+__all__ = ["Recovery", "build_runtime", "close_pending_calls", "graph_input_for", "graph_on_connection",
+           "import_messages"]
 
 # A node whose only exit is END: updating state "as" it leaves the thread with
 # nothing pending, so the next input starts a fresh pass from START.
@@ -65,12 +68,43 @@ def graph_on_connection(services: Services, conn: Any) -> Any:
     return services.graph.copy({"checkpointer": saver})
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """Graph input for the run that takes over a dead one (`orphaned_run_id`), from where its thread stands."""
+
+    orphaned_run_id: str
+
+
+async def _recovered_input(services: Services, recovery: Recovery, config: dict[str, Any]) -> Any:
+    """None (go on from the thread's checkpoint), or the dead run's message when the checkpoint lacks it.
+
+    A run on a new message checkpoints at its pauses and at its end (run_stream), so one
+    that died before its first pause left the thread as the turn before it. Its message
+    is stored with the run; it runs again from there, as a new message would have. A
+    pending approval it had superseded is closed first, as the message would have done.
+    """
+    async with services.pool.connection() as conn:
+        stored = await thread_store.run_input(conn, recovery.orphaned_run_id)
+    if not stored:
+        return None
+    messages = messages_from_dict(stored)
+    state = await services.graph.aget_state(_config(config))
+    have = {m.id for m in state.values.get("messages", [])}
+    if all(m.id in have for m in messages):
+        return None
+    if state.interrupts:
+        await close_pending_calls(services.graph, config, "the customer sent a new message instead")
+    return {"messages": messages}
+
+
 def _config(config: dict[str, Any]) -> dict[str, Any]:
     return {"configurable": {"thread_id": config["configurable"]["thread_id"]}}
 
 
 async def graph_input_for(services: Services, graph_input: Any, config: dict[str, Any], context: Any) -> Any:
-    """What to stream for a run: a resume, a fresh message, or (recovery) None."""
+    """What to stream for a run: a resume, a fresh message, or (recovery) None or the dead run's message."""
+    if isinstance(graph_input, Recovery):
+        return await _recovered_input(services, graph_input, config)
     if not isinstance(graph_input, Resume):
         return graph_input
     if graph_input.then is None:

@@ -15,6 +15,18 @@ one token, unless its id was already streamed (LangGraph re-emits finished
 messages, which must not double the text). All tokens of a run share one
 `message_id`, and `message_complete.content` is exactly their concatenation.
 
+Checkpoints: a run on a new message is checkpointed where it matters, not after every
+superstep (LangGraph's `durability="exit"` with a breakpoint). It pauses before the
+approval gate, which every call that writes or needs an approver passes
+(`graphs.nodes.approval.needs_gate`), and from there runs with LangGraph's default
+durability, a checkpoint per superstep, so a write runs at most once per stored tool
+call id. Otherwise its steps (model calls and reads) leave one checkpoint, at the end
+or at an interrupt. A process that dies mid-run leaves the thread at the last of
+those; the run that takes it over (`graph_runtime.Recovery`) does those steps again,
+from the message stored with the run when the checkpoint does not have it: only model
+calls and reads, none of which changes anything. Resumes run with the default
+durability throughout.
+
 `RunProgress` is updated as the run goes: text streamed so far, and token usage of
 every model call (finished calls plus the chunks of one still streaming), so a
 caller that cancels the run still knows the partial answer and what it cost.
@@ -50,6 +62,7 @@ from graphs.nodes.common import text_of
 __all__ = ["RunProgress", "save_partial_answer", "stream_events"]
 
 _NODE_EVENTS = (IntentEvent, Handoff, ToolCall, ToolResult, Citation)  # what nodes emit on the custom stream
+_GATE = "approval"  # the node every write passes (graphs.nodes.approval.needs_gate)
 _SEGMENT_SEPARATOR = "\n\n"
 
 
@@ -158,44 +171,56 @@ async def stream_events(
         progress.text += delta
         return Token(message_id=progress.message_id, agent=agent, content=delta)
 
-    async for mode, chunk in graph.astream(
-        graph_input, config=run_config, context=context, stream_mode=["messages", "updates", "custom"]
-    ):
-        if mode == "custom":
-            if isinstance(chunk, _NODE_EVENTS):
-                yield chunk
-        elif mode == "updates":
-            if not isinstance(chunk, dict):
-                continue
-            if "__interrupt__" in chunk:
-                interrupts = chunk["__interrupt__"]
-                if interrupts and pending_interrupt is None:
-                    # the value also carries the HITL request (graphs/nodes/approval.py), not part of the event
-                    value = interrupts[0].value
-                    pending_interrupt = InterruptEvent.model_validate(
-                        {k: v for k, v in value.items() if k in InterruptEvent.model_fields})
-                continue
-            for update in chunk.values():
-                if isinstance(update, dict) and isinstance(update.get("agent"), str):
-                    last_agent = update["agent"]
-        elif mode == "messages":
-            message, metadata = chunk
-            if not isinstance(message, (AIMessage, AIMessageChunk)) or "internal" in (metadata.get("tags") or []):
-                continue
-            is_chunk = isinstance(message, AIMessageChunk)
-            if not is_chunk and message.id in streamed_ids:
-                continue  # a finished message LangGraph re-emits: its text already went out
-            text = text_of(message)
-            if message.id:
-                streamed_ids.add(message.id)
-            if not text:
-                continue
-            agent = message.name or metadata.get("langgraph_node") or last_agent or "assistant"
-            if message.id != segment_id:
-                if progress.text:
-                    yield token(_SEGMENT_SEPARATOR, agent)
-                segment_id = message.id
-            yield token(text, agent)
+    # (durability, breakpoints) of the next pass; see the module docstring
+    stages: list[tuple[str | None, Any]] = [(None, None)]
+    if isinstance(graph_input, dict) and getattr(graph, "checkpointer", None) is not None:
+        stages = [("exit", [_GATE]), (None, None)]
+    for durability, breakpoints in stages:
+        paused = False
+        options = {"durability": durability, "interrupt_before": breakpoints} if durability else {}
+        async for mode, chunk in graph.astream(
+            graph_input, config=run_config, context=context, stream_mode=["messages", "updates", "custom"], **options
+        ):
+            if mode == "custom":
+                if isinstance(chunk, _NODE_EVENTS):
+                    yield chunk
+            elif mode == "updates":
+                if not isinstance(chunk, dict):
+                    continue
+                if "__interrupt__" in chunk:
+                    interrupts = chunk["__interrupt__"]
+                    if interrupts and pending_interrupt is None:
+                        # the value also carries the HITL request (graphs/nodes/approval.py), not part of the event
+                        value = interrupts[0].value
+                        pending_interrupt = InterruptEvent.model_validate(
+                            {k: v for k, v in value.items() if k in InterruptEvent.model_fields})
+                    elif not interrupts and breakpoints:
+                        paused = True  # a breakpoint: the next pass goes on from its checkpoint
+                    continue
+                for update in chunk.values():
+                    if isinstance(update, dict) and isinstance(update.get("agent"), str):
+                        last_agent = update["agent"]
+            elif mode == "messages":
+                message, metadata = chunk
+                if not isinstance(message, (AIMessage, AIMessageChunk)) or "internal" in (metadata.get("tags") or []):
+                    continue
+                is_chunk = isinstance(message, AIMessageChunk)
+                if not is_chunk and message.id in streamed_ids:
+                    continue  # a finished message LangGraph re-emits: its text already went out
+                text = text_of(message)
+                if message.id:
+                    streamed_ids.add(message.id)
+                if not text:
+                    continue
+                agent = message.name or metadata.get("langgraph_node") or last_agent or "assistant"
+                if message.id != segment_id:
+                    if progress.text:
+                        yield token(_SEGMENT_SEPARATOR, agent)
+                    segment_id = message.id
+                yield token(text, agent)
+        if not paused:
+            break
+        graph_input = None
 
     if pending_interrupt is not None:
         yield pending_interrupt

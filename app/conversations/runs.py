@@ -18,7 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.messages import BaseMessage, messages_to_dict
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 
 from app.approvals import store as interrupt_store
 from app.conversations import limit_store as limits
@@ -128,8 +130,13 @@ class RunManager:
         prepare: Prepare | None = None,
         check_session: bool = True,
         start_fields: dict[str, Any] | None = None,
+        input_messages: list[BaseMessage] | None = None,
     ) -> ActiveRun:
-        """Take the thread's run guard, write run_start, and launch the run task."""
+        """Take the thread's run guard, write run_start, and launch the run task.
+
+        input_messages: the new messages the run adds (stored with the run: a run that takes
+        over after this one died reads them from there, see `Recovery`).
+        """
         s = self.s
         run_id = "run_" + uuid.uuid4().hex[:20]
         waiting = self.by_thread.get(thread_id)
@@ -178,6 +185,7 @@ class RunManager:
                     await conn.execute(thread_store.INSERT_RUN, {
                         "run_id": run_id, "thread_id": thread_id, "trigger": trigger, "owner": s.origin,
                         "model": s.model_name,
+                        "input": Jsonb(messages_to_dict(input_messages)) if input_messages else None,
                     })
         s.hub.publish(stamped)
         run = ActiveRun(run_id=run_id, thread_id=thread_id, owner_id=row["owner_id"], trigger=trigger,

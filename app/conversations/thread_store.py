@@ -40,9 +40,11 @@ WHERE thread_id = %(thread_id)s
 """
 
 INSERT_RUN = """
-INSERT INTO runs (run_id, thread_id, trigger, status, owner, model)
-VALUES (%(run_id)s, %(thread_id)s, %(trigger)s, 'running', %(owner)s, %(model)s)
+INSERT INTO runs (run_id, thread_id, trigger, status, owner, model, input)
+VALUES (%(run_id)s, %(thread_id)s, %(trigger)s, 'running', %(owner)s, %(model)s, %(input)s)
 """
+
+RUN_INPUT = "SELECT input FROM runs WHERE run_id = %(run_id)s"
 
 RELEASE_RUN = """
 UPDATE threads SET active_run_id = NULL, run_lease_until = NULL, status = %(status)s,
@@ -79,6 +81,13 @@ SELECT thread_id, active_run_id FROM threads
 WHERE active_run_id IS NOT NULL AND run_lease_until < now()
 ORDER BY run_lease_until LIMIT %(limit)s
 """
+
+
+async def run_input(conn: Conn, run_id: str) -> list[dict[str, Any]] | None:
+    """The messages a run was started with (LangChain's message dicts), if it was started with any."""
+    cur = await conn.execute(RUN_INPUT, {"run_id": run_id})
+    row = await cur.fetchone()
+    return row["input"] if row else None
 
 
 async def lock_thread(conn: Conn, thread_id: str, session_ttl_s: int) -> dict[str, Any] | None:

@@ -656,4 +656,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX lg_runs_thread_idx ON lg_runs (thread_id, created_at);
     """,
+    # what a run on a new message was asked (LangChain's message dicts): runs checkpoint only at
+    # pauses and at their end (app/conversations/run_stream.py), so the run that takes over a
+    # dead one reads the message from here when the thread's checkpoint does not have it yet
+    """
+    ALTER TABLE runs ADD COLUMN input jsonb;
+    """,
 ]

@@ -1,15 +1,17 @@
 """Risk assessment and the approval gate.
 
-`assess` looks at the latest AI message's tool calls and works out, per call, the
+`assess_calls` looks at an AI message's tool calls and works out, per call, the
 risk, the approver (evaluating agents.yaml rules, which may read the order through
-a GET operation) and the question to ask. It writes `pending_actions`, each with a
+a GET operation) and the question to ask. The specialist that made the calls writes
+them as `pending_actions` in the same step, each with a
 fresh random `interrupt_id`: checkpointed with the state, so a re-run of the gate
 raises the same id, and unique everywhere even when a model server numbers its
 tool calls `call_0`, `call_1`, ... in every reply (an id made from the call id alone
 would let one thread's interrupt overwrite another's).
 
-`approval_gate` is its own node and only calls `interrupt()`: one interrupt per
-call that needs an approver, one after another, in the order the model made them.
+`approval_gate` is its own node, the gate before any write, and only calls
+`interrupt()`: one interrupt per call that needs an approver (a write nobody has to
+approve passes through), one after another, in the order the model made them.
 On resume the node runs again from the top; answered interrupts return their
 stored decisions, so nothing here may have side effects. Decisions go to the tool
 node in `decisions`.
@@ -28,6 +30,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NotRequired
 
+from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -35,7 +38,7 @@ from typing_extensions import TypedDict
 
 from graphs.context import RunContext
 from graphs.events import InterruptEvent, iso_z
-from graphs.nodes.common import Node, call_id, context_of, last_ai_with_calls, tools_of
+from graphs.nodes.common import call_id, context_of
 from graphs.state import SupportState
 from graphs.tools.openapi import schema_error
 from graphs.tools.policy import confirm_message, resolve_approver
@@ -46,12 +49,12 @@ __all__ = [
     "ApprovalResponse",
     "ApprovalResumeError",
     "approval_gate",
+    "assess_calls",
     "from_hitl_response",
     "hitl_request",
     "interrupt_id_for",
-    "make_assess",
+    "needs_gate",
     "parse_decision",
-    "route_after_assess",
 ]
 
 
@@ -143,44 +146,46 @@ def new_interrupt_id() -> str:
     return f"intr_{uuid.uuid4().hex}"
 
 
-def make_assess(default_tools: ToolRegistry) -> Node[dict[str, Any]]:
-    async def assess(state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        ai = last_ai_with_calls(state["messages"])
-        registry = tools_of(runtime, default_tools)
-        ctx = context_of(runtime)
-        pending = []
-        for call in ai.tool_calls if ai else []:
-            tool = registry.get(call["name"])
-            if tool is None:  # a tool the model made up: the tool node answers with an error
-                pending.append({"call_id": call["id"], "tool": call["name"], "args": call["args"], "approver": "none"})
-                continue
-            spec = tool.spec
-            approver = await resolve_approver(spec, call["args"], registry=registry, context=ctx, call_id=call_id(call))
-            pending.append(
-                {
-                    "call_id": call["id"],
-                    "interrupt_id": new_interrupt_id(),
-                    "tool": spec.name,
-                    "args": dict(call["args"]),
-                    "agent": (ai.name if ai else None) or spec.agent or state.get("agent", ""),
-                    "risk": spec.risk,
-                    "approver": approver,
-                    "message": confirm_message(spec, call["args"]),
-                    "args_schema": spec.args_schema,
-                }
-            )
-        return {"pending_actions": pending, "decisions": {}}
-
-    return assess
+async def assess_calls(ai: AIMessage, registry: ToolRegistry, ctx: RunContext, agent: str) -> list[dict[str, Any]]:
+    """The `pending_actions` of an AI message's tool calls: per call its risk, approver and question."""
+    pending = []
+    for call in ai.tool_calls:
+        tool = registry.get(call["name"])
+        if tool is None:  # a tool the model made up: the tool node answers with an error
+            pending.append({"call_id": call["id"], "tool": call["name"], "args": call["args"], "approver": "none",
+                            "reads_only": True})
+            continue
+        spec = tool.spec
+        approver = await resolve_approver(spec, call["args"], registry=registry, context=ctx, call_id=call_id(call))
+        pending.append(
+            {
+                "call_id": call["id"],
+                "interrupt_id": new_interrupt_id(),
+                "tool": spec.name,
+                "args": dict(call["args"]),
+                "agent": ai.name or spec.agent or agent,
+                "risk": spec.risk,
+                "approver": approver,
+                "message": confirm_message(spec, call["args"]),
+                "args_schema": spec.args_schema,
+                "reads_only": spec.reads_only,
+            }
+        )
+    return pending
 
 
-def route_after_assess(state: SupportState) -> Literal["approval", "tools"]:
-    if any(action["approver"] != "none" for action in state.get("pending_actions") or []):
-        return "approval"
-    return "tools"
+def needs_gate(state: SupportState) -> bool:
+    """Whether the pending calls go through the approval gate: one needs an approver, or one writes.
+
+    A write that needs nobody's approval still passes the gate (which then asks nothing):
+    a run checkpoints before the gate (`app.conversations.run_stream`), so a write never
+    runs from a state that was not stored first.
+    """
+    return any(action["approver"] != "none" or not action.get("reads_only", False)
+               for action in state.get("pending_actions") or [])
 
 
-def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+async def approval_gate(state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ttl = context_of(runtime).interrupt_ttl_s
     decisions: dict[str, dict[str, Any]] = {}
     for action in state.get("pending_actions") or []:

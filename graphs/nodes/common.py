@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages import ToolCall as LCToolCall
 from langgraph.runtime import Runtime
@@ -25,6 +26,7 @@ class Node(Protocol[R_co]):
 
 __all__ = [
     "INTERNAL_TAGS",
+    "StructuredCall",
     "context_of",
     "current_requests",
     "emit",
@@ -32,6 +34,7 @@ __all__ = [
     "last_human",
     "last_human_text",
     "model_view",
+    "structured_call",
     "text_of",
     "tools_of",
 ]
@@ -129,3 +132,29 @@ def model_view(messages: list[AnyMessage]) -> list[AnyMessage]:
 def call_id(call: LCToolCall) -> str:
     """A tool call's id. LangChain types it optional; every model this graph runs sets it."""
     return call["id"] or ""
+
+
+StructuredCall = Callable[[Sequence[BaseMessage]], Awaitable[dict[str, Any] | None]]
+
+
+def structured_call(model: BaseChatModel, schema: dict[str, Any], *, run_name: str) -> StructuredCall:
+    """An internal model call that must answer by calling the tool `schema` describes: its arguments, or None.
+
+    What `with_structured_output(schema, method="function_calling", include_raw=True)`
+    does (bind the one tool, force it, take the first call's arguments), without the
+    chain of runnables (sequence, parallel map, parser, fallbacks) it wraps around the
+    model: each is a child run with its own callbacks, more work than the routing itself
+    with a fast model. A reply without the call, or with arguments that are not an
+    object, is None: the caller decides what a missing answer means.
+    """
+    name = schema["title"]
+    bound = model.bind_tools([schema], tool_choice=name).with_config(tags=INTERNAL_TAGS, run_name=run_name)
+
+    async def call(messages: Sequence[BaseMessage]) -> dict[str, Any] | None:
+        response = await bound.ainvoke(list(messages))
+        for tool_call in getattr(response, "tool_calls", None) or []:
+            if tool_call["name"] == name and isinstance(tool_call["args"], dict):
+                return tool_call["args"]
+        return None
+
+    return call

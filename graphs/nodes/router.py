@@ -27,12 +27,12 @@ from graphs.agents import AgentsConfig
 from graphs.context import RunContext
 from graphs.events import IntentEvent
 from graphs.nodes.common import (
-    INTERNAL_TAGS,
     Node,
     current_requests,
     emit,
     last_human,
     model_view,
+    structured_call,
     text_of,
 )
 from graphs.prompts import (
@@ -71,9 +71,7 @@ def _intent(runtime: Runtime[RunContext], intent: str, confidence: float, agent:
 
 def make_router(model: BaseChatModel, config: AgentsConfig) -> Node[Command[Any]]:
     intents = list(config.intent_agents)
-    classifier = model.with_structured_output(
-        route_decision_schema(intents), include_raw=True, method="function_calling"
-    ).with_config(tags=INTERNAL_TAGS, run_name="router_classify")
+    classify = structured_call(model, route_decision_schema(intents), run_name="router_classify")
     prompt = router_prompt(config)
     threshold = config.confidence_threshold
 
@@ -86,9 +84,7 @@ def make_router(model: BaseChatModel, config: AgentsConfig) -> Node[Command[Any]
         view = model_view(messages)
         if active is not None:  # a specialist handed back one request of several: classify that one alone
             view = [*view, HumanMessage(active["text"])]
-        result = await classifier.ainvoke([SystemMessage(prompt), *view])
-        parsed = result.get("parsed") if isinstance(result, dict) else None
-        parsed = parsed if isinstance(parsed, dict) else {}
+        parsed = await classify([SystemMessage(prompt), *view]) or {}
         intent = str(parsed.get("intent") or "unclear")
         try:
             confidence = min(1.0, max(0.0, float(parsed.get("confidence", 0.0))))

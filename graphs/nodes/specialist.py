@@ -12,6 +12,10 @@ off the dialog stack and `route_after_specialist` goes to the next request's age
 after the last of several, it adds a summary of every request's outcome, so the
 final answer reports them all.
 
+Tool calls are assessed (risk, approver: `graphs.nodes.approval.assess_calls`) in the
+same step, and `route_after_specialist` sends them to the approval gate (an approval
+is needed, or a call writes) or, when every call only reads, straight to the tool node.
+
 Facts before approvals: a tool with a `verify` read in agents.yaml (e.g. cancel_order
 -> get_order_status) is proposed only after that read succeeded for the same
 arguments in this turn. If the model proposes it earlier, the node makes the read
@@ -39,7 +43,8 @@ from langgraph.runtime import Runtime
 
 from graphs.agents import AgentSpec
 from graphs.context import RunContext
-from graphs.nodes.common import Node, current_requests, model_view, text_of, tools_of
+from graphs.nodes.approval import assess_calls, needs_gate
+from graphs.nodes.common import Node, context_of, current_requests, model_view, text_of, tools_of
 from graphs.prompts import (
     CURRENT_REQUEST_NOTE,
     SPECIALIST_PROMPT,
@@ -59,7 +64,8 @@ def make_specialist(agent: AgentSpec, model: BaseChatModel, default_tools: ToolR
     verify = {t.operation: t.verify for t in agent.tools if t.verify}
 
     async def specialist(state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        specs = tools_of(runtime, default_tools).for_agent(agent.name)
+        registry = tools_of(runtime, default_tools)
+        specs = registry.for_agent(agent.name)
         bound = model.bind_tools([s.as_openai_tool() for s in specs] + [TRANSFER_TOOL])
         agenda = current_requests(state)
         active = next((r for r in agenda if not r["done"] and r["agent"] == agent.name), None)
@@ -73,6 +79,10 @@ def make_specialist(agent: AgentSpec, model: BaseChatModel, default_tools: ToolR
             response = _facts_first(response, verify, state["messages"], {s.name for s in specs})
         messages: list[AnyMessage] = [response]
         update: dict[str, Any] = {"messages": messages, "agent": agent.name}
+        if response.tool_calls and not any(c["name"] == TRANSFER_TOOL_NAME for c in response.tool_calls):
+            # assessed here rather than in a node of its own: one superstep less per tool call
+            update["pending_actions"] = await assess_calls(response, registry, context_of(runtime), agent.name)
+            update["decisions"] = {}
         if active is not None and not response.tool_calls:
             active.update(done=True, answer=text_of(response))
             update["requests"] = agenda
@@ -142,7 +152,7 @@ def _reads_this_turn(messages: list[AnyMessage]) -> dict[tuple[str, tuple[tuple[
     return results
 
 
-def route_after_specialist(state: SupportState) -> str:
+async def route_after_specialist(state: SupportState) -> str:
     last = state["messages"][-1]
     if not isinstance(last, AIMessage) or not last.tool_calls:
         agenda = current_requests(state)
@@ -152,7 +162,7 @@ def route_after_specialist(state: SupportState) -> str:
         return waiting["agent"] if waiting and closed else END
     if any(call["name"] == TRANSFER_TOOL_NAME for call in last.tool_calls):
         return "leave_agent"
-    return "assess"
+    return "approval" if needs_gate(state) else "tools"  # the gate: approvals, and writes
 
 
 async def leave_agent(state: SupportState) -> dict[str, Any]:

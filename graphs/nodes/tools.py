@@ -103,7 +103,7 @@ async def _edit_refusal(registry: ToolRegistry, call: Mapping[str, Any], decisio
                               registry=registry, context=ctx, call_id=call["id"])
 
 
-def route_after_tools(state: SupportState) -> str:
+async def route_after_tools(state: SupportState) -> str:
     """Back to the specialist that made the calls."""
     agent = state.get("agent")
     if not agent:

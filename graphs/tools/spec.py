@@ -121,6 +121,11 @@ class ToolSpec:
     def idempotent(self) -> bool:
         return self.method in IDEMPOTENT_METHODS
 
+    @property
+    def reads_only(self) -> bool:
+        """A GET or HEAD: running it twice changes nothing."""
+        return self.method.upper() in ("GET", "HEAD")
+
     def as_openai_tool(self) -> dict[str, Any]:
         """The definition handed to `model.bind_tools`."""
         return {

@@ -27,4 +27,4 @@ def test_langgraph_json_points_at_a_graph_factory() -> None:
     from graphs.graph import make_graph
 
     graph = make_graph()
-    assert {"guardrail", "router", "approval", "tools", "escalation", "order_lookup"} <= set(graph.nodes)
+    assert {"triage", "router", "approval", "tools", "escalation", "order_lookup"} <= set(graph.nodes)
