@@ -97,6 +97,9 @@ class _UsageCallback(AsyncCallbackHandler):
     def __init__(self, progress: RunProgress) -> None:
         self.progress = progress
 
+    async def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], **kwargs: Any) -> None:
+        """Nothing to do; defined because LangChain otherwise turns every prompt into text for `on_llm_start`."""
+
     async def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
         usage = getattr(getattr(chunk, "message", None), "usage_metadata", None)
         if usage:
