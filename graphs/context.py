@@ -33,4 +33,9 @@ class RunContext:
     """Awaited before every tool call (`ToolRegistry.call`); it raises to stop the run before the call.
     The server's checks that the run still holds its thread's lease, so a run another process has
     taken over never calls a tool again, not even before its next lease renewal."""
+    settle: Callable[[Callable[[Any], None]], Awaitable[None]] | None = None
+    """Awaited by the tool node after each call, with the run's stream writer: returns once every
+    event the run has emitted so far is stored (None: nothing to wait for). A step's checkpoint is
+    written when its node returns, so the server's event log never lags a checkpoint behind: a run
+    taken over after a crash never goes on past a tool result its log does not show."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -30,7 +30,7 @@ __all__ = ["open_thread", "send_message", "submit_form", "sync_state"]
 
 
 async def _start_user_run(services: Services, principal: Principal, thread_id: str, message: HumanMessage,
-                          trigger: str, title: str) -> Any:
+                          trigger: str, title: str, assistant_only: bool = False) -> Any:
     box: dict[str, Any] = {}
     resume = Resume(decision={"approved": False, "args": None, "outcome": "superseded",
                               "reason": "the customer sent a new message instead"},
@@ -49,7 +49,8 @@ async def _start_user_run(services: Services, principal: Principal, thread_id: s
 
     run = await services.runs.start(
         principal=principal, thread_id=thread_id, trigger=trigger, graph_input=resume, create=True, title=title,
-        new_messages=0 if hidden else 1, prepare=prepare, start_fields=start_fields, input_messages=[message])
+        new_messages=0 if hidden else 1, prepare=prepare, start_fields=start_fields, input_messages=[message],
+        assistant_only=assistant_only)
     if "interrupt_id" not in box:  # nothing was pending: just the message
         resume.decision = {}
     else:
@@ -58,10 +59,11 @@ async def _start_user_run(services: Services, principal: Principal, thread_id: s
 
 
 async def send_message(services: Services, principal: Principal, thread_id: str, content: str,
-                       client_msg_id: str | None = None) -> Any:
+                       client_msg_id: str | None = None, *, assistant_only: bool = False) -> Any:
+    """Start the assistant's run on a customer's message; `assistant_only`: see `RunManager.start`."""
     kwargs = {"client_msg_id": client_msg_id} if client_msg_id else {}
     msg = HumanMessage(content=content, id=uuid.uuid4().hex, additional_kwargs=kwargs)
-    return await _start_user_run(services, principal, thread_id, msg, "message", content)
+    return await _start_user_run(services, principal, thread_id, msg, "message", content, assistant_only)
 
 
 async def submit_form(services: Services, principal: Principal, thread_id: str, form_id: str,

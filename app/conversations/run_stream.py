@@ -35,8 +35,9 @@ caller that cancels the run still knows the partial answer and what it cost.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -59,11 +60,33 @@ from graphs.events import (
 )
 from graphs.nodes.common import text_of
 
-__all__ = ["RunProgress", "save_partial_answer", "stream_events"]
+__all__ = ["RunProgress", "Settle", "save_partial_answer", "settle_through", "stream_events"]
 
 _NODE_EVENTS = (IntentEvent, Handoff, ToolCall, ToolResult, Citation)  # what nodes emit on the custom stream
 _GATE = "approval"  # the node every write passes (graphs.nodes.approval.needs_gate)
 _SEGMENT_SEPARATOR = "\n\n"
+
+
+@dataclass
+class Settle:
+    """A node's request, on the custom stream, to wait until every event the run emitted before it is stored.
+
+    The custom stream is FIFO: when the run's consumer reads this, it has read every event
+    before it; it makes them durable, then `stored()` lets the node go on.
+    """
+
+    done: asyncio.Future[None]
+
+    def stored(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def settle_through(stream_writer: Callable[[Any], None]) -> None:
+    """`RunContext.settle` for runs whose consumer handles `Settle` (app.conversations.runs)."""
+    marker = Settle(asyncio.get_running_loop().create_future())
+    stream_writer(marker)
+    await marker.done
 
 
 @dataclass
@@ -153,8 +176,10 @@ async def stream_events(
     config: dict[str, Any],
     context: Any,
     progress: RunProgress | None = None,
-) -> AsyncIterator[Event]:
+) -> AsyncIterator[Event | Settle]:
     """Run the graph once and yield Events (see the module docstring for order and rules).
+
+    A `Settle` a node emitted is yielded as it comes; the caller must answer it (`stored()`).
 
     graph_input: `{"messages": [HumanMessage(...)]}` or `Command(resume={...})`.
     config: at least `{"configurable": {"thread_id": ...}}`.
@@ -185,7 +210,7 @@ async def stream_events(
             graph_input, config=run_config, context=context, stream_mode=["messages", "updates", "custom"], **options
         ):
             if mode == "custom":
-                if isinstance(chunk, _NODE_EVENTS):
+                if isinstance(chunk, (*_NODE_EVENTS, Settle)):
                     yield chunk
             elif mode == "updates":
                 if not isinstance(chunk, dict):

@@ -81,6 +81,10 @@ class ActiveRun:
     pending_end: tuple[RunEnd, str] | None = None  # (end event, status) not yet durable
 
 
+class PeopleInvolved(Exception):
+    """Not a run for the assistant alone: the thread is handed off, or human turns wait to join its state."""
+
+
 def check_access(principal: Principal, row: dict[str, Any]) -> None:
     if not principal.is_staff and row["owner_id"] != principal.user_id:
         raise Forbidden("this thread belongs to another user", thread_id=row["thread_id"])
@@ -131,11 +135,14 @@ class RunManager:
         check_session: bool = True,
         start_fields: dict[str, Any] | None = None,
         input_messages: list[BaseMessage] | None = None,
+        assistant_only: bool = False,
     ) -> ActiveRun:
         """Take the thread's run guard, write run_start, and launch the run task.
 
         input_messages: the new messages the run adds (stored with the run: a run that takes
         over after this one died reads them from there, see `Recovery`).
+        assistant_only: start nothing (PeopleInvolved) when people have the thread or their turns
+            wait to join its state; the caller takes the slower path of app.handoffs then.
         """
         s = self.s
         run_id = "run_" + uuid.uuid4().hex[:20]
@@ -156,6 +163,8 @@ class RunManager:
                     assert row is not None
                 if principal is not None:
                     check_access(principal, row)
+                if assistant_only and row["people_involved"]:
+                    raise PeopleInvolved(thread_id)
                 if row["run_live"]:
                     raise RunActive(f"a run is already running on thread {thread_id}; wait for it or cancel it",
                                     thread_id=thread_id)
@@ -266,6 +275,8 @@ class RunManager:
     async def _execute(self, run: ActiveRun, graph_input: Any) -> None:
         from app.conversations.run_stream import (  # the graph's translator
             RunProgress,
+            Settle,
+            settle_through,
             stream_events,
         )
 
@@ -273,12 +284,19 @@ class RunManager:
         run.usage = RunProgress()
         config = {"configurable": {"thread_id": run.thread_id}, "recursion_limit": 60}
         context = await s.run_context(run)
+        context.settle = settle_through
         end: RunEnd | None = None
         status = "completed"
         try:
             async with asyncio.timeout(s.settings.run_timeout_s):
                 graph_input = await s.graph_input(graph_input, config, context)
                 async for ev in stream_events(s.graph, graph_input, config=config, context=context, progress=run.usage):
+                    if isinstance(ev, Settle):  # a node waits until what the run emitted so far is stored
+                        if run.last_write is not None:
+                            s.writer.hurry()
+                            await asyncio.wait([run.last_write])
+                        ev.stored()
+                        continue
                     kind = ev.type
                     first_token = False
                     if isinstance(ev, Token):

@@ -21,7 +21,9 @@ __all__ = [
 THREAD_COLUMNS = """thread_id, owner_id, title, status, active_run_id, run_lease_until, last_seq,
     message_count, model, retry_pending, created_at, updated_at, last_activity_at,
     (active_run_id IS NOT NULL AND run_lease_until > now()) AS run_live,
-    (last_activity_at < now() - make_interval(secs => %(session_ttl_s)s)) AS idle_expired"""
+    (last_activity_at < now() - make_interval(secs => %(session_ttl_s)s)) AS idle_expired,
+    EXISTS (SELECT 1 FROM handoffs h WHERE h.thread_id = threads.thread_id
+            AND (h.status <> 'closed' OR NOT h.turns_applied)) AS people_involved"""
 
 SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM threads WHERE thread_id = %(thread_id)s"
 LOCK_THREAD = SELECT_THREAD + " FOR UPDATE"

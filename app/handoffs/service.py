@@ -250,7 +250,14 @@ async def send_customer_message(services: Services, principal: Principal, thread
     """A customer's `message`: (run, rate state, []) when the assistant answers, (None, rate state, [event]) when
     people do."""
     from app.conversations import chat
+    from app.conversations.runs import PeopleInvolved
 
+    try:  # most messages: the assistant's alone, one transaction
+        run, state = await chat.send_message(services, principal, thread_id, content, client_msg_id,
+                                             assistant_only=True)
+        return run, state, []
+    except PeopleInvolved:
+        pass
     routed = await customer_message(services, principal, thread_id, content, client_msg_id)
     if routed is not None:
         events, rate = routed

@@ -1,1 +1,2 @@
-"""The graph's nodes: guardrail, router, specialists, risk assessment, approval gate, tools, escalation."""
+"""The graph's nodes: triage (guardrail + router), specialists (with risk assessment), approval gate, tools,
+escalation."""

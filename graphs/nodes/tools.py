@@ -9,7 +9,9 @@ on that approver's word (`graphs.tools.policy.edit_refusal`: an edit that needs 
 higher approver, or a customer's change of which order a call targets, is not
 run); the tool call id is the `Idempotency-Key`, so even a re-run
 of this node after a crash applies each change once. `tool_call` and
-`tool_result` events go out on the custom stream around every call.
+`tool_result` events go out on the custom stream around every call, and the node
+waits for them to be stored (`RunContext.settle`) before it goes on, so they are in
+the log before the step's checkpoint is.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ def make_tool_node(default_tools: ToolRegistry) -> Node[dict[str, Any]]:
             if tool is not None and tool.spec.kind == KNOWLEDGE_KIND:
                 for source in citations_of(result.data):
                     emit(runtime, Citation(call_id=cid, **source))
+            if ctx.settle is not None and runtime.stream_writer is not None:
+                await ctx.settle(runtime.stream_writer)
             results.append(
                 ToolMessage(
                     content=result.content,

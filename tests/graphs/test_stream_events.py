@@ -129,3 +129,39 @@ async def test_a_cancelled_run_keeps_its_partial_text_and_usage(checkpointer: An
     # the thread is usable afterwards
     events = await conv.say("What is the status of order 1042?")
     assert "shipped" in events[-1]["content"]
+
+
+async def _checkpoints(conv: Conversation) -> list[Any]:
+    return [c async for c in conv.graph.checkpointer.alist(conv.config)]
+
+
+async def test_a_status_question_leaves_one_checkpoint_not_one_per_step(conv: Conversation) -> None:
+    """Model calls and reads run with durability="exit": the turn is stored once, at its end.
+
+    (triage, the order agent, tools and the answer are four supersteps: LangGraph's default
+    durability stores five checkpoints for them, the input's included.)
+    """
+    events = await conv.say("What is the status of order 1042?")
+    check_run(events)
+    assert "1042 is shipped" in events[-1]["content"]
+    assert len(await _checkpoints(conv)) == 1
+    again = await conv.say("And order 1033?")  # the next turn starts from the stored one
+    check_run(again)
+    assert "1033" in again[-1]["content"]
+    assert len(await _checkpoints(conv)) == 2
+    state = await conv.graph.aget_state(conv.config)
+    assert [type(m).__name__ for m in state.values["messages"]].count("HumanMessage") == 2
+
+
+async def test_a_write_is_stored_at_the_gate_before_anything_acts_on_it(conv: Conversation) -> None:
+    """The run pauses before the approval gate (a checkpoint naming the call), then goes on step by step."""
+    intr = (await conv.say("Cancel order 1042"))[-1]
+    assert intr["type"] == "interrupt" and intr["action"] == "cancel_order"
+    state = await conv.graph.aget_state(conv.config)
+    assert state.next == ("approval",)
+    calls = [c for m in state.values["messages"] if isinstance(m, AIMessage) for c in m.tool_calls]
+    assert intr["call_id"] in [c["id"] for c in calls], "the call to approve is stored before it is asked about"
+    before = len(await _checkpoints(conv))
+    done = await conv.decide(True)
+    check_run(done)
+    assert len(await _checkpoints(conv)) - before >= 3, "approval, tools and the answer each leave a checkpoint"
