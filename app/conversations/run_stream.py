@@ -179,7 +179,8 @@ async def stream_events(
 ) -> AsyncIterator[Event | Settle]:
     """Run the graph once and yield Events (see the module docstring for order and rules).
 
-    A `Settle` a node emitted is yielded as it comes; the caller must answer it (`stored()`).
+    A `Settle` a node emitted in a step-by-step pass is yielded as it comes; the caller must answer it
+    (`stored()`). In a pass checkpointed only at its end, nothing waits on it.
 
     graph_input: `{"messages": [HumanMessage(...)]}` or `Command(resume={...})`.
     config: at least `{"configurable": {"thread_id": ...}}`.
@@ -210,7 +211,9 @@ async def stream_events(
             graph_input, config=run_config, context=context, stream_mode=["messages", "updates", "custom"], **options
         ):
             if mode == "custom":
-                if isinstance(chunk, (*_NODE_EVENTS, Settle)):
+                if isinstance(chunk, Settle) and durability == "exit":
+                    chunk.stored()  # no step of this pass is checkpointed before its end: nothing to order
+                elif isinstance(chunk, (*_NODE_EVENTS, Settle)):
                     yield chunk
             elif mode == "updates":
                 if not isinstance(chunk, dict):

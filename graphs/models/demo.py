@@ -319,7 +319,9 @@ class DemoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         for i, chunk in enumerate(self._chunks(messages, kwargs.get("tools") or [])):
-            if i and self.token_delay_ms and chunk.message.content:
+            if i and chunk.message.content:
+                # at 0 ms a token too: a provider's stream waits on its socket between chunks, so
+                # what reads the stream gets each chunk as it comes, not the whole reply at the end
                 await asyncio.sleep(self.token_delay_ms / 1000)
             yield chunk
 
