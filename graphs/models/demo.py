@@ -34,6 +34,7 @@ N tokens of text (and routed to `faq`); "benchmark reply" without a number uses
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -118,6 +119,7 @@ CURRENT_REQUEST = re.compile(r"The request to handle now: «(.+?)» \(intent (\w
 """How the specialist prompt names the one request of a compound message a specialist handles."""
 
 
+@functools.lru_cache(maxsize=4096)
 def count_tokens(text: str) -> int:
     """The demo's token count: whitespace-delimited pieces (the matches of `_PIECE`)."""
     return len(text.split())
@@ -234,12 +236,18 @@ def split_requests(text: str, history: Sequence[BaseMessage] = ()) -> list[dict[
 
 
 def _order_ids(text: str) -> list[str]:
+    return list(_order_ids_of(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _order_ids_of(text: str) -> tuple[str, ...]:
+    # cached: every call of the model reads the whole conversation again, as a provider would
     stripped = _AMOUNT.sub(" ", text)
     seen: list[str] = []
     for match in _ORDER_ID.finditer(stripped):
         if match.group(1) not in seen:
             seen.append(match.group(1))
-    return seen
+    return tuple(seen)
 
 
 def _amount(text: str) -> float | None:
