@@ -25,6 +25,7 @@ the connect (rebinding) cannot reach an address that was never checked.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
@@ -99,10 +100,16 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, (url.host or "").lower(), url.port or default
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(url: str) -> httpx.URL:
+    return httpx.URL(url)  # immutable: one parse per configured base URL
+
+
 def under_prefix(url: httpx.URL | str, prefix: httpx.URL | str) -> bool:
     """Whether `url` is `prefix` or below it: same scheme, host and port, and a path under the prefix's
     path at a segment boundary (`/shop` covers `/shop/orders`, not `/shopping`)."""
-    url, prefix = httpx.URL(str(url)), httpx.URL(str(prefix))
+    url = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    prefix = prefix if isinstance(prefix, httpx.URL) else _parsed(prefix)
     if _origin(url) != _origin(prefix):
         return False
     base = prefix.path.rstrip("/")

@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -114,11 +115,28 @@ def path_arg_error(spec: ToolSpec, args: dict[str, Any]) -> str | None:
     return None
 
 
+_VALIDATORS: OrderedDict[int, tuple[dict[str, Any], jsonschema.Draft202012Validator]] = OrderedDict()
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """The schema's validator, built once per schema object (a tool's schema lives as long as its registry)."""
+    key = id(schema)
+    hit = _VALIDATORS.get(key)
+    if hit is not None and hit[0] is schema:
+        _VALIDATORS.move_to_end(key)
+        return hit[1]
+    validator = jsonschema.Draft202012Validator(schema)
+    _VALIDATORS[key] = (schema, validator)  # the schema itself is kept, so its id is not reused meanwhile
+    while len(_VALIDATORS) > 1024:
+        _VALIDATORS.popitem(last=False)
+    return validator
+
+
 def schema_error(schema: dict[str, Any], args: Any, tool: str) -> str | None:
     """Why `args` do not fit `schema` (the JSON schema of `tool`'s arguments), or None."""
     if not isinstance(args, dict):
         return f"arguments for {tool} must be an object, got {type(args).__name__}"
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator(schema)
     errors = sorted(validator.iter_errors(args), key=lambda e: list(e.path))
     if not errors:
         return None

@@ -110,7 +110,8 @@ class ToolRegistry:
         if tool is None:
             return ToolOutcome(False, f"there is no tool named {name!r}; available: {', '.join(sorted(self._tools))}")
         guard = getattr(context, "guard", None)
-        if guard is not None:  # e.g. the run's lease: raises, and the call never happens
+        if guard is not None and not tool.spec.reads_only:  # e.g. the run's lease: raises, and the call never happens
+            # (a read changes nothing, and what a run without its thread reads goes nowhere: its events are refused)
             await guard()
         return await tool.call(args, call_id=call_id, context=context)
 
