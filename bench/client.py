@@ -192,9 +192,17 @@ async def ws_turns(cfg: dict[str, Any]) -> dict[str, Any]:
             return ws
 
     sockets = await asyncio.gather(*(open_one() for _ in range(n)))
-    out, results = await drive_customers(
-        cfg, n, lambda i: ws_run_turn(sockets[i], book, f"{prefix}_{i}", content),
-        completed=lambda r: r["end"] == "message_complete")
+    # thread_turns: a customer starts a new conversation after that many turns (the history a
+    # turn carries stays that of a real chat, however long the run)
+    per_thread = cfg.get("thread_turns") or 0
+    taken = [0] * n
+
+    def one_turn(i: int) -> Awaitable[dict[str, Any]]:
+        thread = f"{prefix}_{i}" + (f"_{taken[i] // per_thread}" if per_thread else "")
+        taken[i] += 1
+        return ws_run_turn(sockets[i], book, thread, content)
+
+    out, results = await drive_customers(cfg, n, one_turn, completed=lambda r: r["end"] == "message_complete")
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     return {
         **out, "tokens": tokens,
@@ -393,13 +401,24 @@ def _http(base: str, n: int) -> Any:
 async def sse_turns(cfg: dict[str, Any]) -> dict[str, Any]:
     base, n, tokens = cfg["url"], cfg["clients"], cfg.get("tokens", 200)
     async with _http(base, n) as client:
-        threads = []
+        # thread_turns (as ws_turns): every conversation a customer will need, made up front
+        per_thread, turns = cfg.get("thread_turns") or 0, cfg.get("turns")
+        count = -(-turns // per_thread) if per_thread and turns else 1
+        threads: list[list[str]] = []
         for _ in range(n):
-            r = await client.post("/threads", json={})
-            threads.append(r.json()["thread_id"])
-        out, results = await drive_customers(cfg, n, lambda i: sse_turn(client, threads[i], tokens, cfg.get("content"),
-                                                                         cfg.get("assistant", "support")),
-                                             completed=lambda r: r["ok"])
+            mine = []
+            for _ in range(count):
+                r = await client.post("/threads", json={})
+                mine.append(r.json()["thread_id"])
+            threads.append(mine)
+        taken = [0] * n
+
+        def one_turn(i: int) -> Awaitable[dict[str, Any]]:
+            thread = threads[i][min(taken[i] // per_thread, count - 1) if per_thread else 0]
+            taken[i] += 1
+            return sse_turn(client, thread, tokens, cfg.get("content"), cfg.get("assistant", "support"))
+
+        out, results = await drive_customers(cfg, n, one_turn, completed=lambda r: r["ok"])
     return {**out, "tokens": tokens, "bad_turns": sum(1 for r in results if not r["ok"])}
 
 

@@ -4,9 +4,9 @@ For every contender (`bench.peers`) and process count, two starts:
 
 1. demo model at 0 ms a token (throughput: what the server itself costs):
    warm-up (20 customers x 2 turns, not counted); *1 client*: 40 turns of a 200-token
-   reply, one after another; *status question*: 30 turns of "Where is order 1042?" at
-   1 client (guardrail, router, order agent, the order lookup through the demo shop, the
-   answer), server CPU per turn; *50* and *200 customers back to back* (3 and 2 turns
+   reply, one after another; *status question*: 60 turns of "Where is order 1042?" at
+   1 client, a new conversation every 20 (triage, the order agent, the order lookup through
+   the demo shop, the answer), server CPU per turn; *50* and *200 customers back to back* (3 and 2 turns
    each, or what completes within 60 s), completed runs/s and server CPU per run;
 2. demo model at 20 ms a token (the realistic pace): a ramp of concurrent customers,
    each asking for a 150-token reply and waiting 2-5 s (uniform) between turns; a step
@@ -34,6 +34,7 @@ PACE_THINK = [2.0, 5.0]
 TTFT_P95_MAX_MS = 1000.0
 GAP_MAX_MS = 250.0
 STATUS_QUESTION = "Where is order 1042?"
+STATUS_THREAD_TURNS = 20  # the status question's conversations: this many turns each
 BACK_TO_BACK_LIMIT_S = 60.0
 TURN_TIMEOUT_S = 60.0
 
@@ -56,8 +57,8 @@ def throughput(run: peers.Running, quick: bool) -> dict[str, Any]:
     res["c1"] = run_json("bench.client", {**base, "clients": 1, "turns": 15 if quick else 30})
     res["c1"]["server_cpu_s_per_run"] = (cpu_times(run.pid) - cpu0) / max(1, res["c1"]["turns"])
     cpu0 = cpu_times(run.pid)
-    res["status"] = run_json("bench.client", {**base, "clients": 1, "turns": 10 if quick else 20,
-                                              "content": STATUS_QUESTION})
+    res["status"] = run_json("bench.client", {**base, "clients": 1, "turns": 30 if quick else 3 * STATUS_THREAD_TURNS,
+                                              "thread_turns": STATUS_THREAD_TURNS, "content": STATUS_QUESTION})
     res["status"]["server_cpu_s_per_run"] = (cpu_times(run.pid) - cpu0) / max(1, res["status"]["turns"])
     for scen, clients, turns in (("c50", 50, 2 if quick else 3), ("c200", 200, 1 if quick else 2)):
         _log(f"{run.name} x{run.procs}: {clients} customers back to back")

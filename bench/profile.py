@@ -3,7 +3,7 @@
 Starts one server process (`support-agent serve`, demo model at 0 ms a token) on a
 throwaway Postgres and the demo shop, warms it up, then samples it with
 `py-spy record --format raw` while `--clients` customers ask "Where is order 1042?"
-back to back for `--seconds`. Prints the top frames by self time (the innermost frame
+back to back for `--seconds`, each starting a new conversation every `--thread-turns`. Prints the top frames by self time (the innermost frame
 of each sample; only the thread holding the GIL is sampled, so idle
 threads and the event loop waiting in epoll do not count) and by package, and keeps the raw
 collapsed stacks (`--raw`) for a flame graph.
@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench.compare import STATUS_QUESTION
+from bench.compare import STATUS_QUESTION, STATUS_THREAD_TURNS
 
 
 def self_time(raw: str) -> tuple[collections.Counter[str], int]:
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--content", default=STATUS_QUESTION)
+    parser.add_argument("--thread-turns", type=int, default=STATUS_THREAD_TURNS,
+                        help="turns per conversation: a customer starts a new thread after that many")
     parser.add_argument("--raw", default=str(Path(tempfile.gettempdir()) / "sa-profile.txt"))
     parser.add_argument("--from-raw", help="only summarise an existing raw file")
     args = parser.parse_args(argv)
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     shop, base = start_shop(workdir)
     try:
         with peers.start("ours", pg=pg, shop=base, workdir=workdir, procs=1, delay_ms=0) as run:
-            cfg = {"mode": "ws_turns", "url": run.url, "tokens": 0, "content": args.content}
+            cfg = {"mode": "ws_turns", "url": run.url, "tokens": 0, "content": args.content,
+                   "thread_turns": args.thread_turns}
             run_json("bench.client", {**cfg, "clients": args.clients, "turns": 3})  # warm-up
             result: dict[str, Any] = {}
 
