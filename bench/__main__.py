@@ -537,6 +537,11 @@ def cmd_table(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from bench import compare
 
+    if args.before:
+        os.environ["BENCH_BEFORE"] = str(Path(args.before).resolve())
+        if "before" not in args.contenders.split(","):
+            args.contenders = args.contenders.replace("ours", "ours,before", 1)
+
     debian_pg = Path("/usr/lib/postgresql/15/bin")  # the peers' migrations need contrib (aegra: uuid-ossp)
     if "SUPPORT_AGENT_TEST_PG_BIN" not in os.environ and debian_pg.exists():
         os.environ["SUPPORT_AGENT_TEST_PG_BIN"] = str(debian_pg)
@@ -557,6 +562,8 @@ def main() -> int:
     cmp_.add_argument("--procs", default=f"1,{os.cpu_count() or 1}",
                       help="process counts to run every server with (default: 1 and one per core)")
     cmp_.add_argument("--out", default=str(BENCH / "results" / "latest.json"))
+    cmp_.add_argument("--before", help="a checkout of an earlier commit: adds it as the contender 'ours before' "
+                                       "(one process), e.g. git worktree add /tmp/before <commit>")
     cmp_.set_defaults(fn=_compare)
     run = sub.add_parser("detail", help="the detailed scenarios (interrupts, bytes, idle sockets) against "
                                         "langgraph dev and the bare graph")

@@ -161,7 +161,7 @@ def columns(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     cols = []
     for c in results.get("contenders", []):
         label = c.get("label") or {"ours": "ours", "agent-server": "Agent Server", "aegra": "aegra",
-                                   "dev": "langgraph dev"}.get(c["name"], c["name"])
+                                   "dev": "langgraph dev", "before": "ours before"}.get(c["name"], c["name"])
         cols.append((f"{label} x{c['procs']}", c))
     return cols
 
@@ -195,7 +195,7 @@ def table(results: dict[str, Any]) -> str:
     body.append(bad)
     seq = ["events lost / doubled (by seq)"]
     for _, c in cols:
-        if not c["name"].startswith("ours"):
+        if c["name"] not in ("ours", "before"):
             seq.append("n/a (no seq)")
             continue
         lost = doubled = events = 0
@@ -258,12 +258,12 @@ def cmd_run(args: Any) -> int:
     try:
         for name in names:
             try:
-                results["versions"][name] = peers.versions(name) if name == "ours" else (
+                results["versions"][name] = peers.versions(name) if name in ("ours", "before") else (
                     peers.ensure_venv(name) and peers.versions(name))
             except Exception as exc:  # noqa: BLE001 - report what could be measured
                 results["errors"][name] = f"setup: {exc}"
                 continue
-            for p in procs if name != "dev" else [1]:
+            for p in procs if name not in ("dev", "before") else [1]:
                 try:
                     results["contenders"].append(bench_contender(name, p, pg=pg, shop=base, workdir=workdir,
                                                                  quick=args.quick))

@@ -4,6 +4,8 @@ Each contender is started by `start(name, procs=..., delay_ms=...)`, a context m
 that yields a `Running` (its protocol, URL and root pid) and stops it afterwards:
 
 - `ours`: `support-agent serve` (`--workers N` for N processes), over WebSockets;
+- `before`: the same from another checkout (`--before PATH`, e.g. a `git worktree` of an
+  earlier commit), one process: the round's before and after in one invocation;
 - `agent-server`: LangGraph's production Agent Server, stock `langgraph-api` on the MIT
   Postgres + Redis runtime `langgraph-runtime-pg` (`LANGGRAPH_RUNTIME_EDITION=pg`), under
   uvicorn (`--workers N`), with a throwaway `redis-server` of its own;
@@ -77,10 +79,13 @@ def ensure_venv(name: str) -> Path:
 
 
 def versions(name: str) -> dict[str, str]:
-    if name == "ours":
+    if name in ("ours", "before"):
         import importlib.metadata as m
 
-        return {p: m.version(p) for p in ("langgraph", "langchain-core", "uvicorn", "psycopg")}
+        code = REPO if name == "ours" else Path(os.environ["BENCH_BEFORE"])
+        commit = subprocess.run(["git", "-C", str(code), "log", "-1", "--format=%h %cI"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+        return {"commit": commit, **{p: m.version(p) for p in ("langgraph", "langchain-core", "uvicorn", "psycopg")}}
     py = VENVS[name][0] / "bin" / "python"
     pkgs = [*VERSION_OF[name], "langgraph", "langchain-core", "uvicorn"]
     code = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
@@ -128,9 +133,11 @@ def start(name: str, *, pg: Any, shop: str, workdir: Path, procs: int, delay_ms:
     db = pg.create_database(f"{name.replace('-', '_')}_{procs}_{uuid.uuid4().hex[:6]}")
     tag = f"{name}-{procs}p-{delay_ms}ms"
     log = workdir / f"{tag}.log"
-    if name == "ours":
-        # PYTHONPATH: the `support-agent` script of a shared venv would import the app it was installed from
-        env = {"PYTHONPATH": str(REPO), "DATABASE_URL": db, "DEMO_TOKEN_DELAY_MS": str(delay_ms),
+    if name in ("ours", "before"):
+        # PYTHONPATH: the `support-agent` script of a shared venv would import the app it was installed from;
+        # "before" is the same server from another checkout (`python -m bench run --before PATH`)
+        code = str(REPO) if name == "ours" else os.environ["BENCH_BEFORE"]
+        env = {"PYTHONPATH": code, "DATABASE_URL": db, "DEMO_TOKEN_DELAY_MS": str(delay_ms),
                "RATE_LIMIT_MESSAGES": "1000000000",
                "INTERRUPT_TTL_S": "3600", "SHOP_API_URL": shop, "LOG_LEVEL": "warning", "SWEEPER_INTERVAL_S": "1"}
         args = ("--workers", str(procs)) if procs > 1 else ()

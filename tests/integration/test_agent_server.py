@@ -133,9 +133,12 @@ async def test_stream_a_status_question_in_each_mode(lg_server: ServerProcess) -
 async def test_thread_history_newest_first(lg_server: ServerProcess) -> None:
     c = client(lg_server, new_id("u"))
     tid = (await c.threads.create())["thread_id"]
-    await c.runs.wait(tid, "support", input={"messages": [{"role": "user", "content": STATUS_Q}]})
+    # a turn of model calls and reads is checkpointed once, at its end (app/conversations/run_stream.py)
+    for question in (STATUS_Q, "And order 1033?", "And order 1017?", "And order 1005?"):
+        await c.runs.wait(tid, "support", input={"messages": [{"role": "user", "content": question}]})
     state = await c.threads.get_state(tid)
     history = await c.threads.get_history(tid, limit=50)
+    assert len(history) == 4
     assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
     ids = [h["checkpoint"]["checkpoint_id"] for h in history]
     assert ids == sorted(ids, reverse=True) and len(ids) > 2
