@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="turns per conversation: a customer starts a new thread after that many")
     parser.add_argument("--raw", default=str(Path(tempfile.gettempdir()) / "sa-profile.txt"))
     parser.add_argument("--from-raw", help="only summarise an existing raw file")
+    parser.add_argument("--before", help="profile the server of another checkout (as `bench run --before`)")
     args = parser.parse_args(argv)
     if args.from_raw:
         print(report(Path(args.from_raw).read_text()))
@@ -87,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     pg.start()
     shop, base = start_shop(workdir)
     try:
-        with peers.start("ours", pg=pg, shop=base, workdir=workdir, procs=1, delay_ms=0) as run:
+        if args.before:
+            os.environ["BENCH_BEFORE"] = str(Path(args.before).resolve())
+        with peers.start("before" if args.before else "ours", pg=pg, shop=base, workdir=workdir, procs=1,
+                         delay_ms=0) as run:
             cfg = {"mode": "ws_turns", "url": run.url, "tokens": 0, "content": args.content,
                    "thread_turns": args.thread_turns}
             run_json("bench.client", {**cfg, "clients": args.clients, "turns": 3})  # warm-up

@@ -26,7 +26,11 @@ ERROR_CODES = {"invalid_json", "frame_too_large", "unknown_type", "missing_field
                "rate_limited", "internal", "not_found", "no_active_run", "too_many_runs"}
 REPLY_TYPES = {"error", "run_start", "intent", "token", "tool_call", "tool_result", "interrupt",
                "interrupt_decided", "interrupt_expired", "interrupt_warning", "handoff", "message_complete",
-               "run_cancelled", "run_error", "replay_start", "replay_end", "session_sync", "rate_limit_warning"}
+               "run_cancelled", "run_error", "replay_start", "replay_end", "session_sync", "rate_limit_warning",
+               "citation",
+               # a thread the assistant escalated (two unclear messages in a row do) waits for a person:
+               # the customer's next messages are logged as theirs, with no run
+               "customer_message", "handoff_notice", "agent_joined", "human_message", "agent_left"}
 TYPES = ["message", "interrupt_response", "form_submit", "cancel", "subscribe", "unsubscribe", "ping", "feedback",
          "bogus", ""]
 
