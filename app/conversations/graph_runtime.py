@@ -78,8 +78,8 @@ class Recovery:
 async def _recovered_input(services: Services, recovery: Recovery, config: dict[str, Any]) -> Any:
     """None (go on from the thread's checkpoint), or the dead run's message when the checkpoint lacks it.
 
-    A run on a new message checkpoints at its pauses and at its end (run_stream), so one
-    that died before its first pause left the thread as the turn before it. Its message
+    A run on a new message checkpoints before the approval gate and at its end (run_stream),
+    so one that died before either left the thread as the turn before it. Its message
     is stored with the run; it runs again from there, as a new message would have. A
     pending approval it had superseded is closed first, as the message would have done.
     """

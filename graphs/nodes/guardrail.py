@@ -43,10 +43,6 @@ class Screen:
         verdict, _reason = screen(last_human_text(state["messages"]))
         return verdict, 1.0
 
-    @property
-    def asks_model(self) -> bool:
-        return self.checker is not None
-
     async def second_opinion(self, state: SupportState) -> tuple[str, float]:
         """The model's verdict on a message the patterns let through ("allow" without a model)."""
         last = _last_human(state)

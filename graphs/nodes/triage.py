@@ -44,12 +44,11 @@ def make_triage(screen: Screen, router: Router, specialists: Collection[str]) ->
         if verdict != ALLOW:
             return Command(goto=END, update=refusal(runtime, verdict, confidence))
         target = _target(state, specialists)
+        held: list[Event] = []
         if target is not None:
             verdict, confidence = await screen.second_opinion(state)
             routed: Command[Any] = Command(goto=target)
-            held: list[Event] = []
         else:
-            held = []
             quiet = runtime.override(stream_writer=held.append)
             (verdict, confidence), routed = await asyncio.gather(screen.second_opinion(state), router(state, quiet))
         if verdict != ALLOW:
