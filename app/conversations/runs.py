@@ -256,6 +256,14 @@ class RunManager:
         run.next_seq += 1
         run.last_write = self.s.writer.submit([stamped], urgent=urgent)
 
+    async def _until_stored(self, run: ActiveRun) -> None:
+        """Wait until the run's queued events are written, whatever the outcome; the writer does not
+        linger over its batch interval for them, since the run waits (its end, a node's Settle)."""
+        if run.last_write is not None:
+            if not run.last_write.done():
+                self.s.writer.hurry()
+            await asyncio.wait([run.last_write])
+
     def _merge_into_queued_token(self, run: ActiveRun, event: Token) -> bool:
         """Add a text delta to the run's last token event if that one is still waiting to be written.
 
@@ -292,9 +300,7 @@ class RunManager:
                 graph_input = await s.graph_input(graph_input, config, context)
                 async for ev in stream_events(s.graph, graph_input, config=config, context=context, progress=run.usage):
                     if isinstance(ev, Settle):  # a node waits until what the run emitted so far is stored
-                        if run.last_write is not None:
-                            s.writer.hurry()
-                            await asyncio.wait([run.last_write])
+                        await self._until_stored(run)
                         ev.stored()
                         continue
                     kind = ev.type
@@ -471,10 +477,7 @@ class RunManager:
 
     async def _finish(self, run: ActiveRun, end: RunEnd, status: str) -> None:
         s = self.s
-        if run.last_write is not None:  # waits for it, whatever its outcome
-            if not run.last_write.done():
-                s.writer.hurry()  # the end waits for the last words: no reason to linger
-            await asyncio.wait([run.last_write])
+        await self._until_stored(run)
         usage = run.usage
         in_tok = getattr(usage, "input_tokens", 0) if usage else 0
         out_tok = getattr(usage, "output_tokens", 0) if usage else 0

@@ -79,7 +79,7 @@ def make_tool_node(default_tools: ToolRegistry) -> Node[dict[str, Any]]:
             if tool is not None and tool.spec.kind == KNOWLEDGE_KIND:
                 for source in citations_of(result.data):
                     emit(runtime, Citation(call_id=cid, **source))
-            if ctx.settle is not None and runtime.stream_writer is not None:
+            if ctx.settle is not None:
                 await ctx.settle(runtime.stream_writer)
             results.append(
                 ToolMessage(
